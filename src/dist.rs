@@ -1,0 +1,127 @@
+//! Names, versions and tags of installed distributions, read from `*.dist-info`.
+//!
+//! Both sides of the match (archives and venvs) go through here so they agree on what
+//! "the same distribution" means: a PEP 503-normalized name plus the version string as
+//! written in the directory name (uv writes the same string on both sides).
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A PEP 503-normalized project name (`Foo_Bar.baz` → `foo-bar-baz`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PackageName(String);
+
+impl PackageName {
+    pub fn new(name: &str) -> Self {
+        let mut out = String::with_capacity(name.len());
+        let mut separator = false;
+        for c in name.chars() {
+            if matches!(c, '-' | '_' | '.') {
+                separator = true;
+                continue;
+            }
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.extend(c.to_lowercase());
+        }
+        Self(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One `<name>-<version>.dist-info` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistInfo {
+    /// The directory itself.
+    pub dir: PathBuf,
+    pub name: PackageName,
+    pub version: String,
+}
+
+impl DistInfo {
+    /// Parses the directory name; `None` for anything that is not `<name>-<version>.dist-info`.
+    pub fn from_dir(dir: &Path) -> Option<Self> {
+        let stem = dir
+            .file_name()
+            .and_then(OsStr::to_str)?
+            .strip_suffix(".dist-info")?;
+        // Names cannot contain `-` once escaped (wheel spec), so the last dash splits.
+        let (name, version) = stem.rsplit_once('-')?;
+        if name.is_empty() || version.is_empty() {
+            return None;
+        }
+        Some(Self {
+            dir: dir.to_owned(),
+            name: PackageName::new(name),
+            version: version.to_owned(),
+        })
+    }
+
+    pub fn metadata(&self) -> PathBuf {
+        self.dir.join("METADATA")
+    }
+
+    pub fn wheel(&self) -> PathBuf {
+        self.dir.join("WHEEL")
+    }
+}
+
+/// The `Tag:` lines of a `WHEEL` file (`py3-none-any`, …).
+pub fn wheel_tags(wheel_file: &str) -> Vec<String> {
+    wheel_file
+        .lines()
+        .filter_map(|line| line.strip_prefix("Tag:"))
+        .map(|tag| tag.trim().to_owned())
+        .filter(|tag| !tag.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_like_pep_503() {
+        for (raw, normal) in [
+            ("Foo_Bar.baz", "foo-bar-baz"),
+            ("typing_extensions", "typing-extensions"),
+            ("a--__b", "a-b"),
+            ("Django", "django"),
+        ] {
+            assert_eq!(PackageName::new(raw).as_str(), normal);
+        }
+    }
+
+    #[test]
+    fn parses_dist_info_names() {
+        let d = DistInfo::from_dir(Path::new("/x/typing_extensions-4.12.2.dist-info")).unwrap();
+        assert_eq!(d.name.as_str(), "typing-extensions");
+        assert_eq!(d.version, "4.12.2");
+        assert_eq!(DistInfo::from_dir(Path::new("/x/foo.dist-info")), None);
+        assert_eq!(DistInfo::from_dir(Path::new("/x/foo-1.0.egg-info")), None);
+    }
+
+    #[test]
+    fn reads_wheel_tags() {
+        let wheel = "Wheel-Version: 1.0\nGenerator: bdist_wheel\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n";
+        assert_eq!(
+            wheel_tags(wheel),
+            [
+                "cp312-cp312-manylinux_2_17_x86_64",
+                "cp312-cp312-manylinux2014_x86_64"
+            ]
+        );
+    }
+}

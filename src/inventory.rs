@@ -1,0 +1,354 @@
+//! Stage 2: what the cache holds. Every archive with what it is (a wheel with its
+//! dist-info, a cached venv, or something we do not recognize), and every pointer in every
+//! bucket generation with what it names.
+//!
+//! Cost matters here (it runs from git hooks): per archive we read one directory and
+//! `lstat` one file (`METADATA`, whose inode is the hardlink evidence) and read `WHEEL`
+//! for the tags; archive contents are only walked later, and only for candidates.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use walkdir::WalkDir;
+
+use crate::archive_id::ArchiveId;
+use crate::dist::{DistInfo, wheel_tags};
+use crate::fs_meta::{EntryStat, entry_stat};
+use crate::locate::CacheDir;
+use crate::pointer::{self, PointerKind, Target};
+use crate::progress::Progress;
+
+/// What an archive directory turned out to hold.
+#[derive(Debug, Clone)]
+pub enum ArchiveKind {
+    /// An unpacked wheel. `metadata` is the `lstat` of its `METADATA`.
+    Wheel {
+        dist: DistInfo,
+        tags: Vec<String>,
+        metadata: EntryStat,
+    },
+    /// A whole virtualenv (`uvx`, `uv run --with`), named by `environments-v*` links.
+    Venv,
+    /// Neither: kept, because we do not know who uses it.
+    Unrecognized,
+    /// We could not look inside: kept.
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub id: ArchiveId,
+    pub path: PathBuf,
+    pub kind: ArchiveKind,
+    /// The directory's mtime: uv renames a finished archive into place, so this is about
+    /// when it was created.
+    pub created: Option<SystemTime>,
+}
+
+impl Archive {
+    pub fn dist(&self) -> Option<&DistInfo> {
+        match &self.kind {
+            ArchiveKind::Wheel { dist, .. } => Some(dist),
+            _ => None,
+        }
+    }
+}
+
+/// The families of buckets whose entries point into `archive-v0`. Each holds several
+/// generations (`wheels-v5`, `wheels-v6`, `wheels-v8`, …) when uv versions share a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketFamily {
+    /// `wheels-v*`: per-wheel symlinks plus `.http`/`.rev` records.
+    Wheels,
+    /// `sdists-v*` and the older `built-wheels-v*`, `source-dists-v*`: built wheels. Their
+    /// `src/` trees are unpacked sources with symlinks of their own and are skipped.
+    SourceDists,
+    /// `environments-v*`: links to archives that are whole venvs; such a link is what keeps
+    /// a cached environment alive.
+    Environments,
+    /// `builds-v*`: temporary overlay venvs whose `.pth` files name environment archives.
+    Builds,
+}
+
+impl BucketFamily {
+    /// Recognizes `<family>-v<N>`.
+    pub fn of(dir_name: &str) -> Option<Self> {
+        let (family, version) = dir_name.rsplit_once("-v")?;
+        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        match family {
+            "wheels" => Some(Self::Wheels),
+            "sdists" | "built-wheels" | "source-dists" => Some(Self::SourceDists),
+            "environments" => Some(Self::Environments),
+            "builds" => Some(Self::Builds),
+            _ => None,
+        }
+    }
+}
+
+/// One file or link in a bucket that names (or might name) an archive.
+#[derive(Debug, Clone)]
+pub struct Pointer {
+    pub path: PathBuf,
+    pub kind: PointerKind,
+    pub family: BucketFamily,
+    pub target: Target,
+    /// The known ids that appear in the pointer's bytes, searched only when it did not
+    /// decode; `None` when its bytes could not be read at all (it might name anything).
+    pub mentions: Option<Vec<ArchiveId>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub archives: BTreeMap<ArchiveId, Archive>,
+    pub pointers: Vec<Pointer>,
+    /// Bucket directories (`builds-v0`, …) holding venvs that may refer to archives.
+    pub build_dirs: Vec<PathBuf>,
+    /// Things in the cache we could not read or did not expect; each names a path.
+    pub warnings: Vec<String>,
+}
+
+/// Scans `archive-v0` and every pointer bucket.
+pub fn take(cache: &CacheDir, progress: &Progress) -> Result<Inventory> {
+    let mut inventory = Inventory::default();
+    scan_archives(cache, &mut inventory, progress)?;
+    scan_buckets(cache, &mut inventory, progress)?;
+    Ok(inventory)
+}
+
+fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> Result<()> {
+    let dir = cache.archive_dir();
+    let entries = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list archives in {}", dir.display()))?;
+    let names: Vec<_> = entries
+        .collect::<io::Result<Vec<_>>>()
+        .with_context(|| format!("cannot list archives in {}", dir.display()))?;
+    let bar = progress.bar(names.len() as u64, "reading archives");
+    for entry in names {
+        bar.inc(1);
+        let name = entry.file_name();
+        // Dot entries are our own trash or uv's temp dirs: never archives.
+        if name.as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let path = entry.path();
+        let Some(id) = ArchiveId::from_os_str(&name) else {
+            inv.warnings
+                .push(format!("{}: not an archive id, left alone", path.display()));
+            continue;
+        };
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                let kind = classify_archive(&path);
+                inv.archives.insert(
+                    id.clone(),
+                    Archive {
+                        id,
+                        path,
+                        kind,
+                        created: meta.modified().ok(),
+                    },
+                );
+            }
+            Ok(_) => inv
+                .warnings
+                .push(format!("{}: not a directory, left alone", path.display())),
+            Err(err) => inv.warnings.push(format!("{}: {err}", path.display())),
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn classify_archive(path: &Path) -> ArchiveKind {
+    let entries = match std::fs::read_dir(path).and_then(|it| it.collect::<io::Result<Vec<_>>>()) {
+        Ok(entries) => entries,
+        Err(err) => return ArchiveKind::Unreadable(format!("{}: {err}", path.display())),
+    };
+    if entries.iter().any(|e| e.file_name() == "pyvenv.cfg") {
+        return ArchiveKind::Venv;
+    }
+    let mut dists = entries
+        .iter()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| DistInfo::from_dir(&e.path()));
+    let (Some(dist), None) = (dists.next(), dists.next()) else {
+        // No dist-info, or several: not a wheel as uv unpacks them.
+        return ArchiveKind::Unrecognized;
+    };
+    let metadata = match std::fs::symlink_metadata(dist.metadata()) {
+        Ok(meta) => entry_stat(&meta),
+        Err(err) => {
+            return ArchiveKind::Unreadable(format!("{}: {err}", dist.metadata().display()));
+        }
+    };
+    let tags = std::fs::read_to_string(dist.wheel())
+        .map(|text| wheel_tags(&text))
+        .unwrap_or_default();
+    ArchiveKind::Wheel {
+        dist,
+        tags,
+        metadata,
+    }
+}
+
+fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> Result<()> {
+    let root = cache.root();
+    let entries =
+        std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
+    let mut buckets = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if let Some(family) = name.to_str().and_then(BucketFamily::of)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            buckets.push((entry.path(), family));
+        }
+    }
+    buckets.sort();
+    let spinner = progress.spinner("reading pointers");
+    for (dir, family) in buckets {
+        if family == BucketFamily::Builds {
+            inv.build_dirs.push(dir);
+            continue;
+        }
+        let mut walk = WalkDir::new(&dir).follow_links(false).into_iter();
+        while let Some(entry) = walk.next() {
+            spinner.inc(1);
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    // A subtree we cannot read may hold pointers: record it as one
+                    // unreadable pointer, so that doubt keeps archives.
+                    let path = err.path().unwrap_or(&dir).to_owned();
+                    inv.pointers.push(Pointer {
+                        path,
+                        kind: PointerKind::Symlink,
+                        family,
+                        target: Target::Unreadable(err.to_string()),
+                        mentions: None,
+                    });
+                    continue;
+                }
+            };
+            let file_type = entry.file_type();
+            if file_type.is_dir() {
+                if family == BucketFamily::SourceDists && entry.file_name() == "src" {
+                    walk.skip_current_dir();
+                }
+                continue;
+            }
+            let read = read_pointer(entry.path(), file_type, family, &inv.archives);
+            match read {
+                Ok(Some(pointer)) => inv.pointers.push(pointer),
+                Ok(None) => {}
+                Err(warning) => inv.warnings.push(warning),
+            }
+        }
+    }
+    spinner.finish_and_clear();
+    Ok(())
+}
+
+/// Largest file we read as a possible Windows-style link file.
+const LINK_FILE_MAX: u64 = 4096;
+
+fn read_pointer(
+    path: &Path,
+    file_type: std::fs::FileType,
+    family: BucketFamily,
+    archives: &BTreeMap<ArchiveId, Archive>,
+) -> Result<Option<Pointer>, String> {
+    let pointer = |kind, target, mentions| {
+        Ok(Some(Pointer {
+            path: path.to_owned(),
+            kind,
+            family,
+            target,
+            mentions,
+        }))
+    };
+    if file_type.is_symlink() {
+        return match std::fs::read_link(path) {
+            Ok(target) => pointer(
+                PointerKind::Symlink,
+                pointer::decode_path(&target),
+                Some(Vec::new()),
+            ),
+            Err(err) => pointer(
+                PointerKind::Symlink,
+                Target::Unreadable(err.to_string()),
+                None,
+            ),
+        };
+    }
+    let name = path.file_name().unwrap_or(OsStr::new(""));
+    let name = name.to_string_lossy();
+    let kind = match Path::new(name.as_ref()).extension().and_then(OsStr::to_str) {
+        // `revision.*` in source-dist buckets names a revision directory, not an archive.
+        _ if name.starts_with("revision.") => return Ok(None),
+        Some("rev") => PointerKind::Rev,
+        Some("http") => PointerKind::Http,
+        Some("msgpack" | "lock" | "whl" | "zip" | "gz" | "json") => return Ok(None),
+        _ => PointerKind::LinkFile,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        // Not a format we know, so it cannot be a `.rev`/`.http` record; worth a note only.
+        Err(err) if kind == PointerKind::LinkFile => {
+            return Err(format!("{}: {err}", path.display()));
+        }
+        Err(err) => return pointer(kind, Target::Unreadable(err.to_string()), None),
+    };
+    if kind == PointerKind::LinkFile {
+        let is_link_file = bytes.len() as u64 <= LINK_FILE_MAX
+            && std::str::from_utf8(&bytes)
+                .is_ok_and(|text| text.contains(crate::locate::ARCHIVE_BUCKET));
+        if !is_link_file {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        return pointer(
+            kind,
+            pointer::decode_path(Path::new(text.trim())),
+            Some(Vec::new()),
+        );
+    }
+    let target = pointer::decode(kind, &bytes);
+    let mentions = match target {
+        Target::Unreadable(_) => pointer::ids_mentioned(&bytes, archives.keys()),
+        _ => Vec::new(),
+    };
+    let mentions = Some(mentions);
+    pointer(kind, target, mentions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_every_bucket_generation() {
+        for (name, family) in [
+            ("wheels-v5", Some(BucketFamily::Wheels)),
+            ("wheels-v8", Some(BucketFamily::Wheels)),
+            ("sdists-v11", Some(BucketFamily::SourceDists)),
+            ("built-wheels-v3", Some(BucketFamily::SourceDists)),
+            ("source-dists-v0", Some(BucketFamily::SourceDists)),
+            ("environments-v2", Some(BucketFamily::Environments)),
+            ("builds-v0", Some(BucketFamily::Builds)),
+            ("simple-v28", None),
+            ("archive-v0", None),
+            ("wheels-vx", None),
+            ("wheels", None),
+        ] {
+            assert_eq!(BucketFamily::of(name), family, "{name}");
+        }
+    }
+}

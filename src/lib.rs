@@ -1,0 +1,44 @@
+//! uv-cache-prune: free disk space in uv's cache by removing unpacked wheels
+//! (`archive-v0/<id>`) that no live virtualenv uses.
+//!
+//! The pipeline, one module per stage, each handing a typed value to the next:
+//!
+//! | stage | module | output |
+//! |---|---|---|
+//! | 1. locate the cache, prove it is one | [`locate`] | [`locate::CacheDir`] |
+//! | 2. inventory archives and pointers | [`inventory`] | [`inventory::Inventory`] |
+//! | 3. discover venvs under roots | [`discover`] | [`discover::RootScan`] |
+//! | 4. match venv dists to archives | [`liveness`] | [`liveness::Evidence`] per archive |
+//! | 5. plan: live, dead, bytes | [`plan`] | [`plan::Plan`] |
+//! | 7. report | [`report`] | [`report::Report`] (human or JSON) |
+//!
+//! "Why was this archive kept?" is answered in [`liveness`] (evidence) and [`plan`]
+//! (grace, `nlink`). Embedding in another repository's xtask:
+//!
+//! ```no_run
+//! #[derive(clap::Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     prune: uv_cache_prune::Args,
+//! }
+//! # fn main() -> anyhow::Result<()> {
+//! let cli = <Cli as clap::Parser>::parse();
+//! uv_cache_prune::run(&cli.prune)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod archive_id;
+pub mod cli;
+pub mod discover;
+pub mod dist;
+pub mod fs_meta;
+pub mod inventory;
+pub mod liveness;
+pub mod locate;
+pub mod plan;
+pub mod pointer;
+pub mod progress;
+pub mod report;
+
+pub use cli::{Args, build_report, run};

@@ -1,0 +1,407 @@
+//! Stage 4: which archives are live, and the evidence for each.
+//!
+//! # Why evidence, and which
+//!
+//! uv links every file of an archive into a venv's site-packages in one of four ways, and
+//! each leaves a different trace (see `UV_CACHE.md`):
+//!
+//! - **symlink**: the venv's file is a symlink to `<cache>/archive-v0/<id>/…`. Deleting
+//!   the archive breaks the venv at import time, so this evidence must never be missed.
+//! - **hardlink**: the venv's file is the archive's file, same `(st_dev, st_ino)`.
+//! - **clone / copy**: a separate inode with the same bytes. Link counts prove nothing
+//!   here (a clone has `st_nlink == 1`), so the only evidence is content: same
+//!   distribution name and version, and byte-identical `METADATA` and `WHEEL` files.
+//!
+//! We test one file per installed distribution, `*.dist-info/METADATA`: uv links it like
+//! every other file (only `RECORD`, `INSTALLER`, `REQUESTED`, `direct_url.json` and
+//! `uv_*.json` are written fresh), so it carries the link mode's trace, and it is small.
+//! Strongest evidence first: a symlink into our cache, then a shared inode, then content.
+//!
+//! Cached environments (`uvx`, `uv run --with`) are archives that are whole venvs. Such an
+//! archive is live while an `environments-v*` link names it, and a live one is scanned
+//! like any venv, so it keeps the wheel archives it links to. `.pth` files naming an
+//! archive (uv's `--with` overlays) count as environment evidence too.
+//!
+//! Pointers we cannot decode are doubt: the archive named by the undecodable pointer's
+//! sibling symlink, and every archive whose id appears in its bytes, is kept; a pointer
+//! whose bytes we cannot read at all could name anything, and keeps everything.
+//!
+//! The last safety net, `st_nlink > 1` on a candidate's files (a hardlink venv outside
+//! every root), is checked by the plan while it counts bytes, since that walk stats every
+//! file of a candidate anyway.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::archive_id::ArchiveId;
+use crate::dist::{DistInfo, PackageName};
+use crate::fs_meta::{FileId, entry_stat};
+use crate::inventory::{ArchiveKind, BucketFamily, Inventory};
+use crate::locate::{ARCHIVE_BUCKET, CacheDir};
+use crate::pointer::{PointerKind, Target};
+
+/// Why an archive is kept. Each variant is one reason, with what proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// A file of `venv` is a symlink into the archive.
+    Symlink { venv: PathBuf },
+    /// A file of `venv` is the archive's file (same inode).
+    Hardlink { venv: PathBuf },
+    /// `venv` holds a byte-identical copy or clone of the distribution.
+    Content { venv: PathBuf },
+    /// A file of the archive has more links than the plan can account for: something
+    /// outside every root (a venv we did not find) uses it.
+    Nlink { file: PathBuf, links: u64 },
+    /// A cached environment link or a `.pth` file names the archive.
+    Environment { by: PathBuf },
+    /// A pointer that may name the archive could not be read.
+    PointerUnreadable { pointer: PathBuf, reason: String },
+    /// Something needed to decide could not be read (inside the archive or a venv).
+    Unreadable { path: PathBuf, reason: String },
+    /// The archive is neither a wheel nor a venv; we do not know who uses it.
+    Unrecognized,
+    /// Created less than the grace window ago: uv may be installing from it right now.
+    Grace { age: Duration },
+}
+
+/// The evidence kinds, as the JSON report spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceKind {
+    Symlink,
+    Hardlink,
+    Content,
+    Nlink,
+    Environment,
+    PointerUnreadable,
+    Unreadable,
+    Unrecognized,
+    Grace,
+}
+
+impl Evidence {
+    pub fn kind(&self) -> EvidenceKind {
+        match self {
+            Evidence::Symlink { .. } => EvidenceKind::Symlink,
+            Evidence::Hardlink { .. } => EvidenceKind::Hardlink,
+            Evidence::Content { .. } => EvidenceKind::Content,
+            Evidence::Nlink { .. } => EvidenceKind::Nlink,
+            Evidence::Environment { .. } => EvidenceKind::Environment,
+            Evidence::PointerUnreadable { .. } => EvidenceKind::PointerUnreadable,
+            Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
+            Evidence::Unrecognized => EvidenceKind::Unrecognized,
+            Evidence::Grace { .. } => EvidenceKind::Grace,
+        }
+    }
+
+    /// The venv this evidence comes from, if it comes from one.
+    pub fn venv(&self) -> Option<&Path> {
+        match self {
+            Evidence::Symlink { venv }
+            | Evidence::Hardlink { venv }
+            | Evidence::Content { venv } => Some(venv),
+            _ => None,
+        }
+    }
+
+    /// The file that proves it, where that is not the venv itself.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Evidence::Nlink { file, .. } => Some(file),
+            Evidence::Environment { by } => Some(by),
+            Evidence::PointerUnreadable { pointer, .. } => Some(pointer),
+            Evidence::Unreadable { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// A human sentence for the part not covered by kind, venv and path.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Evidence::Nlink { links, .. } => Some(format!("{links} links")),
+            Evidence::PointerUnreadable { reason, .. } | Evidence::Unreadable { reason, .. } => {
+                Some(reason.clone())
+            }
+            Evidence::Grace { age } => Some(format!(
+                "created {} ago",
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Evidence found by one scan, archive by archive.
+pub type Findings = Vec<(ArchiveId, Evidence)>;
+
+/// Matches installed distributions against the inventory.
+pub struct Matcher<'a> {
+    inventory: &'a Inventory,
+    cache_root: PathBuf,
+    cache_real: Option<PathBuf>,
+    /// `METADATA` inode of every wheel archive.
+    by_inode: HashMap<FileId, ArchiveId>,
+    /// Wheel archives by distribution, for content matching.
+    by_dist: HashMap<(PackageName, String), Vec<ArchiveId>>,
+    /// `(METADATA, WHEEL)` bytes of archives already read for a content match.
+    contents: HashMap<ArchiveId, Option<(Vec<u8>, Vec<u8>)>>,
+    /// Whether a directory holding an `archive-v0` is our cache, by path as seen in links.
+    our_prefixes: HashMap<PathBuf, bool>,
+}
+
+impl<'a> Matcher<'a> {
+    pub fn new(inventory: &'a Inventory, cache: &CacheDir) -> Self {
+        let mut by_inode = HashMap::new();
+        let mut by_dist: HashMap<_, Vec<_>> = HashMap::new();
+        for archive in inventory.archives.values() {
+            if let ArchiveKind::Wheel { dist, metadata, .. } = &archive.kind {
+                if let Some(id) = metadata.id {
+                    by_inode.insert(id, archive.id.clone());
+                }
+                by_dist
+                    .entry((dist.name.clone(), dist.version.clone()))
+                    .or_default()
+                    .push(archive.id.clone());
+            }
+        }
+        Self {
+            inventory,
+            cache_root: cache.root().to_owned(),
+            cache_real: std::fs::canonicalize(cache.root()).ok(),
+            by_inode,
+            by_dist,
+            contents: HashMap::new(),
+            our_prefixes: HashMap::new(),
+        }
+    }
+
+    /// Evidence from the cache's own pointers: environment links, and doubt from pointers
+    /// that could not be read.
+    pub fn pointer_findings(&self) -> Findings {
+        let archives = &self.inventory.archives;
+        let symlinks: HashMap<&Path, &ArchiveId> = self
+            .inventory
+            .pointers
+            .iter()
+            .filter(|p| p.kind == PointerKind::Symlink)
+            .filter_map(|p| match &p.target {
+                Target::Archive(id) => Some((p.path.as_path(), id)),
+                _ => None,
+            })
+            .collect();
+        let mut findings = Findings::new();
+        for pointer in &self.inventory.pointers {
+            match &pointer.target {
+                Target::Archive(id)
+                    if pointer.family == BucketFamily::Environments
+                        && archives.contains_key(id) =>
+                {
+                    findings.push((
+                        id.clone(),
+                        Evidence::Environment {
+                            by: pointer.path.clone(),
+                        },
+                    ));
+                }
+                Target::Unreadable(reason) => {
+                    let sibling = symlinks.get(pointer.path.with_extension("").as_path());
+                    let mut named: Vec<&ArchiveId> = pointer.mentions.iter().flatten().collect();
+                    named.extend(sibling);
+                    // Bytes we never saw could name any archive.
+                    if pointer.mentions.is_none() && sibling.is_none() {
+                        named = archives.keys().collect();
+                    }
+                    for id in named {
+                        findings.push((
+                            id.clone(),
+                            Evidence::PointerUnreadable {
+                                pointer: pointer.path.clone(),
+                                reason: reason.clone(),
+                            },
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        findings
+    }
+
+    /// Every piece of evidence that `venv` holds an archive.
+    pub fn scan_venv(&mut self, venv: &Path) -> Findings {
+        let mut findings = Findings::new();
+        for site_packages in site_packages_dirs(venv) {
+            let entries = match std::fs::read_dir(&site_packages) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    self.doubt_everything(&site_packages, &err.to_string(), &mut findings);
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if let Some(dist) = DistInfo::from_dir(&path) {
+                    self.match_dist(venv, &dist, &mut findings);
+                } else if path.extension() == Some(OsStr::new("pth")) {
+                    self.match_pth(&path, &mut findings);
+                }
+            }
+        }
+        findings
+    }
+
+    /// A site-packages we cannot list might use any wheel archive.
+    fn doubt_everything(&self, path: &Path, reason: &str, findings: &mut Findings) {
+        for archive in self.inventory.archives.values() {
+            if archive.dist().is_some() {
+                findings.push((
+                    archive.id.clone(),
+                    Evidence::Unreadable {
+                        path: path.to_owned(),
+                        reason: reason.to_owned(),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn match_dist(&mut self, venv: &Path, dist: &DistInfo, findings: &mut Findings) {
+        let metadata = dist.metadata();
+        let venv = venv.to_owned();
+        match std::fs::symlink_metadata(&metadata) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::read_link(&metadata)
+                    && let Some(id) = self.our_archive(&target)
+                {
+                    findings.push((id, Evidence::Symlink { venv }));
+                    return;
+                }
+            }
+            Ok(meta) => {
+                if let Some(id) = entry_stat(&meta).id.and_then(|i| self.by_inode.get(&i)) {
+                    findings.push((id.clone(), Evidence::Hardlink { venv }));
+                    return;
+                }
+            }
+            Err(_) => {}
+        }
+        self.match_content(venv, dist, findings);
+    }
+
+    /// Clone and copy modes: byte-identical `METADATA` and `WHEEL`.
+    fn match_content(&mut self, venv: PathBuf, dist: &DistInfo, findings: &mut Findings) {
+        let Some(candidates) = self.by_dist.get(&(dist.name.clone(), dist.version.clone())) else {
+            return;
+        };
+        let installed = match read_pair(dist) {
+            Ok(pair) => pair,
+            Err((path, err)) => {
+                // Same name and version, content unknown: that is doubt.
+                for id in candidates {
+                    findings.push((
+                        id.clone(),
+                        Evidence::Unreadable {
+                            path: path.clone(),
+                            reason: err.clone(),
+                        },
+                    ));
+                }
+                return;
+            }
+        };
+        for id in candidates.clone() {
+            let archive_pair = self.contents.entry(id.clone()).or_insert_with(|| {
+                let dist = self.inventory.archives[&id].dist().expect("indexed wheels");
+                read_pair(dist).ok()
+            });
+            match archive_pair {
+                Some(pair) if *pair == installed => {
+                    findings.push((id, Evidence::Content { venv: venv.clone() }));
+                }
+                Some(_) => {}
+                None => findings.push((
+                    id.clone(),
+                    Evidence::Unreadable {
+                        path: self.inventory.archives[&id].path.clone(),
+                        reason: "cannot read METADATA or WHEEL".into(),
+                    },
+                )),
+            }
+        }
+    }
+
+    /// `.pth` lines naming an archive of ours (`uv run --with` overlays).
+    fn match_pth(&mut self, pth: &Path, findings: &mut Findings) {
+        const PTH_MAX: u64 = 1 << 20;
+        let too_big = std::fs::metadata(pth).map_or(true, |m| m.len() > PTH_MAX);
+        let Some(text) = (!too_big).then(|| std::fs::read(pth).ok()).flatten() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&text);
+        for line in text.lines().filter(|l| l.contains(ARCHIVE_BUCKET)) {
+            if let Some(id) = self.our_archive(Path::new(line.trim())) {
+                findings.push((id, Evidence::Environment { by: pth.to_owned() }));
+            }
+        }
+    }
+
+    /// The id of an existing archive of *this* cache that `target` points into.
+    fn our_archive(&mut self, target: &Path) -> Option<ArchiveId> {
+        let id = ArchiveId::from_path(target)?;
+        if !self.inventory.archives.contains_key(&id) {
+            return None;
+        }
+        let prefix = target
+            .ancestors()
+            .find(|a| a.file_name() == Some(OsStr::new(ARCHIVE_BUCKET)))?
+            .parent()?
+            .to_owned();
+        if prefix == self.cache_root {
+            return Some(id);
+        }
+        let cache_real = self.cache_real.as_deref();
+        let ours = *self
+            .our_prefixes
+            .entry(prefix)
+            .or_insert_with_key(|prefix| {
+                std::fs::canonicalize(prefix).is_ok_and(|real| Some(real.as_path()) == cache_real)
+            });
+        ours.then_some(id)
+    }
+}
+
+type PairError = (PathBuf, String);
+
+fn read_pair(dist: &DistInfo) -> Result<(Vec<u8>, Vec<u8>), PairError> {
+    let read = |path: PathBuf| std::fs::read(&path).map_err(|e| (path, e.to_string()));
+    Ok((read(dist.metadata())?, read(dist.wheel())?))
+}
+
+/// `lib/python*/site-packages` (and `lib64` when it is a real directory), or
+/// `Lib/site-packages` on Windows.
+pub fn site_packages_dirs(venv: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for lib in ["lib", "lib64"] {
+        let lib = venv.join(lib);
+        if !std::fs::symlink_metadata(&lib).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&lib) else {
+            dirs.push(lib);
+            continue;
+        };
+        for entry in entries.flatten() {
+            let site = entry.path().join("site-packages");
+            if entry.file_name().as_encoded_bytes().starts_with(b"py") && site.is_dir() {
+                dirs.push(site);
+            }
+        }
+    }
+    let windows = venv.join("Lib").join("site-packages");
+    if windows.is_dir() {
+        dirs.push(windows);
+    }
+    dirs
+}

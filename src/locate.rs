@@ -1,0 +1,211 @@
+//! Stage 1: find uv's cache and prove it is one before anything else looks inside.
+//!
+//! The order mirrors uv's own: `--cache-dir`, then `UV_CACHE_DIR`, then whatever
+//! `uv cache dir` says (it also knows `tool.uv.cache-dir` in config files, which we do not
+//! parse), then the platform default. Validation is deliberately strict (uv's
+//! `CACHEDIR.TAG` signature *and* an `archive-v0` directory): this is the directory we may
+//! later delete in, and pointing the tool at `$HOME` by mistake must be harmless.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The bucket of unpacked wheels and cached venvs.
+pub const ARCHIVE_BUCKET: &str = "archive-v0";
+/// What uv writes at the start of `<cache>/CACHEDIR.TAG` (the cachedir.org signature).
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+/// Where the cache location came from, for the report and for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheSource {
+    Flag,
+    Env,
+    UvCacheDir,
+    Default,
+}
+
+impl fmt::Display for CacheSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CacheSource::Flag => "--cache-dir",
+            CacheSource::Env => "UV_CACHE_DIR",
+            CacheSource::UvCacheDir => "`uv cache dir`",
+            CacheSource::Default => "the platform default",
+        })
+    }
+}
+
+/// A cache location that has not been checked yet.
+#[derive(Debug, Clone)]
+pub struct CacheLocation {
+    pub path: PathBuf,
+    pub source: CacheSource,
+}
+
+/// A directory proven to be a uv cache: every later stage takes this, not a bare path.
+#[derive(Debug, Clone)]
+pub struct CacheDir {
+    root: PathBuf,
+    pub source: CacheSource,
+}
+
+impl CacheDir {
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn archive_dir(&self) -> PathBuf {
+        self.root.join(ARCHIVE_BUCKET)
+    }
+}
+
+/// Picks the cache location without touching the disk (apart from asking uv).
+pub fn locate(flag: Option<&Path>) -> Result<CacheLocation> {
+    if let Some(path) = flag {
+        return Ok(CacheLocation {
+            path: absolute(path)?,
+            source: CacheSource::Flag,
+        });
+    }
+    if let Some(path) = std::env::var_os("UV_CACHE_DIR").filter(|v| !v.is_empty()) {
+        return Ok(CacheLocation {
+            path: absolute(Path::new(&path))?,
+            source: CacheSource::Env,
+        });
+    }
+    if let Some(path) = ask_uv() {
+        return Ok(CacheLocation {
+            path,
+            source: CacheSource::UvCacheDir,
+        });
+    }
+    let path = default_cache_dir().context("cannot find a home directory for uv's cache")?;
+    Ok(CacheLocation {
+        path,
+        source: CacheSource::Default,
+    })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))
+}
+
+/// `uv cache dir`, when a uv is on PATH and answers sensibly; silence otherwise, since the
+/// platform default is the right answer for a machine without uv.
+fn ask_uv() -> Option<PathBuf> {
+    let output = Command::new("uv")
+        .args(["cache", "dir"])
+        .env("UV_NO_PROGRESS", "1")
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8(output.stdout).ok()?;
+    let path = PathBuf::from(text.trim());
+    path.is_absolute().then_some(path)
+}
+
+/// uv's default: `$XDG_CACHE_HOME/uv` or `~/.cache/uv` on Unix (macOS included, uv uses
+/// XDG paths there too), `%LOCALAPPDATA%\uv\cache` on Windows.
+fn default_cache_dir() -> Option<PathBuf> {
+    if cfg!(windows) {
+        return dirs::cache_dir().map(|d| d.join("uv").join("cache"));
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    xdg.or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
+        .map(|d| d.join("uv"))
+}
+
+/// The outcome of looking at a location.
+#[derive(Debug)]
+pub enum Validated {
+    Cache(CacheDir),
+    /// Nothing there: a machine that never ran uv. Not an error; nothing to prune.
+    Missing(CacheLocation),
+}
+
+/// Checks that `location` is a uv cache. A directory that exists but is not one is an
+/// error naming the path and what is missing.
+pub fn validate(location: CacheLocation) -> Result<Validated> {
+    let path = &location.path;
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Validated::Missing(location));
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        Ok(meta) if !meta.is_dir() && !meta.file_type().is_symlink() => {
+            bail!("{} is not a directory, so not a uv cache", path.display())
+        }
+        Ok(_) => {}
+    }
+    let tag = path.join("CACHEDIR.TAG");
+    match std::fs::read(&tag) {
+        Ok(bytes) if bytes.starts_with(CACHEDIR_SIGNATURE) => {}
+        Ok(_) => bail!(
+            "{} is not a uv cache: {} lacks the cache directory signature",
+            path.display(),
+            tag.display()
+        ),
+        Err(err) => bail!(
+            "{} is not a uv cache: cannot read {}: {err}",
+            path.display(),
+            tag.display()
+        ),
+    }
+    let archive = path.join(ARCHIVE_BUCKET);
+    if !std::fs::symlink_metadata(&archive).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{} is not a uv cache: it has no {ARCHIVE_BUCKET}/ directory",
+            path.display()
+        );
+    }
+    Ok(Validated::Cache(CacheDir {
+        root: location.path,
+        source: location.source,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(path: &Path) -> CacheLocation {
+        CacheLocation {
+            path: path.to_owned(),
+            source: CacheSource::Flag,
+        }
+    }
+
+    #[test]
+    fn a_missing_directory_is_not_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope");
+        assert!(matches!(
+            validate(location(&missing)).unwrap(),
+            Validated::Missing(_)
+        ));
+    }
+
+    #[test]
+    fn a_directory_without_the_tag_is_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join(ARCHIVE_BUCKET)).unwrap();
+        let err = validate(location(tmp.path())).unwrap_err().to_string();
+        assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+        assert!(err.contains("CACHEDIR.TAG"), "{err}");
+    }
+
+    #[test]
+    fn a_foreign_cachedir_tag_without_archive_bucket_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("CACHEDIR.TAG"), CACHEDIR_SIGNATURE).unwrap();
+        let err = validate(location(tmp.path())).unwrap_err().to_string();
+        assert!(err.contains("archive-v0"), "{err}");
+    }
+}

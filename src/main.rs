@@ -1,0 +1,23 @@
+//! The `uv-cache-prune` binary: parse, run, map errors to exit 1 (clap exits 2 on bad usage).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "uv-cache-prune", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    args: uv_cache_prune::Args,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match uv_cache_prune::run(&cli.args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

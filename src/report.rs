@@ -1,0 +1,288 @@
+//! Stage 7: the report. Built once as a value (so `--json` and the human table cannot
+//! disagree), then rendered. JSON follows the versioned schema in `DESIGN.md`; fields
+//! marked "extension" there are additions that do not break schema 1 readers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use bytesize::ByteSize;
+use serde::Serialize;
+
+use crate::archive_id::ArchiveId;
+use crate::discover::{RootOrigin, RootScan};
+use crate::liveness::{Evidence, EvidenceKind};
+use crate::locate::CacheSource;
+use crate::plan::Plan;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub cache_dir: PathBuf,
+    /// Extension: how the cache was found.
+    pub cache_source: CacheSource,
+    /// Extension: false when there is no cache at `cache_dir` at all.
+    pub cache_exists: bool,
+    pub dry_run: bool,
+    pub archives: Counts,
+    pub reclaimable_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_bytes: Option<u64>,
+    pub candidates: Vec<Candidate>,
+    pub live: Vec<Live>,
+    pub roots: Vec<Root>,
+    /// Extension: everything we could not read or did not expect, each naming a path.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub live: usize,
+    pub dead: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Candidate {
+    pub id: ArchiveId,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Live {
+    pub id: ArchiveId,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub evidence: Vec<EvidenceJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EvidenceJson {
+    pub kind: EvidenceKind,
+    pub venv: Option<PathBuf>,
+    /// Extension: the file that proves it (pointer, `.pth`, linked file), where not the venv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Extension: a reason in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Evidence> for EvidenceJson {
+    fn from(evidence: &Evidence) -> Self {
+        Self {
+            kind: evidence.kind(),
+            venv: evidence.venv().map(Path::to_owned),
+            path: evidence.path().map(Path::to_owned),
+            detail: evidence.detail(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Root {
+    pub path: PathBuf,
+    /// Extension: why this root was searched.
+    pub origin: RootOrigin,
+    pub venvs: usize,
+    pub unreadable: Vec<PathBuf>,
+}
+
+impl Report {
+    /// The report for a location where no cache exists yet.
+    pub fn no_cache(cache_dir: PathBuf, cache_source: CacheSource, dry_run: bool) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            cache_dir,
+            cache_source,
+            cache_exists: false,
+            dry_run,
+            archives: Counts::default(),
+            reclaimable_bytes: 0,
+            removed_bytes: None,
+            candidates: Vec::new(),
+            live: Vec::new(),
+            roots: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn new(
+        cache_dir: PathBuf,
+        cache_source: CacheSource,
+        dry_run: bool,
+        plan: &Plan,
+        roots: &[RootScan],
+        warnings: Vec<String>,
+    ) -> Self {
+        let mut candidates: Vec<Candidate> = plan
+            .candidates()
+            .map(|(archive, bytes)| Candidate {
+                id: archive.id.clone(),
+                name: archive.name.as_ref().map(ToString::to_string),
+                version: archive.version.clone(),
+                bytes,
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.id.cmp(&b.id)));
+        let live: Vec<Live> = plan
+            .kept()
+            .map(|(archive, evidence)| Live {
+                id: archive.id.clone(),
+                name: archive.name.as_ref().map(ToString::to_string),
+                version: archive.version.clone(),
+                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+            })
+            .collect();
+        Self {
+            schema_version: SCHEMA_VERSION,
+            cache_dir,
+            cache_source,
+            cache_exists: true,
+            dry_run,
+            archives: Counts {
+                total: plan.archives.len(),
+                live: live.len(),
+                dead: candidates.len(),
+            },
+            reclaimable_bytes: plan.reclaimable_bytes,
+            removed_bytes: None,
+            candidates,
+            live,
+            roots: roots
+                .iter()
+                .map(|r| Root {
+                    path: r.path.clone(),
+                    origin: r.origin,
+                    venvs: r.venvs.len(),
+                    unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                })
+                .collect(),
+            warnings,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("report serializes");
+        text.push('\n');
+        text
+    }
+
+    /// The human report: summary, candidates grouped by package (largest group first),
+    /// then why the rest is live.
+    pub fn to_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "uv cache: {} (from {})",
+            self.cache_dir.display(),
+            self.cache_source
+        );
+        if !self.cache_exists {
+            let _ = writeln!(out, "No cache there yet: nothing to prune.");
+            return out;
+        }
+        let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
+        let _ = writeln!(
+            out,
+            "Searched {} roots, found {venvs} venvs:",
+            self.roots.len()
+        );
+        for root in &self.roots {
+            let unreadable = match root.unreadable.len() {
+                0 => String::new(),
+                n => format!(", {n} unreadable paths"),
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({} venvs{unreadable})",
+                root.path.display(),
+                root.venvs
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} archives: {} live, {} dead; {} reclaimable.",
+            self.archives.total,
+            self.archives.live,
+            self.archives.dead,
+            human_bytes(self.reclaimable_bytes)
+        );
+        if let Some(removed) = self.removed_bytes {
+            let _ = writeln!(out, "Removed {}.", human_bytes(removed));
+        }
+        if !self.candidates.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "{:>10}  {:<28} {:<16} ARCHIVE",
+                "SIZE", "PACKAGE", "VERSION"
+            );
+            for candidate in self.grouped_candidates() {
+                let _ = writeln!(
+                    out,
+                    "{:>10}  {:<28} {:<16} {}",
+                    human_bytes(candidate.bytes),
+                    candidate.name.as_deref().unwrap_or("(venv)"),
+                    candidate.version.as_deref().unwrap_or("-"),
+                    candidate.id
+                );
+            }
+        }
+        let mut reasons: BTreeMap<EvidenceKind, usize> = BTreeMap::new();
+        for live in &self.live {
+            for kind in live.evidence.iter().map(|e| e.kind) {
+                *reasons.entry(kind).or_default() += 1;
+            }
+        }
+        if !reasons.is_empty() {
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|(kind, n)| format!("{n} {}", serde_json::to_value(kind).expect("kind")))
+                .map(|s| s.replace('"', ""))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nLive because of: {} (see --json for each).",
+                reasons.join(", ")
+            );
+        }
+        if self.dry_run {
+            let _ = writeln!(
+                out,
+                "\nDry run: nothing was deleted.{}",
+                if self.candidates.is_empty() {
+                    ""
+                } else {
+                    " Run again with --apply to delete the dead archives."
+                }
+            );
+        }
+        out
+    }
+
+    /// Candidates with the largest package first, each package's archives largest first.
+    fn grouped_candidates(&self) -> Vec<&Candidate> {
+        let mut totals: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+        for c in &self.candidates {
+            *totals.entry(c.name.as_deref()).or_default() += c.bytes;
+        }
+        let mut rows: Vec<&Candidate> = self.candidates.iter().collect();
+        rows.sort_by(|a, b| {
+            let (ta, tb) = (totals[&a.name.as_deref()], totals[&b.name.as_deref()]);
+            tb.cmp(&ta)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| b.bytes.cmp(&a.bytes))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        rows
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    ByteSize(bytes).display().iec().to_string()
+}
