@@ -10,6 +10,7 @@
 //! | 3. discover venvs under roots | [`discover`] | [`discover::RootScan`] |
 //! | 4. match venv dists to archives | [`liveness`] | [`liveness::Evidence`] per archive |
 //! | 5. plan: live, dead, bytes | [`plan`] | [`plan::Plan`] |
+//! | 6. apply, under uv's lock ([`lock`]), within the rules of [`guard`] | [`apply`] | [`apply::Removal`] |
 //! | 7. report | [`report`] | [`report::Report`] (human or JSON) |
 //!
 //! "Why was this archive kept?" is answered in [`liveness`] (evidence) and [`plan`]
@@ -28,14 +29,17 @@
 //! # }
 //! ```
 
+pub mod apply;
 pub mod archive_id;
 pub mod cli;
 pub mod discover;
 pub mod dist;
 pub mod fs_meta;
+pub mod guard;
 pub mod inventory;
 pub mod liveness;
 pub mod locate;
+pub mod lock;
 pub mod plan;
 pub mod pointer;
 pub mod progress;

@@ -33,6 +33,9 @@ pub struct Options {
     pub grace: Duration,
     /// The clock, so that tests can set it.
     pub now: SystemTime,
+    /// Parts of roots we could not read: a venv hiding there could use any archive.
+    /// Each keeps every archive (`unreadable`); empty when the user allows it.
+    pub blind_spots: Vec<(PathBuf, String)>,
 }
 
 /// The decision for one archive.
@@ -154,6 +157,15 @@ fn intrinsic(archive: &Archive, options: &Options) -> Findings {
             },
         )),
         ArchiveKind::Wheel { .. } | ArchiveKind::Venv => {}
+    }
+    for (path, reason) in &options.blind_spots {
+        findings.push((
+            id(),
+            Evidence::Unreadable {
+                path: path.clone(),
+                reason: format!("part of a root could not be read: {reason}"),
+            },
+        ));
     }
     // No creation time, or one in the future: treat as brand new.
     let age = archive

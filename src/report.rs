@@ -23,18 +23,30 @@ pub struct Report {
     pub cache_dir: PathBuf,
     /// Extension: how the cache was found.
     pub cache_source: CacheSource,
-    /// Extension: false when there is no cache at `cache_dir` at all.
-    pub cache_exists: bool,
+    /// Extension: `ok`, `no-cache` (nothing at `cache_dir` yet) or `busy` (uv held the
+    /// lock and `--no-wait` was given: nothing was done).
+    pub status: Status,
     pub dry_run: bool,
     pub archives: Counts,
     pub reclaimable_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_bytes: Option<u64>,
+    /// Extension, `--apply` only: pointer files and links removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_pointers: Option<usize>,
     pub candidates: Vec<Candidate>,
     pub live: Vec<Live>,
     pub roots: Vec<Root>,
     /// Extension: everything we could not read or did not expect, each naming a path.
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Ok,
+    NoCache,
+    Busy,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -93,17 +105,23 @@ pub struct Root {
 }
 
 impl Report {
-    /// The report for a location where no cache exists yet.
-    pub fn no_cache(cache_dir: PathBuf, cache_source: CacheSource, dry_run: bool) -> Self {
+    /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
+    pub fn empty(
+        cache_dir: PathBuf,
+        cache_source: CacheSource,
+        dry_run: bool,
+        status: Status,
+    ) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
             cache_dir,
             cache_source,
-            cache_exists: false,
+            status,
             dry_run,
             archives: Counts::default(),
             reclaimable_bytes: 0,
             removed_bytes: None,
+            removed_pointers: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
@@ -142,7 +160,7 @@ impl Report {
             schema_version: SCHEMA_VERSION,
             cache_dir,
             cache_source,
-            cache_exists: true,
+            status: Status::Ok,
             dry_run,
             archives: Counts {
                 total: plan.archives.len(),
@@ -151,6 +169,7 @@ impl Report {
             },
             reclaimable_bytes: plan.reclaimable_bytes,
             removed_bytes: None,
+            removed_pointers: None,
             candidates,
             live,
             roots: roots
@@ -182,9 +201,16 @@ impl Report {
             self.cache_dir.display(),
             self.cache_source
         );
-        if !self.cache_exists {
-            let _ = writeln!(out, "No cache there yet: nothing to prune.");
-            return out;
+        match self.status {
+            Status::Ok => {}
+            Status::NoCache => {
+                let _ = writeln!(out, "No cache there yet: nothing to prune.");
+                return out;
+            }
+            Status::Busy => {
+                let _ = writeln!(out, "uv is using the cache: nothing was deleted.");
+                return out;
+            }
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
         let _ = writeln!(
@@ -213,7 +239,14 @@ impl Report {
             human_bytes(self.reclaimable_bytes)
         );
         if let Some(removed) = self.removed_bytes {
-            let _ = writeln!(out, "Removed {}.", human_bytes(removed));
+            let _ = writeln!(
+                out,
+                "Removed {} archives and {} pointers: {} freed (planned {}).",
+                self.archives.dead,
+                self.removed_pointers.unwrap_or(0),
+                human_bytes(removed),
+                human_bytes(self.reclaimable_bytes)
+            );
         }
         if !self.candidates.is_empty() {
             let _ = writeln!(out);
