@@ -176,8 +176,7 @@ fn remove_pointer(path: &Path, guard: &Guard, faults: &mut Faults) -> Result<usi
 fn delete_tree(root: &Path, faults: &mut Faults) -> Result<u64> {
     let mut freed = 0;
     let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
-    let mut walk = WalkDir::new(root).follow_links(false).into_iter();
-    while let Some(entry) = walk.next() {
+    for entry in WalkDir::new(root).follow_links(false) {
         let entry = match entry {
             Ok(entry) => entry,
             // walkdir opens a directory before yielding it, so one we may not list shows

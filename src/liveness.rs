@@ -146,7 +146,7 @@ pub struct Matcher<'a> {
     /// Wheel archives by distribution, for content matching.
     by_dist: HashMap<(PackageName, String), Vec<ArchiveId>>,
     /// `(METADATA, WHEEL)` bytes of archives already read for a content match.
-    contents: HashMap<ArchiveId, Option<(Vec<u8>, Vec<u8>)>>,
+    contents: HashMap<ArchiveId, Option<DistFiles>>,
     /// Whether a directory holding an `archive-v0` is our cache, by path as seen in links.
     our_prefixes: HashMap<PathBuf, bool>,
 }
@@ -372,9 +372,10 @@ impl<'a> Matcher<'a> {
     }
 }
 
-type PairError = (PathBuf, String);
+/// The bytes of a distribution's `METADATA` and `WHEEL`: its content identity.
+type DistFiles = (Vec<u8>, Vec<u8>);
 
-fn read_pair(dist: &DistInfo) -> Result<(Vec<u8>, Vec<u8>), PairError> {
+fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
     let read = |path: PathBuf| std::fs::read(&path).map_err(|e| (path, e.to_string()));
     Ok((read(dist.metadata())?, read(dist.wheel())?))
 }
