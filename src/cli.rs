@@ -54,8 +54,8 @@ pub struct Args {
     #[arg(long)]
     pub no_wait: bool,
 
-    /// With --apply: delete even when part of a root could not be read (a venv hidden
-    /// there may lose its packages)
+    /// Prune even when part of a root could not be read (a venv hidden there may lose
+    /// its packages); by default such a blind spot keeps every archive
     #[arg(long)]
     pub allow_unreadable_roots: bool,
 }
@@ -104,7 +104,7 @@ pub fn build_report(args: &Args) -> Result<Report> {
         }
     };
     if !args.apply {
-        let survey = survey(args, &cache, &Progress::auto(), false)?;
+        let survey = survey(args, &cache, &Progress::auto())?;
         return Ok(survey.report(&cache, true));
     }
 
@@ -136,7 +136,7 @@ pub fn build_report(args: &Args) -> Result<Report> {
     let mut faults = Faults::from_env();
     let mut removal = apply::remove_leftover_trash(&cache, &guard, &mut faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey(args, &cache, &progress, !args.allow_unreadable_roots)?;
+    let survey = survey(args, &cache, &progress)?;
     removal += apply::apply(
         &survey.plan,
         &survey.inventory,
@@ -159,12 +159,9 @@ struct Survey {
     warnings: Vec<String>,
 }
 
-fn survey(
-    args: &Args,
-    cache: &CacheDir,
-    progress: &Progress,
-    keep_for_blind_spots: bool,
-) -> Result<Survey> {
+fn survey(args: &Args, cache: &CacheDir, progress: &Progress) -> Result<Survey> {
+    // The dry run keeps for blind spots too, so that it shows what --apply would do.
+    let keep_for_blind_spots = !args.allow_unreadable_roots;
     let inventory = inventory::take(cache, progress)?;
     let roots = discover::discover(&root_specs(args, &inventory), cache, progress);
 

@@ -227,6 +227,10 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
                     // A subtree we cannot read may hold pointers: record it as one
                     // unreadable pointer, so that doubt keeps archives.
                     let path = err.path().unwrap_or(&dir).to_owned();
+                    inv.warnings.push(format!(
+                        "cannot read {}: {err}; every archive is kept",
+                        path.display()
+                    ));
                     inv.pointers.push(Pointer {
                         path,
                         kind: PointerKind::Symlink,
@@ -246,7 +250,15 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
             }
             let read = read_pointer(entry.path(), file_type, family, &inv.archives);
             match read {
-                Ok(Some(pointer)) => inv.pointers.push(pointer),
+                Ok(Some(pointer)) => {
+                    if let Target::Unreadable(reason) = &pointer.target {
+                        inv.warnings.push(format!(
+                            "cannot decode pointer {}: {reason}; what it may name is kept",
+                            pointer.path.display()
+                        ));
+                    }
+                    inv.pointers.push(pointer);
+                }
                 Ok(None) => {}
                 Err(warning) => inv.warnings.push(warning),
             }

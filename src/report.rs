@@ -17,9 +17,33 @@ use crate::plan::Plan;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Paths are written as UTF-8 with invalid bytes replaced (U+FFFD): JSON has no way to
+/// carry raw bytes, and a report must never fail because of one odd file name.
+mod lossy {
+    use std::path::{Path, PathBuf};
+
+    use serde::Serializer;
+
+    pub fn path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&path.to_string_lossy())
+    }
+
+    pub fn option<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => self::path(path, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn vec<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub schema_version: u32,
+    #[serde(serialize_with = "lossy::path")]
     pub cache_dir: PathBuf,
     /// Extension: how the cache was found.
     pub cache_source: CacheSource,
@@ -75,9 +99,13 @@ pub struct Live {
 #[derive(Debug, Serialize)]
 pub struct EvidenceJson {
     pub kind: EvidenceKind,
+    #[serde(serialize_with = "lossy::option")]
     pub venv: Option<PathBuf>,
     /// Extension: the file that proves it (pointer, `.pth`, linked file), where not the venv.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::option"
+    )]
     pub path: Option<PathBuf>,
     /// Extension: a reason in words.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,10 +125,12 @@ impl From<&Evidence> for EvidenceJson {
 
 #[derive(Debug, Serialize)]
 pub struct Root {
+    #[serde(serialize_with = "lossy::path")]
     pub path: PathBuf,
     /// Extension: why this root was searched.
     pub origin: RootOrigin,
     pub venvs: usize,
+    #[serde(serialize_with = "lossy::vec")]
     pub unreadable: Vec<PathBuf>,
 }
 

@@ -1,0 +1,128 @@
+//! The command-line contract from DESIGN.md: help, exit codes (0 done, 1 runtime error with
+//! a one-line cause naming the path, 2 bad usage) and the shape of `--json` schema 1.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_exits_0_and_mentions_apply() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .bare_prune_cmd()
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--apply"));
+}
+
+#[test]
+fn an_unknown_flag_is_bad_usage() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.prune(&["--frobnicate"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn a_bad_duration_is_bad_usage() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.prune(&["--grace", "soon"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn a_directory_that_is_not_a_uv_cache_is_refused() {
+    let sandbox = Sandbox::new();
+    let not_a_cache = sandbox.path("not-a-cache");
+    std::fs::create_dir_all(not_a_cache.join("archive-v0")).expect("create dir");
+    std::fs::write(not_a_cache.join("notes.txt"), "precious").expect("write");
+    let mut cmd = sandbox.bare_prune_cmd();
+    cmd.arg("--cache-dir").arg(&not_a_cache).arg("--apply");
+    let output = cmd.output().expect("run uv-cache-prune");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&cmd, &output));
+    let message = stderr(&output);
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+    assert!(
+        message.contains(&path_str(&not_a_cache)),
+        "names the path: {message}"
+    );
+    assert!(not_a_cache.join("notes.txt").exists());
+}
+
+#[test]
+fn a_cache_dir_that_does_not_exist_yet_means_nothing_to_do() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path("no-such-cache");
+    let mut cmd = sandbox.bare_prune_cmd();
+    cmd.arg("--cache-dir").arg(&missing);
+    let output = cmd.output().expect("run uv-cache-prune");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&cmd, &output));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
+    assert!(said.contains(&path_str(&missing)), "names the path: {said}");
+    assert!(!missing.exists(), "a dry run creates nothing");
+}
+
+#[test]
+fn the_json_report_has_the_schema_1_shape() {
+    let sandbox = Sandbox::new();
+    sandbox.wheel("alpha", "1.0");
+    sandbox.wheel("beta", "1.0");
+    sandbox.venv("projects/a/.venv", &uv(), LinkMode::Hardlink, &["alpha"]);
+    let gone = sandbox.venv("projects/gone/.venv", &uv(), LinkMode::Hardlink, &["beta"]);
+    delete(&gone);
+
+    let projects = sandbox.projects();
+    let report = sandbox.plan(&[&projects]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["cache_dir"], path_str(&sandbox.cache()));
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(archive_count(&report, "total"), 2);
+    assert_eq!(archive_count(&report, "live"), 1);
+    assert_eq!(archive_count(&report, "dead"), 1);
+    assert!(
+        report.get("removed_bytes").is_none_or(|b| b.is_null()),
+        "dry run: {report:#}"
+    );
+    let beta = sandbox.archive_of("beta", "1.0");
+    for key in ["id", "name", "version", "bytes"] {
+        assert!(
+            !candidate(&report, &beta)[key].is_null(),
+            "candidate {key}: {report:#}"
+        );
+    }
+    let alpha = sandbox.archive_of("alpha", "1.0");
+    assert_eq!(live(&report, &alpha)["name"], "alpha");
+    assert_eq!(live(&report, &alpha)["version"], "1.0");
+    let root = root(&report, &path_str(&projects));
+    assert_eq!(root["venvs"], 1, "{report:#}");
+    assert_eq!(root["unreadable"], serde_json::json!([]), "{report:#}");
+}
+
+#[test]
+fn nothing_to_do_is_success() {
+    let sandbox = Sandbox::new();
+    sandbox.wheel("alpha", "1.0");
+    sandbox.venv("projects/a/.venv", &uv(), LinkMode::Hardlink, &["alpha"]);
+    let report = sandbox.plan(&[&sandbox.projects()]);
+    assert!(candidate_ids(&report).is_empty());
+    assert_eq!(reclaimable_bytes(&report), 0);
+
+    let args = plan_args(&[&sandbox.projects()]);
+    let output = sandbox.prune(&[args.as_slice(), &["--apply".into()]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        sandbox.all_archives(),
+        set([sandbox.archive_of("alpha", "1.0")])
+    );
+}
