@@ -1,5 +1,9 @@
 //! The command line, shared by the binary, `cargo xtask cache-prune` and any other
 //! repository's xtask (which can `#[command(flatten)]` [`Args`] and call [`run`]).
+//!
+//! Settings come from flags, then the config file ([`crate::config`]), then built-in
+//! defaults; roots from `--root`, then (unless `--no-default-roots`) the config, the
+//! registry ([`crate::state`]), uv's tool dir and the current git worktree.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -7,19 +11,32 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 
 use crate::apply::{self, Faults};
+use crate::config::{self, Config, Size};
 use crate::discover::{self, RootOrigin, RootScan, RootSpec};
+use crate::dist::PackageName;
 use crate::guard::Guard;
 use crate::inventory::{self, Inventory};
 use crate::locate::{self, CacheDir, Validated};
 use crate::lock::{self, Acquired, Wait};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, Policy};
 use crate::progress::Progress;
 use crate::report::{Report, Status};
+use crate::state;
 
 /// Find and remove unpacked wheels in uv's cache that no live virtualenv uses.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub prune: PruneArgs,
+}
+
+/// The prune itself (the default command).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PruneArgs {
     /// The uv cache [default: $UV_CACHE_DIR, else `uv cache dir`, else the platform default]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -28,13 +45,17 @@ pub struct Args {
     #[arg(long = "root", value_name = "DIR")]
     pub roots: Vec<PathBuf>,
 
-    /// Search only the --root directories, not uv's tool dir and the current git worktree
-    /// (the cache's own environments are always checked)
+    /// Search only the --root directories: not the config's roots, the registry, uv's tool
+    /// dir or the current git worktree (the cache's own environments are always checked)
     #[arg(long)]
     pub no_default_roots: bool,
 
+    /// Remember DIR as a root for every later run, then run (repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub register: Vec<PathBuf>,
+
     /// Delete the dead archives and their pointers (the default is a dry run that changes
-    /// nothing), holding uv's cache lock
+    /// nothing in the cache), holding uv's cache lock
     #[arg(long)]
     pub apply: bool,
 
@@ -42,9 +63,30 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Keep archives created less than this long ago, e.g. `0s`, `90m`, `30d`
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
-    pub grace: Duration,
+    /// Keep archives created less than this long ago, e.g. `0s`, `90m`, `30d` [default: 1h]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Option<Duration>,
+
+    /// Never remove this package, live or not (repeatable; adds to the config's `keep`)
+    #[arg(long, value_name = "PACKAGE")]
+    pub keep: Vec<String>,
+
+    /// Remove only dead archives not used for this long, e.g. `30d`
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub unused_for: Option<Duration>,
+
+    /// Remove dead archives, least recently used first, until the cache's archives fit,
+    /// e.g. `20GiB`, `500MB`, `976896`
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<Size>,
+
+    /// Explain every archive of a package (or one archive id): its evidence and policy
+    #[arg(long, value_name = "PACKAGE_OR_ID", conflicts_with = "apply")]
+    pub explain: Option<String>,
+
+    /// Also list, for each venv, the bytes that it alone keeps alive
+    #[arg(long)]
+    pub per_venv: bool,
 
     /// With --apply: how long to wait for uv to release the cache
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
@@ -60,12 +102,42 @@ pub struct Args {
     pub allow_unreadable_roots: bool,
 }
 
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// The registry of project roots searched on every run
+    #[command(subcommand)]
+    Roots(RootsCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum RootsCommand {
+    /// List the registered roots (and whether each still exists)
+    List,
+    /// Register directories as roots
+    Add {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Forget registered roots
+    Remove {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Forget every registered root that no longer exists
+    Prune,
+}
+
 const EXAMPLES: &str = "\
 Examples:
   uv-cache-prune                          # dry run: what is dead, and why the rest is live
   uv-cache-prune --root ~/src --json      # also search ~/src for venvs; machine-readable
   uv-cache-prune --apply                  # delete, waiting up to 5m if uv is busy
-  uv-cache-prune --apply --no-wait --grace 1d --root ~/work
+  uv-cache-prune --apply --unused-for 30d --max-size 20GiB --keep numpy
+  uv-cache-prune --explain torch          # why is each torch archive kept (or not)?
+  uv-cache-prune roots add ~/work/project # remember a project for every later run
+
+Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PRUNE_CONFIG):
+  roots, keep, grace, unused-for, max-size. Flags win.
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
@@ -75,22 +147,76 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 0s, 90m, 30d)"))
 }
 
+/// The default grace window: an archive this young may be mid-install.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
 /// Runs the tool: the report goes to stdout, warnings and progress to stderr.
 pub fn run(args: &Args) -> Result<()> {
-    let report = build_report(args)?;
+    if let Some(Command::Roots(command)) = &args.command {
+        return write_stdout(&roots_command(command)?);
+    }
+    let prune = &args.prune;
+    let report = build_report(prune)?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
-    let text = if args.json {
-        report.to_json()
-    } else {
-        report.to_human()
+    let text = match (&prune.explain, prune.json) {
+        (_, true) => report.to_json(),
+        (Some(_), false) => report.to_explanation(),
+        (None, false) => report.to_human(),
     };
     write_stdout(&text)
 }
 
+fn roots_command(command: &RootsCommand) -> Result<String> {
+    let dir = state::state_dir()?;
+    let mut out = String::new();
+    match command {
+        RootsCommand::List => {
+            for root in state::registered_roots(&dir)? {
+                let gone = if root.is_dir() { "" } else { "  (vanished)" };
+                out += &format!("{}{gone}\n", root.display());
+            }
+        }
+        RootsCommand::Add { dirs } => {
+            for root in dirs {
+                let added = state::register_root(&dir, root)?;
+                let verb = if added {
+                    "registered"
+                } else {
+                    "already registered"
+                };
+                out += &format!("{verb}: {}\n", root.display());
+            }
+        }
+        RootsCommand::Remove { dirs } => {
+            let dirs: Vec<PathBuf> = dirs
+                .iter()
+                .filter_map(|d| std::path::absolute(d).ok())
+                .collect();
+            for root in state::unregister_roots(&dir, |r| dirs.iter().any(|d| d == r))? {
+                out += &format!("forgot: {}\n", root.display());
+            }
+        }
+        RootsCommand::Prune => {
+            for root in state::unregister_roots(&dir, |r| !r.exists())? {
+                out += &format!("forgot vanished root: {}\n", root.display());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Everything but the printing, for callers that want the value.
-pub fn build_report(args: &Args) -> Result<Report> {
+pub fn build_report(args: &PruneArgs) -> Result<Report> {
+    let config = config::load()?;
+    let state_dir = state::state_dir();
+    if !args.register.is_empty() {
+        let dir = state_dir.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        for root in &args.register {
+            state::register_root(dir, root)?;
+        }
+    }
     let location = locate::locate(args.cache_dir.as_deref())?;
     let cache = match locate::validate(location)? {
         Validated::Cache(cache) => cache,
@@ -103,9 +229,10 @@ pub fn build_report(args: &Args) -> Result<Report> {
             ));
         }
     };
+    let settings = Settings::new(args, &config, state_dir.ok())?;
     if !args.apply {
-        let survey = survey(args, &cache, &Progress::auto())?;
-        return Ok(survey.report(&cache, true));
+        let survey = survey(&settings, &cache, &Progress::auto())?;
+        return Ok(survey.report(&settings, &cache, true));
     }
 
     // Refuse before locking: the lock file is created if missing, and we create nothing
@@ -136,7 +263,7 @@ pub fn build_report(args: &Args) -> Result<Report> {
     let mut faults = Faults::from_env();
     let mut removal = apply::remove_leftover_trash(&cache, &guard, &mut faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey(args, &cache, &progress)?;
+    let survey = survey(&settings, &cache, &progress)?;
     removal += apply::apply(
         &survey.plan,
         &survey.inventory,
@@ -145,27 +272,62 @@ pub fn build_report(args: &Args) -> Result<Report> {
         &mut faults,
         &progress,
     )?;
-    let mut report = survey.report(&cache, false);
+    let mut report = survey.report(&settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);
     report.removed_pointers = Some(removal.pointers);
     Ok(report)
+}
+
+/// Flags merged with the config.
+struct Settings<'a> {
+    args: &'a PruneArgs,
+    config_roots: Vec<PathBuf>,
+    policy: Policy,
+    now: SystemTime,
+    state_dir: Option<PathBuf>,
+}
+
+impl<'a> Settings<'a> {
+    fn new(args: &'a PruneArgs, config: &Config, state_dir: Option<PathBuf>) -> Result<Self> {
+        let keep = args
+            .keep
+            .iter()
+            .chain(&config.keep)
+            .map(|name| PackageName::new(name))
+            .collect();
+        Ok(Self {
+            args,
+            config_roots: config.roots.clone(),
+            policy: Policy {
+                grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
+                keep,
+                unused_for: args.unused_for.or(config.unused_for),
+                max_size: args.max_size.or(config.max_size).map(|s| s.0),
+            },
+            now: state::now()?,
+            state_dir,
+        })
+    }
 }
 
 /// Stages 2 to 5: what the cache holds, who uses it, and the plan.
 struct Survey {
     inventory: Inventory,
     roots: Vec<RootScan>,
+    venvs: Vec<PathBuf>,
     plan: Plan,
     warnings: Vec<String>,
 }
 
-fn survey(args: &Args, cache: &CacheDir, progress: &Progress) -> Result<Survey> {
+fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Result<Survey> {
+    let args = settings.args;
+    let inventory = inventory::take(cache, progress)?;
+    let mut warnings = inventory.warnings.clone();
+    let specs = root_specs(settings, &inventory, &mut warnings);
+    let roots = discover::discover(&specs, cache, progress);
+
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
     let keep_for_blind_spots = !args.allow_unreadable_roots;
-    let inventory = inventory::take(cache, progress)?;
-    let roots = discover::discover(&root_specs(args, &inventory), cache, progress);
-
-    let mut warnings = inventory.warnings.clone();
     let mut blind_spots = Vec::new();
     for root in &roots {
         if root.missing && root.origin == RootOrigin::Flag {
@@ -191,53 +353,148 @@ fn survey(args: &Args, cache: &CacheDir, progress: &Progress) -> Result<Survey> 
     venvs.sort();
     venvs.dedup();
 
+    let last_seen = match &settings.state_dir {
+        Some(dir) => last_seen_before(dir, cache, &mut warnings),
+        None => state::LastSeen::default(),
+    };
     let options = plan::Options {
-        grace: args.grace,
-        now: SystemTime::now(),
+        policy: settings.policy.clone(),
+        now: settings.now,
+        last_seen,
         blind_spots,
     };
     let plan = plan::make(&inventory, cache, &venvs, &options, progress);
+    warnings.extend(plan.notes.iter().cloned());
+    if let Some(dir) = &settings.state_dir {
+        record_live(dir, cache, &inventory, &plan, settings.now, &mut warnings);
+    }
     Ok(Survey {
         inventory,
         roots,
+        venvs,
         plan,
         warnings,
     })
 }
 
+/// What earlier scans recorded; unreadable is a warning (it costs memory, not safety).
+fn last_seen_before(
+    dir: &std::path::Path,
+    cache: &CacheDir,
+    warnings: &mut Vec<String>,
+) -> state::LastSeen {
+    state::last_seen(dir, cache.root()).unwrap_or_else(|err| {
+        warnings.push(format!("last-use record unavailable: {err:#}"));
+        state::LastSeen::default()
+    })
+}
+
+/// Records every archive in use as seen now. Failing to is a warning: it costs memory,
+/// not safety.
+fn record_live(
+    dir: &std::path::Path,
+    cache: &CacheDir,
+    inventory: &Inventory,
+    plan: &Plan,
+    now: SystemTime,
+    warnings: &mut Vec<String>,
+) {
+    let live = plan
+        .kept()
+        .filter(|(_, evidence)| evidence.iter().any(|e| e.kind().is_use()))
+        .map(|(archive, _)| &archive.id);
+    if let Err(err) =
+        state::record_last_seen(dir, cache.root(), inventory.archives.keys(), live, now)
+    {
+        warnings.push(format!("cannot record last use: {err:#}"));
+    }
+}
+
 impl Survey {
-    fn report(self, cache: &CacheDir, dry_run: bool) -> Report {
-        Report::new(
+    fn report(self, settings: &Settings<'_>, cache: &CacheDir, dry_run: bool) -> Report {
+        let args = settings.args;
+        let mut report = Report::new(
             cache.root().to_owned(),
             cache.source,
             dry_run,
             &self.plan,
             &self.roots,
             self.warnings,
-        )
+        );
+        if let Some(query) = &args.explain {
+            report.explain = Some(crate::report::explain(&self.plan, query));
+        }
+        if args.per_venv {
+            report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
+        }
+        report
     }
 }
 
-/// `--root`s, then the defaults, then the cache's own overlay venvs (`builds-v*`).
-fn root_specs(args: &Args, inventory: &Inventory) -> Vec<RootSpec> {
+/// `--root`s; then, unless `--no-default-roots`, the config's roots, the registry (where
+/// vanished roots are dropped), uv's tool dir and the git worktree; then the cache's own
+/// overlay venvs (`builds-v*`).
+fn root_specs(
+    settings: &Settings<'_>,
+    inventory: &Inventory,
+    warnings: &mut Vec<String>,
+) -> Vec<RootSpec> {
+    let args = settings.args;
+    let spec = |path: &PathBuf, origin| RootSpec {
+        path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+        origin,
+    };
     let mut specs: Vec<RootSpec> = args
         .roots
         .iter()
-        .map(|path| RootSpec {
-            path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-            origin: RootOrigin::Flag,
-        })
+        .map(|p| spec(p, RootOrigin::Flag))
         .collect();
     if !args.no_default_roots {
+        specs.extend(
+            settings
+                .config_roots
+                .iter()
+                .map(|p| spec(p, RootOrigin::Config)),
+        );
+        if let Some(dir) = &settings.state_dir {
+            specs.extend(
+                registered(dir, warnings)
+                    .iter()
+                    .map(|p| spec(p, RootOrigin::Registered)),
+            );
+        }
         specs.extend(discover::default_roots());
     }
-    specs.extend(inventory.build_dirs.iter().map(|path| RootSpec {
-        path: path.clone(),
-        origin: RootOrigin::CacheBuilds,
-    }));
+    specs.extend(
+        inventory
+            .build_dirs
+            .iter()
+            .map(|p| spec(p, RootOrigin::CacheBuilds)),
+    );
     let mut seen = std::collections::HashSet::new();
     specs.retain(|spec| seen.insert(spec.path.clone()));
     specs
+}
+
+/// The registry's roots, after dropping the ones that vanished. A root that exists but
+/// cannot be read stays: the walk reports it, and it keeps what it might hold.
+fn registered(dir: &std::path::Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
+    let vanished = |root: &std::path::Path| matches!(std::fs::symlink_metadata(root), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    match state::unregister_roots(dir, vanished) {
+        Ok(dropped) => {
+            for root in dropped {
+                warnings.push(format!(
+                    "registered root {} vanished: forgotten",
+                    root.display()
+                ));
+            }
+        }
+        Err(err) => warnings.push(format!("cannot update the root registry: {err:#}")),
+    }
+    state::registered_roots(dir).unwrap_or_else(|err| {
+        warnings.push(format!("cannot read the root registry: {err:#}"));
+        Vec::new()
+    })
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

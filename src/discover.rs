@@ -25,6 +25,10 @@ use crate::progress::Progress;
 pub enum RootOrigin {
     /// `--root`.
     Flag,
+    /// `roots` in the config file.
+    Config,
+    /// The root registry (`--register`, `roots add`, the git hooks).
+    Registered,
     /// uv's tool directory (`uv tool install`).
     ToolDir,
     /// The git worktree of the current directory.

@@ -47,6 +47,9 @@ pub struct Archive {
     /// The directory's mtime: uv renames a finished archive into place, so this is about
     /// when it was created.
     pub created: Option<SystemTime>,
+    /// The ctime of a wheel's `METADATA`: it changes whenever a hardlink venv links or
+    /// unlinks the file, so it is a last-use time uv leaves behind for free.
+    pub linked: Option<SystemTime>,
 }
 
 impl Archive {
@@ -145,7 +148,7 @@ fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> 
         };
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => {
-                let kind = classify_archive(&path);
+                let (kind, linked) = classify_archive(&path);
                 inv.archives.insert(
                     id.clone(),
                     Archive {
@@ -153,6 +156,7 @@ fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> 
                         path,
                         kind,
                         created: meta.modified().ok(),
+                        linked,
                     },
                 );
             }
@@ -166,13 +170,19 @@ fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> 
     Ok(())
 }
 
-fn classify_archive(path: &Path) -> ArchiveKind {
+/// What the archive is, and the ctime of its `METADATA` if it is a wheel.
+fn classify_archive(path: &Path) -> (ArchiveKind, Option<SystemTime>) {
     let entries = match std::fs::read_dir(path).and_then(|it| it.collect::<io::Result<Vec<_>>>()) {
         Ok(entries) => entries,
-        Err(err) => return ArchiveKind::Unreadable(format!("{}: {err}", path.display())),
+        Err(err) => {
+            return (
+                ArchiveKind::Unreadable(format!("{}: {err}", path.display())),
+                None,
+            );
+        }
     };
     if entries.iter().any(|e| e.file_name() == "pyvenv.cfg") {
-        return ArchiveKind::Venv;
+        return (ArchiveKind::Venv, None);
     }
     let mut dists = entries
         .iter()
@@ -180,22 +190,36 @@ fn classify_archive(path: &Path) -> ArchiveKind {
         .filter_map(|e| DistInfo::from_dir(&e.path()));
     let (Some(dist), None) = (dists.next(), dists.next()) else {
         // No dist-info, or several: not a wheel as uv unpacks them.
-        return ArchiveKind::Unrecognized;
+        return (ArchiveKind::Unrecognized, None);
     };
-    let metadata = match std::fs::symlink_metadata(dist.metadata()) {
-        Ok(meta) => entry_stat(&meta),
+    let (metadata, linked) = match std::fs::symlink_metadata(dist.metadata()) {
+        Ok(meta) => (entry_stat(&meta), changed(&meta)),
         Err(err) => {
-            return ArchiveKind::Unreadable(format!("{}: {err}", dist.metadata().display()));
+            let reason = format!("{}: {err}", dist.metadata().display());
+            return (ArchiveKind::Unreadable(reason), None);
         }
     };
     let tags = std::fs::read_to_string(dist.wheel())
         .map(|text| wheel_tags(&text))
         .unwrap_or_default();
-    ArchiveKind::Wheel {
+    let kind = ArchiveKind::Wheel {
         dist,
         tags,
         metadata,
-    }
+    };
+    (kind, linked)
+}
+
+#[cfg(unix)]
+fn changed(meta: &std::fs::Metadata) -> Option<SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let secs = u64::try_from(meta.ctime()).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+#[cfg(not(unix))]
+fn changed(_: &std::fs::Metadata) -> Option<SystemTime> {
+    None
 }
 
 fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> Result<()> {

@@ -32,6 +32,7 @@
 pub mod apply;
 pub mod archive_id;
 pub mod cli;
+pub mod config;
 pub mod discover;
 pub mod dist;
 pub mod fs_meta;
@@ -40,9 +41,11 @@ pub mod inventory;
 pub mod liveness;
 pub mod locate;
 pub mod lock;
+pub mod per_venv;
 pub mod plan;
 pub mod pointer;
 pub mod progress;
 pub mod report;
+pub mod state;
 
-pub use cli::{Args, build_report, run};
+pub use cli::{Args, PruneArgs, build_report, run};

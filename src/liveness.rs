@@ -64,6 +64,12 @@ pub enum Evidence {
     Unrecognized,
     /// Created less than the grace window ago: uv may be installing from it right now.
     Grace { age: Duration },
+    /// Policy: `--keep` (or the config's `keep`) names its package.
+    KeepList { package: PackageName },
+    /// Policy: dead, but last used less than `--unused-for` ago.
+    RecentlyUsed { ago: Duration },
+    /// Policy: dead, but the cache fits `--max-size` without removing it.
+    WithinSize,
 }
 
 /// The evidence kinds, as the JSON report spells them.
@@ -79,6 +85,21 @@ pub enum EvidenceKind {
     Unreadable,
     Unrecognized,
     Grace,
+    #[serde(rename = "keep")]
+    KeepList,
+    RecentlyUsed,
+    WithinSize,
+}
+
+impl EvidenceKind {
+    /// True for evidence that something uses the archive now, as opposed to doubt or a
+    /// policy: what the last-use record counts as "seen live".
+    pub fn is_use(self) -> bool {
+        matches!(
+            self,
+            Self::Symlink | Self::Hardlink | Self::Content | Self::Nlink | Self::Environment
+        )
+    }
 }
 
 impl Evidence {
@@ -93,6 +114,9 @@ impl Evidence {
             Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
             Evidence::Unrecognized => EvidenceKind::Unrecognized,
             Evidence::Grace { .. } => EvidenceKind::Grace,
+            Evidence::KeepList { .. } => EvidenceKind::KeepList,
+            Evidence::RecentlyUsed { .. } => EvidenceKind::RecentlyUsed,
+            Evidence::WithinSize => EvidenceKind::WithinSize,
         }
     }
 
@@ -124,13 +148,18 @@ impl Evidence {
             Evidence::PointerUnreadable { reason, .. } | Evidence::Unreadable { reason, .. } => {
                 Some(reason.clone())
             }
-            Evidence::Grace { age } => Some(format!(
-                "created {} ago",
-                humantime::format_duration(Duration::from_secs(age.as_secs()))
-            )),
+            Evidence::Grace { age } => Some(format!("created {} ago", rounded(*age))),
+            Evidence::KeepList { package } => Some(format!("{package} is on the keep list")),
+            Evidence::RecentlyUsed { ago } => Some(format!("last used {} ago", rounded(*ago))),
+            Evidence::WithinSize => Some("the cache fits the size target without it".into()),
             _ => None,
         }
     }
+}
+
+/// A duration to the second, for humans.
+fn rounded(duration: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs(duration.as_secs()))
 }
 
 /// Evidence found by one scan, archive by archive.

@@ -1,5 +1,7 @@
-//! Stage 5: from evidence to a plan. An archive with any evidence is kept; the rest are
-//! candidates, and we count what removing them frees.
+//! Stage 5: from evidence and policy to a plan. An archive with any evidence is kept; the
+//! rest are dead, and policies choose which dead ones to remove; we count what that frees.
+//!
+//! # Bytes and the last safety net
 //!
 //! Bytes are counted as `du -B1` would see them disappear: allocated blocks, each inode
 //! once, and only inodes whose every link lies inside the plan. Counting needs an `lstat`
@@ -7,10 +9,21 @@
 //! lives: a candidate's file with more links than the plan holds is used by something we
 //! did not find (a hardlink venv outside every root), so the archive is kept (`nlink`).
 //!
-//! Keeping one archive can change another's fate (a kept cached environment keeps the
-//! wheels it links to; a kept archive's inodes no longer lie inside the plan), so the
-//! plan is computed to a fixpoint. Live archives are never walked: the default dry run
-//! stats only the files it would delete.
+//! # Policies
+//!
+//! Liveness always wins: a policy only ever chooses among dead archives. The keep list,
+//! the grace window and `--unused-for` are facts about one archive, known before anything
+//! is measured. `--max-size` is not: it removes dead archives least recently used first
+//! until `du -sB1 archive-v0` fits, which needs every archive's bytes (the one case where
+//! live archives are walked, and only when asked for).
+//!
+//! # Fixpoint
+//!
+//! Keeping one archive can change another's fate: a kept cached environment is a venv and
+//! keeps the wheels it links to; a kept archive's inodes no longer lie inside the plan; a
+//! size target that keeps some dead archives changes the link counts of the rest. So the
+//! plan is computed to a fixpoint: the kept set only grows, so it ends. Live archives are
+//! never walked in a plain dry run: it stats only the files it would delete.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,26 +38,53 @@ use crate::inventory::{Archive, ArchiveKind, Inventory};
 use crate::liveness::{Evidence, Findings, Matcher};
 use crate::locate::CacheDir;
 use crate::progress::Progress;
+use crate::state::LastSeen;
+
+/// The policies a user can set; all choose among dead archives only.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Archives created less than this long ago are kept.
+    pub grace: Duration,
+    /// Packages never removed.
+    pub keep: Vec<PackageName>,
+    /// Remove only dead archives not used for this long.
+    pub unused_for: Option<Duration>,
+    /// Remove dead archives, least recently used first, until `archive-v0` fits.
+    pub max_size: Option<u64>,
+}
 
 /// What the plan needs beyond the inventory and the venvs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Archives created less than this long ago are kept.
-    pub grace: Duration,
+    pub policy: Policy,
     /// The clock, so that tests can set it.
     pub now: SystemTime,
+    /// When our earlier scans last saw each archive live.
+    pub last_seen: LastSeen,
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
     pub blind_spots: Vec<(PathBuf, String)>,
 }
 
+/// Why a dead archive is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// No policy limits removal: every dead archive goes.
+    Dead,
+    /// Dead and not used for `--unused-for`.
+    UnusedFor,
+    /// Dead, and removed (least recently used first) to meet `--max-size`.
+    MaxSize,
+}
+
 /// The decision for one archive.
 #[derive(Debug, Clone)]
 pub enum Fate {
-    /// Dead: removing it frees `bytes` (its share of the plan's total; inodes it shares
-    /// with another candidate are counted for the first one by id).
-    Remove { bytes: u64 },
-    /// Live, with every reason.
+    /// Removing it frees `bytes` (its share of the plan's total; inodes it shares with
+    /// another candidate are counted for the first one by id).
+    Remove { bytes: u64, selection: Selection },
+    /// Kept, with every reason.
     Keep(Vec<Evidence>),
 }
 
@@ -55,6 +95,8 @@ pub struct ArchivePlan {
     pub name: Option<PackageName>,
     pub version: Option<String>,
     pub is_venv: bool,
+    /// The latest sign of use we know of (see [`crate::state`]).
+    pub last_use: Option<SystemTime>,
     pub fate: Fate,
 }
 
@@ -64,12 +106,19 @@ pub struct Plan {
     pub archives: Vec<ArchivePlan>,
     /// Sum of the candidates' bytes: what applying the plan frees.
     pub reclaimable_bytes: u64,
+    /// `du -sB1 archive-v0`, measured only for a size target.
+    pub cache_bytes: Option<u64>,
+    /// Policy outcomes worth telling the user (a size target that cannot be met).
+    pub notes: Vec<String>,
+    /// The walks made while planning (candidates, or all archives for a size target),
+    /// reused by the per-venv view.
+    pub(crate) walks: HashMap<ArchiveId, ArchiveWalk>,
 }
 
 impl Plan {
     pub fn candidates(&self) -> impl Iterator<Item = (&ArchivePlan, u64)> {
         self.archives.iter().filter_map(|a| match a.fate {
-            Fate::Remove { bytes } => Some((a, bytes)),
+            Fate::Remove { bytes, .. } => Some((a, bytes)),
             Fate::Keep(_) => None,
         })
     }
@@ -90,57 +139,55 @@ pub fn make(
     options: &Options,
     progress: &Progress,
 ) -> Plan {
-    let mut matcher = Matcher::new(inventory, cache);
-    let mut evidence = EvidenceMap::default();
+    let mut planner = Planner {
+        inventory,
+        options,
+        progress,
+        matcher: Matcher::new(inventory, cache),
+        evidence: EvidenceMap::default(),
+        scanned_envs: HashSet::new(),
+        walks: HashMap::new(),
+    };
     for archive in inventory.archives.values() {
-        evidence.add_all(intrinsic(archive, options));
+        planner.evidence.add_all(intrinsic(archive, options));
     }
-    evidence.add_all(matcher.pointer_findings());
+    planner.evidence.add_all(planner.matcher.pointer_findings());
     let bar = progress.bar(venvs.len() as u64, "matching venvs");
     for venv in venvs {
-        evidence.add_all(matcher.scan_venv(venv));
+        planner.evidence.add_all(planner.matcher.scan_venv(venv));
         bar.inc(1);
     }
     bar.finish_and_clear();
 
-    let mut scanned_envs = HashSet::new();
-    let mut walks: HashMap<ArchiveId, ArchiveWalk> = HashMap::new();
+    let mut notes = Vec::new();
+    let cache_bytes = options
+        .policy
+        .max_size
+        .map(|_| planner.archive_dir_bytes(&cache.archive_dir()));
     loop {
-        // A kept cached environment is a venv like any other.
-        let new_envs: Vec<&Archive> = inventory
-            .archives
-            .values()
-            .filter(|a| matches!(a.kind, ArchiveKind::Venv))
-            .filter(|a| evidence.has(&a.id) && !scanned_envs.contains(&a.id))
-            .collect();
-        if !new_envs.is_empty() {
-            for archive in new_envs {
-                scanned_envs.insert(archive.id.clone());
-                evidence.add_all(matcher.scan_venv(&archive.path));
-            }
-            continue;
+        planner.settle();
+        let (Some(max_size), Some(cache_bytes)) = (options.policy.max_size, cache_bytes) else {
+            break;
+        };
+        let (spared, note) = planner.fit(max_size, cache_bytes);
+        if spared.is_empty() {
+            notes.extend(note);
+            break;
         }
-        let candidates: Vec<&Archive> = inventory
-            .archives
-            .values()
-            .filter(|a| !evidence.has(&a.id))
-            .collect();
-        let unwalked: Vec<_> = candidates
-            .iter()
-            .filter(|a| !walks.contains_key(&a.id))
-            .collect();
-        let bar = progress.bar(unwalked.len() as u64, "measuring candidates");
-        for archive in unwalked {
-            walks.insert(archive.id.clone(), ArchiveWalk::of(&archive.path));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let findings = held_outside_plan(&candidates, &walks);
-        if findings.is_empty() {
-            return finish(inventory, evidence, &walks);
-        }
-        evidence.add_all(findings);
+        planner.evidence.add_all(spared);
     }
+    let mut plan = planner.finish();
+    plan.cache_bytes = cache_bytes;
+    plan.notes = notes;
+    plan
+}
+
+/// The latest sign of use: creation, a hardlink's ctime, or our own record.
+fn last_use(archive: &Archive, last_seen: &LastSeen) -> Option<SystemTime> {
+    [archive.created, archive.linked, last_seen.get(&archive.id)]
+        .into_iter()
+        .flatten()
+        .max()
 }
 
 /// Reasons an archive carries by itself, before any venv is looked at.
@@ -167,15 +214,178 @@ fn intrinsic(archive: &Archive, options: &Options) -> Findings {
             },
         ));
     }
-    // No creation time, or one in the future: treat as brand new.
-    let age = archive
-        .created
-        .and_then(|created| options.now.duration_since(created).ok())
-        .unwrap_or(Duration::ZERO);
-    if age < options.grace {
+    let policy = &options.policy;
+    if let Some(dist) = archive.dist()
+        && policy.keep.contains(&dist.name)
+    {
+        findings.push((
+            id(),
+            Evidence::KeepList {
+                package: dist.name.clone(),
+            },
+        ));
+    }
+    let since = |time: Option<SystemTime>| {
+        // Unknown, or in the future: treat as just now.
+        time.and_then(|t| options.now.duration_since(t).ok())
+            .unwrap_or(Duration::ZERO)
+    };
+    let age = since(archive.created);
+    if age < policy.grace {
         findings.push((id(), Evidence::Grace { age }));
     }
+    if let Some(unused_for) = policy.unused_for {
+        let ago = since(last_use(archive, &options.last_seen));
+        if ago < unused_for {
+            findings.push((id(), Evidence::RecentlyUsed { ago }));
+        }
+    }
     findings
+}
+
+struct Planner<'a> {
+    inventory: &'a Inventory,
+    options: &'a Options,
+    progress: &'a Progress,
+    matcher: Matcher<'a>,
+    evidence: EvidenceMap,
+    scanned_envs: HashSet<ArchiveId>,
+    walks: HashMap<ArchiveId, ArchiveWalk>,
+}
+
+impl<'a> Planner<'a> {
+    fn candidates(&self) -> Vec<&'a Archive> {
+        let evidence = &self.evidence;
+        let inventory: &'a Inventory = self.inventory;
+        let archives = inventory.archives.values();
+        archives.filter(|a| !evidence.has(&a.id)).collect()
+    }
+
+    /// Scans kept environments and applies the `nlink` net until nothing changes.
+    fn settle(&mut self) {
+        loop {
+            // A kept cached environment is a venv like any other.
+            let inventory: &'a Inventory = self.inventory;
+            let new_envs: Vec<&Archive> = inventory
+                .archives
+                .values()
+                .filter(|a| matches!(a.kind, ArchiveKind::Venv))
+                .filter(|a| self.evidence.has(&a.id) && !self.scanned_envs.contains(&a.id))
+                .collect();
+            if !new_envs.is_empty() {
+                for archive in new_envs {
+                    self.scanned_envs.insert(archive.id.clone());
+                    let findings = self.matcher.scan_venv(&archive.path);
+                    self.evidence.add_all(findings);
+                }
+                continue;
+            }
+            let candidates = self.candidates();
+            self.walk(&candidates);
+            let findings = held_outside_plan(&candidates, &self.walks);
+            if findings.is_empty() {
+                return;
+            }
+            self.evidence.add_all(findings);
+        }
+    }
+
+    /// Walks the archives not walked yet.
+    fn walk(&mut self, archives: &[&Archive]) {
+        let unwalked: Vec<_> = archives
+            .iter()
+            .filter(|a| !self.walks.contains_key(&a.id))
+            .collect();
+        let bar = self
+            .progress
+            .bar(unwalked.len() as u64, "measuring archives");
+        for archive in unwalked {
+            self.walks
+                .insert(archive.id.clone(), ArchiveWalk::of(&archive.path));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    }
+
+    /// `du -sB1 archive-v0`: every archive's inodes, each once, and the directory itself.
+    fn archive_dir_bytes(&mut self, archive_dir: &Path) -> u64 {
+        let inventory: &'a Inventory = self.inventory;
+        let all: Vec<&Archive> = inventory.archives.values().collect();
+        self.walk(&all);
+        let own = std::fs::symlink_metadata(archive_dir)
+            .map(|m| entry_stat(&m).allocated)
+            .unwrap_or(0);
+        let mut seen = HashSet::new();
+        let shared: u64 = self
+            .walks
+            .values()
+            .flat_map(|w| &w.shared)
+            .filter(|(_, stat)| stat.id.is_some_and(|id| seen.insert(id)))
+            .map(|(_, stat)| stat.allocated)
+            .sum();
+        own + shared + self.walks.values().map(|w| w.private_bytes).sum::<u64>()
+    }
+
+    /// Chooses the least recently used candidates that bring `cache_bytes` within
+    /// `max_size`; the others are spared (`within-size`). Also a note when even removing
+    /// every candidate is not enough.
+    fn fit(&self, max_size: u64, cache_bytes: u64) -> (Findings, Option<String>) {
+        let last_seen = &self.options.last_seen;
+        let mut candidates = self.candidates();
+        candidates.sort_by_key(|a| (last_use(a, last_seen), a.id.clone()));
+        let mut remaining = cache_bytes;
+        let mut spared = Findings::new();
+        let mut counted = HashSet::new();
+        for archive in candidates {
+            if remaining <= max_size {
+                spared.push((archive.id.clone(), Evidence::WithinSize));
+            } else {
+                remaining -= self.walks[&archive.id].bytes(&mut counted).min(remaining);
+            }
+        }
+        let note = (remaining > max_size).then(|| {
+            format!(
+                "the cache stays above --max-size {} after removing every dead archive: {} remain, held by live archives",
+                crate::report::human_bytes(max_size),
+                crate::report::human_bytes(remaining)
+            )
+        });
+        (spared, note)
+    }
+
+    fn finish(self) -> Plan {
+        let mut evidence = self.evidence;
+        let policy = &self.options.policy;
+        let selection = match (policy.unused_for, policy.max_size) {
+            (_, Some(_)) => Selection::MaxSize,
+            (Some(_), None) => Selection::UnusedFor,
+            (None, None) => Selection::Dead,
+        };
+        let mut counted: HashSet<FileId> = HashSet::new();
+        let mut plan = Plan::default();
+        for archive in self.inventory.archives.values() {
+            let fate = match evidence.0.remove(&archive.id) {
+                Some(reasons) => Fate::Keep(reasons),
+                None => {
+                    let bytes = self.walks[&archive.id].bytes(&mut counted);
+                    plan.reclaimable_bytes += bytes;
+                    Fate::Remove { bytes, selection }
+                }
+            };
+            let dist = archive.dist();
+            plan.archives.push(ArchivePlan {
+                id: archive.id.clone(),
+                path: archive.path.clone(),
+                name: dist.map(|d| d.name.clone()),
+                version: dist.map(|d| d.version.clone()),
+                is_venv: matches!(archive.kind, ArchiveKind::Venv),
+                last_use: last_use(archive, &self.options.last_seen),
+                fate,
+            });
+        }
+        plan.walks = self.walks;
+        plan
+    }
 }
 
 /// Candidates some of whose files have links the plan does not hold.
@@ -218,42 +428,6 @@ fn held_outside_plan(candidates: &[&Archive], walks: &HashMap<ArchiveId, Archive
     findings
 }
 
-fn finish(
-    inventory: &Inventory,
-    mut evidence: EvidenceMap,
-    walks: &HashMap<ArchiveId, ArchiveWalk>,
-) -> Plan {
-    let mut counted: HashSet<FileId> = HashSet::new();
-    let mut plan = Plan::default();
-    for archive in inventory.archives.values() {
-        let fate = match evidence.0.remove(&archive.id) {
-            Some(reasons) => Fate::Keep(reasons),
-            None => {
-                let walk = &walks[&archive.id];
-                let shared: u64 = walk
-                    .shared
-                    .iter()
-                    .filter(|(_, stat)| stat.id.is_some_and(|id| counted.insert(id)))
-                    .map(|(_, stat)| stat.allocated)
-                    .sum();
-                let bytes = walk.private_bytes + shared;
-                plan.reclaimable_bytes += bytes;
-                Fate::Remove { bytes }
-            }
-        };
-        let dist = archive.dist();
-        plan.archives.push(ArchivePlan {
-            id: archive.id.clone(),
-            path: archive.path.clone(),
-            name: dist.map(|d| d.name.clone()),
-            version: dist.map(|d| d.version.clone()),
-            is_venv: matches!(archive.kind, ArchiveKind::Venv),
-            fate,
-        });
-    }
-    plan
-}
-
 /// Evidence per archive, without duplicates, in the order found.
 #[derive(Debug, Default)]
 struct EvidenceMap(BTreeMap<ArchiveId, Vec<Evidence>>);
@@ -273,19 +447,19 @@ impl EvidenceMap {
     }
 }
 
-/// One `lstat` walk of a candidate archive.
-#[derive(Debug, Default)]
-struct ArchiveWalk {
+/// One `lstat` walk of an archive.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ArchiveWalk {
     /// Allocated bytes of directories and single-link files: freed with the archive.
     private_bytes: u64,
     /// Files with more than one link: freed only if every link is in the plan.
-    shared: Vec<(PathBuf, EntryStat)>,
+    pub(crate) shared: Vec<(PathBuf, EntryStat)>,
     /// The first part we could not read: the archive is then kept.
-    unreadable: Option<(PathBuf, String)>,
+    pub(crate) unreadable: Option<(PathBuf, String)>,
 }
 
 impl ArchiveWalk {
-    fn of(path: &Path) -> Self {
+    pub(crate) fn of(path: &Path) -> Self {
         let mut walk = Self::default();
         for entry in WalkDir::new(path).follow_links(false) {
             let stat = entry
@@ -310,5 +484,16 @@ impl ArchiveWalk {
             }
         }
         walk
+    }
+
+    /// This archive's bytes, counting each shared inode only if `counted` has not seen it.
+    pub(crate) fn bytes(&self, counted: &mut HashSet<FileId>) -> u64 {
+        let shared: u64 = self
+            .shared
+            .iter()
+            .filter(|(_, stat)| stat.id.is_some_and(|id| counted.insert(id)))
+            .map(|(_, stat)| stat.allocated)
+            .sum();
+        self.private_bytes + shared
     }
 }

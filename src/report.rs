@@ -13,7 +13,8 @@ use crate::archive_id::ArchiveId;
 use crate::discover::{RootOrigin, RootScan};
 use crate::liveness::{Evidence, EvidenceKind};
 use crate::locate::CacheSource;
-use crate::plan::Plan;
+use crate::per_venv::VenvShare;
+use crate::plan::{ArchivePlan, Fate, Plan, Selection};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -63,6 +64,12 @@ pub struct Report {
     pub roots: Vec<Root>,
     /// Extension: everything we could not read or did not expect, each naming a path.
     pub warnings: Vec<String>,
+    /// Extension, `--explain` only: every archive matching the query, kept or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<Explained>>,
+    /// Extension, `--per-venv` only: what each venv alone keeps alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venvs: Option<Vec<VenvShare>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,6 +93,10 @@ pub struct Candidate {
     pub name: Option<String>,
     pub version: Option<String>,
     pub bytes: u64,
+    /// Extension: which policy selected it.
+    pub policy: Selection,
+    /// Extension: the latest sign of use, seconds since the epoch.
+    pub last_use: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +105,61 @@ pub struct Live {
     pub name: Option<String>,
     pub version: Option<String>,
     pub evidence: Vec<EvidenceJson>,
+    /// Extension: the latest sign of use, seconds since the epoch.
+    pub last_use: Option<u64>,
+}
+
+/// One archive as `--explain` shows it.
+#[derive(Debug, Serialize)]
+pub struct Explained {
+    pub id: ArchiveId,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// `keep` or `remove`.
+    pub fate: &'static str,
+    /// For `remove`: the policy that selected it, and the bytes it frees.
+    pub policy: Option<Selection>,
+    pub bytes: Option<u64>,
+    pub last_use: Option<u64>,
+    pub evidence: Vec<EvidenceJson>,
+}
+
+fn epoch_secs(time: Option<std::time::SystemTime>) -> Option<u64> {
+    time?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+fn name_of(archive: &ArchivePlan) -> Option<String> {
+    archive.name.as_ref().map(ToString::to_string)
+}
+
+/// Every archive of the package `query` names (or the archive with that id).
+pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
+    let package = crate::dist::PackageName::new(query);
+    plan.archives
+        .iter()
+        .filter(|a| a.id.as_str() == query || a.name.as_ref() == Some(&package))
+        .map(|archive| {
+            let (fate, policy, bytes, evidence) = match &archive.fate {
+                Fate::Remove { bytes, selection } => {
+                    ("remove", Some(*selection), Some(*bytes), &[][..])
+                }
+                Fate::Keep(evidence) => ("keep", None, None, evidence.as_slice()),
+            };
+            Explained {
+                id: archive.id.clone(),
+                name: name_of(archive),
+                version: archive.version.clone(),
+                fate,
+                policy,
+                bytes,
+                last_use: epoch_secs(archive.last_use),
+                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -156,6 +222,8 @@ impl Report {
             live: Vec::new(),
             roots: Vec::new(),
             warnings: Vec::new(),
+            explain: None,
+            venvs: None,
         }
     }
 
@@ -168,12 +236,18 @@ impl Report {
         warnings: Vec<String>,
     ) -> Self {
         let mut candidates: Vec<Candidate> = plan
-            .candidates()
-            .map(|(archive, bytes)| Candidate {
-                id: archive.id.clone(),
-                name: archive.name.as_ref().map(ToString::to_string),
-                version: archive.version.clone(),
-                bytes,
+            .archives
+            .iter()
+            .filter_map(|archive| match archive.fate {
+                Fate::Remove { bytes, selection } => Some(Candidate {
+                    id: archive.id.clone(),
+                    name: name_of(archive),
+                    version: archive.version.clone(),
+                    bytes,
+                    policy: selection,
+                    last_use: epoch_secs(archive.last_use),
+                }),
+                Fate::Keep(_) => None,
             })
             .collect();
         candidates.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.id.cmp(&b.id)));
@@ -181,9 +255,10 @@ impl Report {
             .kept()
             .map(|(archive, evidence)| Live {
                 id: archive.id.clone(),
-                name: archive.name.as_ref().map(ToString::to_string),
+                name: name_of(archive),
                 version: archive.version.clone(),
                 evidence: evidence.iter().map(EvidenceJson::from).collect(),
+                last_use: epoch_secs(archive.last_use),
             })
             .collect();
         Self {
@@ -212,6 +287,8 @@ impl Report {
                 })
                 .collect(),
             warnings,
+            explain: None,
+            venvs: None,
         }
     }
 
@@ -314,6 +391,22 @@ impl Report {
                 reasons.join(", ")
             );
         }
+        if let Some(venvs) = &self.venvs {
+            let _ = writeln!(
+                out,
+                "\n{:>10}  {:<9} VENV (what deleting it frees)",
+                "ALONE", "ARCHIVES"
+            );
+            for share in venvs {
+                let _ = writeln!(
+                    out,
+                    "{:>10}  {:<9} {}",
+                    human_bytes(share.bytes),
+                    share.archives.len(),
+                    share.venv.display()
+                );
+            }
+        }
         if self.dry_run {
             let _ = writeln!(
                 out,
@@ -324,6 +417,64 @@ impl Report {
                     " Run again with --apply to delete the dead archives."
                 }
             );
+        }
+        out
+    }
+
+    /// The `--explain` view: each matching archive with every reason.
+    pub fn to_explanation(&self) -> String {
+        let explained = self.explain.as_deref().unwrap_or_default();
+        let mut out = String::new();
+        if explained.is_empty() {
+            let _ = writeln!(
+                out,
+                "No archive in {} matches that package or id.",
+                self.cache_dir.display()
+            );
+        }
+        for archive in explained {
+            let last_use = archive.last_use.map_or_else(
+                || "unknown".to_owned(),
+                |secs| {
+                    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+                    humantime::format_rfc3339_seconds(time).to_string()
+                },
+            );
+            let _ = writeln!(
+                out,
+                "{} {} (archive {}), last used {last_use}",
+                archive.name.as_deref().unwrap_or("(venv)"),
+                archive.version.as_deref().unwrap_or("-"),
+                archive.id
+            );
+            match (archive.fate, archive.policy, archive.bytes) {
+                ("remove", Some(policy), Some(bytes)) => {
+                    let policy = serde_json::to_value(policy).expect("policy");
+                    let _ = writeln!(
+                        out,
+                        "  dead: removed by policy {}, frees {}",
+                        policy.as_str().unwrap_or("?"),
+                        human_bytes(bytes)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(out, "  kept:");
+                    for evidence in &archive.evidence {
+                        let kind = serde_json::to_value(evidence.kind).expect("kind");
+                        let mut line = format!("    {}", kind.as_str().unwrap_or("?"));
+                        for part in [evidence.venv.as_ref(), evidence.path.as_ref()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            line += &format!(" {}", part.display());
+                        }
+                        if let Some(detail) = &evidence.detail {
+                            line += &format!(" ({detail})");
+                        }
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            }
         }
         out
     }
