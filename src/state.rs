@@ -4,9 +4,10 @@
 //! # Where, and why not in the cache
 //!
 //! uv's `cache prune` deletes every top-level entry of the cache it does not know, so our
-//! files live in the platform state dir (`$XDG_STATE_HOME/uv-cache-prune`, else
-//! `~/.local/state/uv-cache-prune`; the local data dir where there is no state dir), or in
-//! `$UV_CACHE_PRUNE_STATE_DIR`.
+//! files live in `$UV_CACHE_PRUNE_STATE_DIR`, else `$XDG_STATE_HOME/uv-cache-prune`, else
+//! `~/.local/state/uv-cache-prune` on every Unix (macOS included, as uv uses XDG paths
+//! there: the git hook shims compute the same path in plain shell), and the local data
+//! dir on Windows.
 //!
 //! # Last use
 //!
@@ -64,12 +65,15 @@ pub fn state_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("UV_CACHE_PRUNE_STATE_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
+    let xdg = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(dirs::state_dir)
-        .or_else(dirs::data_local_dir)
-        .context("cannot find a state directory (set UV_CACHE_PRUNE_STATE_DIR)")?;
+        .filter(|p| p.is_absolute());
+    let base = if cfg!(windows) {
+        xdg.or_else(dirs::data_local_dir)
+    } else {
+        xdg.or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
+    };
+    let base = base.context("cannot find a state directory (set UV_CACHE_PRUNE_STATE_DIR)")?;
     Ok(base.join("uv-cache-prune"))
 }
 
