@@ -100,6 +100,11 @@ pub struct PruneArgs {
     /// its packages); by default such a blind spot keeps every archive
     #[arg(long)]
     pub allow_unreadable_roots: bool,
+
+    /// What the git hooks run: --apply --no-wait, removing only archives dead and unused
+    /// for the config's `hook-unused-for` (default 7d; no --max-size), then one summary line
+    #[arg(long, conflicts_with_all = ["apply", "explain", "json"])]
+    pub hook: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -107,6 +112,45 @@ pub enum Command {
     /// The registry of project roots searched on every run
     #[command(subcommand)]
     Roots(RootsCommand),
+    /// Install the post-checkout and post-merge hooks that prune in the background
+    InstallHooks(InstallHooksArgs),
+    /// Where the cache is, what is configured, whether hooks run, and what a prune would free
+    Doctor,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstallHooksArgs {
+    /// The repository (repeatable) [default: the current one]
+    #[arg(long = "repo", value_name = "DIR")]
+    pub repos: Vec<PathBuf>,
+    /// Remove the hooks and restore the ones they replaced
+    #[arg(long)]
+    pub uninstall: bool,
+}
+
+impl InstallHooksArgs {
+    /// Installs (or uninstalls) in every repository; a line per hook.
+    pub fn run(&self) -> Result<String> {
+        let here = [PathBuf::from(".")];
+        let repos = if self.repos.is_empty() {
+            &here[..]
+        } else {
+            &self.repos
+        };
+        let mut out = String::new();
+        for repo in repos {
+            let lines = if self.uninstall {
+                crate::hooks::uninstall(repo)?
+            } else {
+                crate::hooks::install(repo)?
+            };
+            for line in lines {
+                out += &line;
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -149,21 +193,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The default grace window: an archive this young may be mid-install.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+/// What the hooks remove by default: dead and unused for a week, so that switching back
+/// to last week's branch does not download everything again.
+const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
 
 /// Runs the tool: the report goes to stdout, warnings and progress to stderr.
 pub fn run(args: &Args) -> Result<()> {
-    if let Some(Command::Roots(command)) = &args.command {
-        return write_stdout(&roots_command(command)?);
+    match &args.command {
+        Some(Command::Roots(command)) => return write_stdout(&roots_command(command)?),
+        Some(Command::InstallHooks(install)) => return write_stdout(&install.run()?),
+        Some(Command::Doctor) => return write_stdout(&crate::doctor::report()?),
+        None => {}
     }
     let prune = &args.prune;
     let report = build_report(prune)?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
-    let text = match (&prune.explain, prune.json) {
-        (_, true) => report.to_json(),
-        (Some(_), false) => report.to_explanation(),
-        (None, false) => report.to_human(),
+    let text = match (&prune.explain, prune.json, prune.hook) {
+        (_, _, true) => report.to_summary_line(state::now()?),
+        (_, true, _) => report.to_json(),
+        (Some(_), false, _) => report.to_explanation(),
+        (None, false, _) => report.to_human(),
     };
     write_stdout(&text)
 }
@@ -209,6 +260,18 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
 
 /// Everything but the printing, for callers that want the value.
 pub fn build_report(args: &PruneArgs) -> Result<Report> {
+    if args.hook {
+        let hook = PruneArgs {
+            apply: true,
+            no_wait: true,
+            ..args.clone()
+        };
+        return build_report_with(&hook, Progress::hidden());
+    }
+    build_report_with(args, Progress::auto())
+}
+
+fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
     let config = config::load()?;
     let state_dir = state::state_dir();
     if !args.register.is_empty() {
@@ -231,7 +294,7 @@ pub fn build_report(args: &PruneArgs) -> Result<Report> {
     };
     let settings = Settings::new(args, &config, state_dir.ok())?;
     if !args.apply {
-        let survey = survey(&settings, &cache, &Progress::auto())?;
+        let survey = survey(&settings, &cache, &progress)?;
         return Ok(survey.report(&settings, &cache, true));
     }
 
@@ -259,7 +322,6 @@ pub fn build_report(args: &PruneArgs) -> Result<Report> {
             ));
         }
     };
-    let progress = Progress::auto();
     let mut faults = Faults::from_env();
     let mut removal = apply::remove_leftover_trash(&cache, &guard, &mut faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
@@ -298,11 +360,25 @@ impl<'a> Settings<'a> {
         Ok(Self {
             args,
             config_roots: config.roots.clone(),
-            policy: Policy {
-                grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
-                keep,
-                unused_for: args.unused_for.or(config.unused_for),
-                max_size: args.max_size.or(config.max_size).map(|s| s.0),
+            policy: if args.hook {
+                // The hooks' conservative policy: never a size target.
+                Policy {
+                    grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
+                    keep,
+                    unused_for: Some(
+                        args.unused_for
+                            .or(config.hook_unused_for)
+                            .unwrap_or(DEFAULT_HOOK_UNUSED_FOR),
+                    ),
+                    max_size: None,
+                }
+            } else {
+                Policy {
+                    grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
+                    keep,
+                    unused_for: args.unused_for.or(config.unused_for),
+                    max_size: args.max_size.or(config.max_size).map(|s| s.0),
+                }
             },
             now: state::now()?,
             state_dir,

@@ -9,6 +9,7 @@
 //! unused-for = "30d"                    # like --unused-for
 //! max-size = "20GiB"                    # like --max-size
 //! grace = "1h"                          # like --grace
+//! hook-unused-for = "7d"                # what the git hooks remove: dead, unused this long
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct Config {
     pub unused_for: Option<Duration>,
     #[serde(default)]
     pub max_size: Option<Size>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub hook_unused_for: Option<Duration>,
 }
 
 /// A size written like `20GiB`, `500MB` or plain bytes (`976896`).

@@ -421,6 +421,26 @@ impl Report {
         out
     }
 
+    /// The one line `--hook` appends to the hook log.
+    pub fn to_summary_line(&self, now: std::time::SystemTime) -> String {
+        let when = humantime::format_rfc3339_seconds(now);
+        let what = match self.status {
+            Status::NoCache => "no uv cache yet, nothing to do".to_owned(),
+            Status::Busy => "uv is using the cache, skipped".to_owned(),
+            Status::Ok => format!(
+                "removed {} archives and {} pointers, {} freed; {} archives kept",
+                self.archives.dead,
+                self.removed_pointers.unwrap_or(0),
+                human_bytes(self.removed_bytes.unwrap_or(0)),
+                self.archives.live
+            ),
+        };
+        format!(
+            "{when} uv-cache-prune --hook {}: {what}\n",
+            self.cache_dir.display()
+        )
+    }
+
     /// The `--explain` view: each matching archive with every reason.
     pub fn to_explanation(&self) -> String {
         let explained = self.explain.as_deref().unwrap_or_default();

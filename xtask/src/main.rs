@@ -1,6 +1,12 @@
-//! The repository's task runner (`cargo xtask <task>`): thin glue over the library.
+//! The repository's task runner (`cargo xtask <task>`): dispatch only; one file per task,
+//! each thin glue over the library.
 
 mod cache_prune;
+mod doctor;
+mod install;
+mod install_hooks;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -15,12 +21,28 @@ struct Cli {
 enum Task {
     /// Find (and with --apply remove) dead archives in uv's cache; same as `uv-cache-prune`
     CachePrune(uv_cache_prune::Args),
+    /// Install the git hooks that prune after checkouts into a repository
+    InstallHooks(uv_cache_prune::cli::InstallHooksArgs),
+    /// Install the uv-cache-prune binary (cargo install --path .) for the hooks to find
+    Install,
+    /// Show the cache, config, roots, hooks and what a prune would free
+    Doctor,
+}
+
+/// The workspace root: xtask lives one level below it.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.task {
+    let result = match Cli::parse().task {
         Task::CachePrune(args) => cache_prune::run(&args),
+        Task::InstallHooks(args) => install_hooks::run(&args),
+        Task::Install => install::run(),
+        Task::Doctor => doctor::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

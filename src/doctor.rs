@@ -1,0 +1,108 @@
+//! `uv-cache-prune doctor`: everything a new user (or a teammate debugging one) needs on
+//! one screen: where the cache is and how it was found, uv and its link mode, the config
+//! and roots, whether the hooks are installed here, the last hook run, and what a dry run
+//! would free.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::cli::PruneArgs;
+use crate::locate::{self, Validated};
+use crate::report::{Status, human_bytes};
+use crate::{config, hooks, state};
+
+pub fn report() -> Result<String> {
+    let mut out = String::new();
+    let line = |out: &mut String, label: &str, value: String| {
+        let _ = writeln!(out, "{label:<15}{value}");
+    };
+    let location = locate::locate(None)?;
+    let found = format!("{} (from {})", location.path.display(), location.source);
+    let cache = match locate::validate(location) {
+        Ok(Validated::Cache(_)) => found,
+        Ok(Validated::Missing(_)) => format!("{found}: does not exist yet"),
+        Err(err) => format!("{found}: {err:#}"),
+    };
+    line(&mut out, "cache", cache);
+    line(&mut out, "uv", uv_version());
+    line(&mut out, "link mode", link_mode());
+    let config = match config::path() {
+        Some(path) if path.exists() => format!("{}", path.display()),
+        Some(path) => format!("{} (not present: defaults apply)", path.display()),
+        None => "no config directory".to_owned(),
+    };
+    line(&mut out, "config", config);
+    match state::state_dir() {
+        Ok(dir) => {
+            line(&mut out, "state", dir.display().to_string());
+            let roots = state::registered_roots(&dir).unwrap_or_default();
+            let listed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+            let registry = match listed.len() {
+                0 => "none (register with `uv-cache-prune roots add DIR` or the hooks)".into(),
+                _ => listed.join(", "),
+            };
+            line(&mut out, "registered", registry);
+            line(&mut out, "last hook run", last_line(&dir.join("hook.log")));
+        }
+        Err(err) => line(&mut out, "state", format!("{err:#}")),
+    }
+    let tool_dir =
+        crate::discover::tool_dir().map_or("unknown".into(), |d| d.display().to_string());
+    line(&mut out, "uv tool dir", tool_dir);
+    let hooks = match hooks::installed(Path::new(".")) {
+        Ok(found) if found.is_empty() => {
+            "not installed in this repository (uv-cache-prune install-hooks)".into()
+        }
+        Ok(found) => found
+            .iter()
+            .map(|h| h.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(_) => "not in a git repository".into(),
+    };
+    line(&mut out, "hooks", hooks);
+    let dry_run = match crate::cli::build_report(&PruneArgs::default()) {
+        Ok(report) if report.status == Status::Ok => format!(
+            "{} archives, {} live, {} dead: {} reclaimable (`uv-cache-prune` for details)",
+            report.archives.total,
+            report.archives.live,
+            report.archives.dead,
+            human_bytes(report.reclaimable_bytes)
+        ),
+        Ok(_) => "no cache, nothing to prune".into(),
+        Err(err) => format!("failed: {err:#}"),
+    };
+    line(&mut out, "dry run", dry_run);
+    Ok(out)
+}
+
+fn uv_version() -> String {
+    match Command::new("uv").arg("--version").output() {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        }
+        _ => "not on PATH".into(),
+    }
+}
+
+fn link_mode() -> String {
+    match std::env::var("UV_LINK_MODE") {
+        Ok(mode) if !mode.is_empty() => format!("{mode} (UV_LINK_MODE)"),
+        _ => "clone, uv's default (falls back to hardlink, then copy, where the filesystem cannot clone)".into(),
+    }
+}
+
+fn last_line(log: &Path) -> String {
+    match std::fs::read_to_string(log) {
+        Ok(text) => text
+            .lines()
+            .rev()
+            .find(|l| l.contains("uv-cache-prune --hook"))
+            .unwrap_or("no run logged yet")
+            .to_owned(),
+        Err(_) => format!("never ({} does not exist)", log.display()),
+    }
+}

@@ -1,0 +1,139 @@
+//! Installing the git hook shims (`hooks/uv-cache-prune.sh`) into a user's repository.
+//!
+//! Hooks go where git looks for them, `git rev-parse --git-path hooks`, so linked
+//! worktrees (which share the main repository's hooks) and `core.hooksPath` work. A hook
+//! already there is not overwritten: it is renamed beside ours as
+//! `<hook>.uv-cache-prune-chained`, and our shim runs it first with the same arguments
+//! and stdin and exits with its status. Installing twice changes nothing; uninstalling
+//! removes our shim and renames the chained hook back, so the original returns byte for
+//! byte (a rename never touches content or mode).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The shim, compiled in so the binary can install it anywhere.
+pub const SHIM: &str = include_str!("../hooks/uv-cache-prune.sh");
+/// The hooks we install.
+pub const HOOKS: [&str; 2] = ["post-checkout", "post-merge"];
+/// How the shim recognizes itself.
+const MARKER: &str = "uv-cache-prune git hook shim";
+const CHAINED_SUFFIX: &str = ".uv-cache-prune-chained";
+
+/// Where git looks for `repo`'s hooks.
+pub fn hooks_dir(repo: &Path) -> Result<PathBuf> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "--git-path", "hooks"])
+        .output()
+        .with_context(|| format!("cannot run git in {}", repo.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} is not a git repository: {}",
+            repo.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(if dir.is_absolute() {
+        dir
+    } else {
+        repo.join(dir)
+    })
+}
+
+/// Whether `path` is our shim.
+fn is_ours(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains(MARKER))
+}
+
+fn chained(hook: &Path) -> PathBuf {
+    let mut name = hook.as_os_str().to_owned();
+    name.push(CHAINED_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Installs both shims in `repo`; returns a line per hook saying what was done.
+pub fn install(repo: &Path) -> Result<Vec<String>> {
+    let dir = hooks_dir(repo)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut done = Vec::new();
+    for name in HOOKS {
+        let hook = dir.join(name);
+        let exists = std::fs::symlink_metadata(&hook).is_ok();
+        let what = if exists && is_ours(&hook) {
+            "updated"
+        } else if exists {
+            let old = chained(&hook);
+            if std::fs::symlink_metadata(&old).is_ok() {
+                bail!(
+                    "cannot chain {}: {} already exists; remove one of them first",
+                    hook.display(),
+                    old.display()
+                );
+            }
+            std::fs::rename(&hook, &old)
+                .with_context(|| format!("cannot move {} aside", hook.display()))?;
+            "installed (the existing hook still runs first)"
+        } else {
+            "installed"
+        };
+        write_executable(&hook, SHIM)?;
+        done.push(format!("{what}: {}", hook.display()));
+    }
+    Ok(done)
+}
+
+/// Removes our shims from `repo` and puts back what they replaced.
+pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
+    let dir = hooks_dir(repo)?;
+    let mut done = Vec::new();
+    for name in HOOKS {
+        let hook = dir.join(name);
+        if !is_ours(&hook) {
+            done.push(format!("not ours, left alone: {}", hook.display()));
+            continue;
+        }
+        std::fs::remove_file(&hook).with_context(|| format!("cannot remove {}", hook.display()))?;
+        let old = chained(&hook);
+        if std::fs::symlink_metadata(&old).is_ok() {
+            std::fs::rename(&old, &hook)
+                .with_context(|| format!("cannot restore {}", old.display()))?;
+            done.push(format!("restored the previous hook: {}", hook.display()));
+        } else {
+            done.push(format!("removed: {}", hook.display()));
+        }
+    }
+    Ok(done)
+}
+
+/// Which of our hooks are installed in `repo`.
+pub fn installed(repo: &Path) -> Result<Vec<PathBuf>> {
+    let dir = hooks_dir(repo)?;
+    Ok(HOOKS
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|hook| is_ours(hook))
+        .collect())
+}
+
+/// Writes `text` to a temp file beside `path` and renames it over, mode 0755: git never
+/// sees a half-written hook.
+fn write_executable(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().context("hook path has a parent")?;
+    let temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::write(temp.path(), text)
+        .with_context(|| format!("cannot write {}", temp.path().display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", path.display()))?;
+    }
+    temp.persist(path)
+        .with_context(|| format!("cannot install {}", path.display()))?;
+    Ok(())
+}
