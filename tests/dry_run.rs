@@ -4,10 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-use common::ground_truth::Entry;
 use common::*;
 
 #[test]
@@ -33,12 +29,7 @@ fn a_dry_run_changes_nothing_in_the_cache_or_the_venvs() {
     ];
     gone.iter().for_each(|venv| delete(venv));
 
-    let world = || -> BTreeMap<PathBuf, Entry> {
-        let mut all = snapshot(&sandbox.cache());
-        all.extend(snapshot(&sandbox.projects()));
-        all
-    };
-    let before = world();
+    let before = sandbox.world_snapshot();
     let args = plan_args(&[&sandbox.projects()]);
     let human = sandbox.prune(&args);
     assert!(
@@ -47,7 +38,7 @@ fn a_dry_run_changes_nothing_in_the_cache_or_the_venvs() {
         describe(&sandbox.prune_cmd(&args), &human)
     );
     let report = sandbox.prune_json(&args);
-    assert_same_snapshot(&before, &world());
+    assert_same_snapshot(&before, &sandbox.world_snapshot());
 
     assert_eq!(report["dry_run"], true);
     let dead = set([

@@ -100,42 +100,42 @@ fn a_checkout_registers_the_repo_and_prunes_in_the_background_without_waiting() 
     let repo = python_repo(&sandbox);
     let beta = dead_beta(&sandbox);
     install_hooks(&sandbox, &repo, &[]);
-    // A slow prune: the binary behind a wrapper that sleeps first. git must not wait.
-    let marker = sandbox.path("prune-started");
-    let wrapper = sandbox.path("slow-prune");
+    // A prune that cannot finish until the test says so: the binary behind a wrapper that
+    // waits for a release file. git must return while it waits.
+    let (started, release) = (sandbox.path("prune-started"), sandbox.path("release"));
+    let wrapper = sandbox.path("held-prune");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = --hook ]; then touch '{}'; sleep 4; fi\nexec '{BIN}' \"$@\"\n",
-            marker.display()
+            "#!/bin/sh\nif [ \"$1\" = --hook ]; then\n  touch '{}'\n  while [ ! -e '{}' ]; do sleep 0.05; done\nfi\nexec '{BIN}' \"$@\"\n",
+            started.display(),
+            release.display()
         ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let started = Instant::now();
     let mut checkout = git(&sandbox, &repo, &["checkout", "-q", "-b", "feature"]);
-    ok(checkout
+    let mut git_run = checkout
         .env("UV_CACHE_PRUNE_BIN", &wrapper)
-        .env("UV_CACHE_PRUNE_NOW", next_week()));
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(4),
-        "git waited for the prune: {took:?}"
+        .env("UV_CACHE_PRUNE_NOW", next_week())
+        .spawn()
+        .expect("git checkout");
+    let status = wait_up_to(&mut git_run, Duration::from_secs(60));
+    let _ = std::fs::write(&release, "");
+    assert_eq!(
+        status.map(|s| s.success()),
+        Some(true),
+        "git waited for the prune"
     );
     assert_eq!(registered(&sandbox).trim(), path_str(&repo));
 
-    // The prune did start, finishes on its own, and logs one line.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !hook_log(&sandbox).contains("uv-cache-prune --hook") {
-        assert!(
-            Instant::now() < deadline,
-            "no hook run logged: {}",
-            hook_log(&sandbox)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(marker.exists());
+    // The prune did start, finishes once released, and logs one line.
+    eventually(
+        || hook_log(&sandbox).contains("uv-cache-prune --hook"),
+        &|| hook_log(&sandbox),
+    );
+    assert!(started.exists());
     assert!(
         hook_log(&sandbox).contains("removed 1 archives"),
         "{}",
@@ -145,13 +145,39 @@ fn a_checkout_registers_the_repo_and_prunes_in_the_background_without_waiting() 
     sandbox.assert_imports(&repo.join(".venv"), &["alpha"]);
 
     // Throttled: within the day, a second checkout starts nothing.
-    std::fs::remove_file(&marker).unwrap();
+    std::fs::remove_file(&started).unwrap();
     let mut back = git(&sandbox, &repo, &["checkout", "-q", "main"]);
     ok(back
         .env("UV_CACHE_PRUNE_BIN", &wrapper)
         .env("UV_CACHE_PRUNE_NOW", next_week()));
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!marker.exists(), "a throttled hook started a prune");
+    assert!(!started.exists(), "a throttled hook started a prune");
+}
+
+/// The child's status if it exits within `limit`; else kills it and returns `None`.
+fn wait_up_to(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    None
+}
+
+/// Waits (a minute at most) for `done`; panics with `state()` if it never comes.
+fn eventually(done: impl Fn() -> bool, state: &dyn Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {}", state());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

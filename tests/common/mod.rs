@@ -22,7 +22,7 @@ pub mod report;
 pub mod uv_bin;
 pub mod wheel;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,8 +33,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub use ground_truth::{
-    all_archives, archive_named_by, archives_of, assert_same_snapshot, du_bytes,
-    files_with_extension, snapshot, venv_archives,
+    Pointer, all_archives, archive_named_by, archive_problems, archives_of, assert_same_snapshot,
+    cache_pointers, dist_info_records, du_bytes, files_with_extension, pointer_problems,
+    record_problems, snapshot, trash_entries, venv_archives,
 };
 pub use index::IndexServer;
 pub use report::*;
@@ -90,6 +91,11 @@ impl Sandbox {
             fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         }
         sandbox
+    }
+
+    /// The sandbox's temp dir itself.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// `<tmp>/<rel>`.
@@ -194,6 +200,12 @@ impl Sandbox {
         wheel::write_wheel(&self.wheels(), name, version, extra_bytes)
     }
 
+    /// Like [`Sandbox::wheel`], with `modules` extra small modules in subpackages, for an
+    /// archive of many files and directories.
+    pub fn wheel_with_modules(&self, name: &str, version: &str, modules: usize) -> PathBuf {
+        wheel::write_wheel_with_modules(&self.wheels(), name, version, 0, modules)
+    }
+
     /// Copies `wheel` into the index tree as `simple/<name>/<file>`.
     pub fn publish(&self, wheel: &Path) {
         let file_name = wheel.file_name().expect("wheel file name");
@@ -266,8 +278,13 @@ impl Sandbox {
 
     /// Our binary confined to the sandbox, with `--cache-dir <cache>` before `args`.
     pub fn prune_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        self.prune_cmd_at(&self.cache(), args)
+    }
+
+    /// Our binary confined to the sandbox, with `--cache-dir <cache_dir>` before `args`.
+    pub fn prune_cmd_at<S: AsRef<OsStr>>(&self, cache_dir: &Path, args: &[S]) -> Command {
         let mut cmd = self.bare_prune_cmd();
-        cmd.arg("--cache-dir").arg(self.cache()).args(args);
+        cmd.arg("--cache-dir").arg(cache_dir).args(args);
         cmd
     }
 
@@ -284,16 +301,24 @@ impl Sandbox {
 
     /// Like [`Sandbox::prune_json`], also returning stderr, where diagnostics go.
     pub fn prune_json_and_stderr<S: AsRef<OsStr>>(&self, args: &[S]) -> (Value, String) {
-        let mut cmd = self.prune_cmd(args);
-        cmd.arg("--json");
-        let output = run_ok(&mut cmd);
-        let report = parse_report(&cmd, &output);
-        (report, String::from_utf8_lossy(&output.stderr).into_owned())
+        json_and_stderr(self.prune_cmd(args))
+    }
+
+    /// Like [`Sandbox::prune_json`], with `--cache-dir <cache_dir>` instead of the cache.
+    pub fn prune_json_at<S: AsRef<OsStr>>(&self, cache_dir: &Path, args: &[S]) -> Value {
+        json_and_stderr(self.prune_cmd_at(cache_dir, args)).0
     }
 
     /// The usual dry run: no grace period, only `roots` searched, JSON report.
     pub fn plan(&self, roots: &[&Path]) -> Value {
         self.prune_json(&plan_args(roots))
+    }
+
+    /// A [`snapshot`] of the cache and the projects: what "nothing changed" compares.
+    pub fn world_snapshot(&self) -> BTreeMap<PathBuf, ground_truth::Entry> {
+        let mut all = snapshot(&self.cache());
+        all.extend(snapshot(&self.projects()));
+        all
     }
 
     /// Ids of the archives holding `<name>-<version>.dist-info` (ground truth).
@@ -353,14 +378,24 @@ impl Sandbox {
         }
     }
 
-    /// Runs our binary as a process for which `chmod 000` really blocks reading, and returns
-    /// its report; `None` (after printing why) when this machine cannot arrange that.
+    /// The dry run of [`Sandbox::plan`] as a process for which `chmod 000` really blocks
+    /// reading (see [`Sandbox::prune_json_with_permissions_enforced`]).
+    pub fn plan_with_permissions_enforced(&self, roots: &[&Path]) -> Option<Value> {
+        self.prune_json_with_permissions_enforced(&plan_args(roots))
+    }
+
+    /// Runs our binary with `args` and `--json` as a process for which `chmod 000` really
+    /// blocks reading, asserts exit 0 and returns its report; `None` (after printing why)
+    /// when this machine cannot arrange that.
     ///
     /// Tests usually run as root, which reads any directory whatever its mode. Dropping
     /// `CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` from the bounding set with `setpriv`
     /// keeps uid 0 (so every file the sandbox made stays readable to its owner) but makes
     /// permission bits apply again.
-    pub fn plan_with_permissions_enforced(&self, roots: &[&Path]) -> Option<Value> {
+    pub fn prune_json_with_permissions_enforced<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+    ) -> Option<Value> {
         let probe = self.path("permission-probe");
         fs::create_dir_all(&probe).expect("create permission probe");
         set_mode(&probe, 0o000);
@@ -368,17 +403,10 @@ impl Sandbox {
         let enforced_by_setpriv = !enforced_here && setpriv_enforces_permissions(&probe);
         set_mode(&probe, 0o755);
 
-        let mut cmd = self.prune_cmd(&plan_args(roots));
+        let mut cmd = self.prune_cmd(args);
         cmd.arg("--json");
         if enforced_by_setpriv {
-            // Same program, args and (deterministic) environment, behind setpriv.
-            let mut wrapped = Command::new("setpriv");
-            self.isolate(&mut wrapped);
-            wrapped
-                .args(SETPRIV_DROP_DAC)
-                .arg(cmd.get_program())
-                .args(cmd.get_args());
-            cmd = wrapped;
+            cmd = self.wrapped("setpriv", SETPRIV_DROP_DAC, &cmd);
         } else if !enforced_here {
             eprintln!("note: cannot make a directory unreadable here (root, and setpriv fails)");
             return None;
@@ -386,6 +414,109 @@ impl Sandbox {
         let output = run_ok(&mut cmd);
         Some(parse_report(&cmd, &output))
     }
+}
+
+/// A copy of a whole sandbox, taken by [`Sandbox::save`].
+pub struct SavedState {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    /// Copies the whole sandbox aside (`cp -a`, hard links kept), so that a scenario built
+    /// once can be run many times from the same state with [`Sandbox::restore`].
+    pub fn save(&self) -> SavedState {
+        let dir = tempfile::Builder::new()
+            .prefix("uv-cache-prune-saved-")
+            .tempdir()
+            .expect("create temp dir for a saved sandbox");
+        copy_tree(self.dir.path(), dir.path());
+        SavedState { dir }
+    }
+
+    /// Puts the sandbox back exactly as `saved`, at the same path. Venvs hold absolute
+    /// paths into the sandbox (symlinks into the cache, `pyvenv.cfg`, scripts), so a copy
+    /// at another path would still use this one's cache and prove nothing.
+    pub fn restore(&self, saved: &SavedState) {
+        let root = self.dir.path();
+        for entry in fs::read_dir(root).unwrap_or_else(|e| panic!("read {}: {e}", root.display())) {
+            let path = entry.expect("sandbox entry").path();
+            let removed = if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
+        }
+        copy_tree(saved.dir.path(), root);
+    }
+
+    /// `program wrapper_args... <cmd's program> <cmd's args>...`, in the sandbox environment.
+    /// Environment changes made on `cmd` itself are not carried over: set them on the result.
+    fn wrapped(&self, program: &str, wrapper_args: &[&str], cmd: &Command) -> Command {
+        let mut wrapped = Command::new(program);
+        self.isolate(&mut wrapped);
+        wrapped
+            .args(wrapper_args)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        wrapped
+    }
+
+    /// `cmd` with core dumps off (`ulimit -c 0`, then exec), for runs that end in
+    /// `abort()` on purpose: a crash reporter must not slow them down or keep their cores.
+    pub fn without_core_dumps(&self, cmd: &Command) -> Command {
+        self.wrapped("sh", &["-c", "ulimit -c 0 && exec \"$0\" \"$@\""], cmd)
+    }
+
+    /// Panics unless `<venv>/bin/python` imports each of `packages` (and its `data`
+    /// module) and every file that the venv's dist-infos record is there with its recorded
+    /// hash, through whatever link: proof that nothing the venv uses was deleted.
+    pub fn assert_imports(&self, venv: &Path, packages: &[&str]) {
+        let code: String = packages
+            .iter()
+            .map(|p| format!("import {p}, {p}.data\n"))
+            .collect();
+        let mut python = Command::new(venv.join("bin/python"));
+        self.isolate(&mut python);
+        run_ok(python.arg("-c").arg(code));
+        let site_packages = site_packages(venv);
+        let problems: Vec<String> = dist_info_records(&site_packages)
+            .iter()
+            .flat_map(|record| record_problems(&site_packages, record))
+            .collect();
+        assert!(
+            problems.is_empty(),
+            "{} lost files: {problems:#?}",
+            venv.display()
+        );
+    }
+}
+
+/// `cp -a FROM/. TO`: the contents of `from` into the existing dir `to`, with modes,
+/// times, symlinks and hard links (within the copy) as they were.
+fn copy_tree(from: &Path, to: &Path) {
+    run_ok(Command::new("cp").arg("-a").arg(from.join(".")).arg(to));
+}
+
+/// [`plan_args`] plus `--apply`.
+pub fn apply_args(roots: &[&Path]) -> Vec<OsString> {
+    let mut args = plan_args(roots);
+    args.push("--apply".into());
+    args
+}
+
+/// A generator for randomized tests, seeded with `$UV_CACHE_PRUNE_TEST_SEED` or else a
+/// fresh seed. The seed is printed first (the harness shows it when the test fails), so
+/// any failure can be replayed exactly.
+pub fn seeded_rng(test: &str) -> fastrand::Rng {
+    let seed = match std::env::var("UV_CACHE_PRUNE_TEST_SEED") {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|e| panic!("UV_CACHE_PRUNE_TEST_SEED={text:?}: {e}")),
+        Err(_) => fastrand::u64(..),
+    };
+    eprintln!("{test}: seed {seed} (replay with UV_CACHE_PRUNE_TEST_SEED={seed})");
+    fastrand::Rng::with_seed(seed)
 }
 
 /// `setpriv` arguments that drop root's permission-bypassing capabilities for the command.
@@ -472,6 +603,14 @@ fn run_ok(cmd: &mut Command) -> Output {
         describe(cmd, &output)
     );
     output
+}
+
+/// Runs `cmd --json`, asserts exit 0, and returns the report and stderr.
+fn json_and_stderr(mut cmd: Command) -> (Value, String) {
+    cmd.arg("--json");
+    let output = run_ok(&mut cmd);
+    let report = parse_report(&cmd, &output);
+    (report, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 fn parse_report(cmd: &Command, output: &Output) -> Value {

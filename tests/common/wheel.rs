@@ -4,6 +4,8 @@
 //! uv verifies `RECORD` and needs a console script for `uv tool install`, so the wheels
 //! carry real sha256 hashes and an entry point. A deterministic `data.py` of a few KB makes
 //! byte counts non-trivial (several filesystem blocks) and differ between versions.
+//! Optional extra modules, spread over subpackages, make archives with hundreds of files
+//! and directories: the deletions a crash can interrupt half-way.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -18,12 +20,27 @@ use zip::write::SimpleFileOptions;
 /// Size of the filler module every wheel carries, before any `extra_bytes`.
 const BASE_DATA_BYTES: usize = 6 * 1024;
 
+/// How many extra modules share one subpackage directory.
+const MODULES_PER_DIR: usize = 40;
+
 /// Writes `<dir>/<name>-<version>-py3-none-any.whl` with `extra_bytes` more filler than usual.
 pub fn write_wheel(
     dir: &Path,
     name: &str,
     version: &str,
     extra_bytes: usize,
+) -> std::path::PathBuf {
+    write_wheel_with_modules(dir, name, version, extra_bytes, 0)
+}
+
+/// Like [`write_wheel`], plus `modules` small modules `<name>/part_PP/m_NNNN.py`, at most
+/// [`MODULES_PER_DIR`] to a directory (namespace subpackages: no `__init__.py` needed).
+pub fn write_wheel_with_modules(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    extra_bytes: usize,
+    modules: usize,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{name}-{version}-py3-none-any.whl"));
     let dist_info = format!("{name}-{version}.dist-info");
@@ -48,6 +65,12 @@ pub fn write_wheel(
             format!("[console_scripts]\n{name}-cli = {name}:main\n").into_bytes(),
         ),
     ];
+    files.extend((0..modules).map(|i| {
+        (
+            format!("{name}/part_{:02}/m_{i:04}.py", i / MODULES_PER_DIR),
+            format!("VALUE = \"{name}-{version}-{i}\"\n").into_bytes(),
+        )
+    }));
     let record = record(&dist_info, &files);
     files.push((format!("{dist_info}/RECORD"), record.into_bytes()));
 
