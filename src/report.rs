@@ -322,25 +322,22 @@ impl Report {
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
         let _ = writeln!(
             out,
-            "Searched {} roots, found {venvs} venvs:",
-            self.roots.len()
+            "Searched {}, found {}:",
+            count(self.roots.len(), "root"),
+            count(venvs, "venv")
         );
         for root in &self.roots {
             let unreadable = match root.unreadable.len() {
                 0 => String::new(),
-                n => format!(", {n} unreadable paths"),
+                n => format!(", {} unreadable", count(n, "path")),
             };
-            let _ = writeln!(
-                out,
-                "  {} ({} venvs{unreadable})",
-                root.path.display(),
-                root.venvs
-            );
+            let venvs = count(root.venvs, "venv");
+            let _ = writeln!(out, "  {} ({venvs}{unreadable})", root.path.display());
         }
         let _ = writeln!(
             out,
-            "{} archives: {} live, {} dead; {} reclaimable.",
-            self.archives.total,
+            "{}: {} live, {} dead; {} reclaimable.",
+            count(self.archives.total, "archive"),
             self.archives.live,
             self.archives.dead,
             human_bytes(self.reclaimable_bytes)
@@ -348,9 +345,9 @@ impl Report {
         if let Some(removed) = self.removed_bytes {
             let _ = writeln!(
                 out,
-                "Removed {} archives and {} pointers: {} freed (planned {}).",
-                self.archives.dead,
-                self.removed_pointers.unwrap_or(0),
+                "Removed {} and {}: {} freed (planned {}).",
+                count(self.archives.dead, "archive"),
+                count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(removed),
                 human_bytes(self.reclaimable_bytes)
             );
@@ -387,7 +384,7 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 out,
-                "\nLive because of: {} (see --json for each).",
+                "\nLive because of: {} (--explain PACKAGE says which venv).",
                 reasons.join(", ")
             );
         }
@@ -428,11 +425,11 @@ impl Report {
             Status::NoCache => "no uv cache yet, nothing to do".to_owned(),
             Status::Busy => "uv is using the cache, skipped".to_owned(),
             Status::Ok => format!(
-                "removed {} archives and {} pointers, {} freed; {} archives kept",
-                self.archives.dead,
-                self.removed_pointers.unwrap_or(0),
+                "removed {} and {}, {} freed; {} kept",
+                count(self.archives.dead, "archive"),
+                count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(self.removed_bytes.unwrap_or(0)),
-                self.archives.live
+                count(self.archives.live, "archive")
             ),
         };
         format!(
@@ -515,6 +512,11 @@ impl Report {
         });
         rows
     }
+}
+
+/// `1 archive`, `2 archives`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn human_bytes(bytes: u64) -> String {

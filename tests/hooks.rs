@@ -137,7 +137,7 @@ fn a_checkout_registers_the_repo_and_prunes_in_the_background_without_waiting() 
     );
     assert!(started.exists());
     assert!(
-        hook_log(&sandbox).contains("removed 1 archives"),
+        hook_log(&sandbox).contains("removed 1 archive "),
         "{}",
         hook_log(&sandbox)
     );
