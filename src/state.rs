@@ -205,10 +205,12 @@ fn update<T: Serialize + DeserializeOwned + Default>(
         T::default()
     });
     change(&mut value);
+    // Serialized first: the temp file is unbuffered, and one write is one syscall.
+    let mut bytes = serde_json::to_vec_pretty(&value).context("cannot serialize state")?;
+    bytes.push(b'\n');
     let mut temp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut temp, &value).context("cannot serialize state")?;
-    temp.write_all(b"\n")
+    temp.write_all(&bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
     temp.persist(&path)
         .with_context(|| format!("cannot replace {}", path.display()))?;
