@@ -9,6 +9,10 @@
 //! 3. delete the trash, never following a symlink, making read-only directories writable
 //!    first, and counting the bytes of each inode whose last link goes.
 //!
+//! Steps 1 and 2 are a few syscalls per archive and run in order; step 3 is the bulk of
+//! the work (one unlink per file) and runs on every core, largest archive first, once
+//! every archive is already trash.
+//!
 //! A kill at any instant leaves either a complete archive (with some or all pointers) or
 //! trash that no pointer names; [`remove_leftover_trash`] finishes the job next time.
 //! Pointers whose archive is already gone (dangling) are removed as well.
@@ -16,12 +20,15 @@
 //! The environment variable `UV_CACHE_PRUNE_FAULT_AFTER=N` (for crash tests only) aborts
 //! the process after N filesystem changes, as a `kill -9` would.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
+use crate::archive_id::ArchiveId;
 use crate::fs_meta::entry_stat;
 use crate::guard::{Guard, TRASH_PREFIX};
 use crate::inventory::Inventory;
@@ -48,9 +55,10 @@ impl std::ops::AddAssign for Removal {
 }
 
 /// Counts filesystem changes and aborts after the configured number (crash tests).
+/// Shared by the deleting threads, hence atomic.
 #[derive(Debug)]
 pub struct Faults {
-    remaining: Option<u64>,
+    remaining: Option<AtomicU64>,
 }
 
 impl Faults {
@@ -58,29 +66,28 @@ impl Faults {
 
     pub fn from_env() -> Self {
         let remaining = std::env::var(Self::ENV).ok().and_then(|v| v.parse().ok());
-        Self { remaining }
+        Self {
+            remaining: remaining.map(AtomicU64::new),
+        }
     }
 
     pub fn none() -> Self {
         Self { remaining: None }
     }
 
-    fn step(&mut self) {
-        if let Some(remaining) = &mut self.remaining {
-            if *remaining == 0 {
+    fn step(&self) {
+        if let Some(remaining) = &self.remaining {
+            let left =
+                remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if left.is_err() {
                 std::process::abort();
             }
-            *remaining -= 1;
         }
     }
 }
 
 /// Removes trash left by an interrupted run. Call with the lock held.
-pub fn remove_leftover_trash(
-    cache: &CacheDir,
-    guard: &Guard,
-    faults: &mut Faults,
-) -> Result<Removal> {
+pub fn remove_leftover_trash(cache: &CacheDir, guard: &Guard, faults: &Faults) -> Result<Removal> {
     let dir = cache.archive_dir();
     let mut removal = Removal::default();
     let entries =
@@ -107,36 +114,35 @@ pub fn apply(
     inventory: &Inventory,
     cache: &CacheDir,
     guard: &Guard,
-    faults: &mut Faults,
+    faults: &Faults,
     progress: &Progress,
 ) -> Result<Removal> {
     let mut removal = Removal::default();
-    let bar = progress.bytes(plan.reclaimable_bytes, "removing");
+    let mut pointers: HashMap<&ArchiveId, Vec<&Path>> = HashMap::new();
+    for pointer in &inventory.pointers {
+        if let Target::Archive(id) = &pointer.target {
+            pointers.entry(id).or_default().push(&pointer.path);
+        }
+    }
+    // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
+    // a trash directory.
+    let mut trash = Vec::new();
     for (archive, bytes) in plan.candidates() {
-        for pointer in inventory
-            .pointers
-            .iter()
-            .filter(|p| p.target == Target::Archive(archive.id.clone()))
-        {
-            removal.pointers += remove_pointer(&pointer.path, guard, faults)?;
+        for path in pointers.get(&archive.id).into_iter().flatten() {
+            removal.pointers += remove_pointer(path, guard, faults)?;
         }
         guard.archive(&archive.path)?;
-        let trash = cache
+        let to = cache
             .archive_dir()
             .join(format!("{TRASH_PREFIX}{}", archive.id));
         faults.step();
-        std::fs::rename(&archive.path, &trash).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                archive.path.display(),
-                trash.display()
-            )
+        std::fs::rename(&archive.path, &to).with_context(|| {
+            format!("cannot move {} to {}", archive.path.display(), to.display())
         })?;
-        removal.bytes += delete_tree(&trash, faults)?;
         removal.archives += 1;
-        bar.inc(bytes);
+        trash.push((to, bytes));
     }
-    bar.finish_and_clear();
+    removal.bytes += delete_in_parallel(trash, faults, progress)?;
     let archive_dir = cache.archive_dir();
     for pointer in &inventory.pointers {
         if let Target::Archive(id) = &pointer.target
@@ -149,6 +155,52 @@ pub fn apply(
     Ok(removal)
 }
 
+/// Step 3: deletes trash directories on every core, largest first (the long tail of a
+/// torch-sized archive starts early); returns the bytes freed. The first error stops
+/// the other workers after their current directory and is returned.
+fn delete_in_parallel(
+    mut trash: Vec<(PathBuf, u64)>,
+    faults: &Faults,
+    progress: &Progress,
+) -> Result<u64> {
+    trash.sort_by(|a, b| b.1.cmp(&a.1));
+    let bar = progress.bytes(trash.iter().map(|(_, bytes)| bytes).sum(), "removing");
+    let (next, freed, failed) = (
+        AtomicUsize::new(0),
+        AtomicU64::new(0),
+        AtomicBool::new(false),
+    );
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let result = std::thread::scope(|scope| {
+        let worker = || -> Result<()> {
+            while !failed.load(Ordering::Relaxed) {
+                let Some((path, bytes)) = trash.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                match delete_tree(path, faults) {
+                    Ok(n) => freed.fetch_add(n, Ordering::Relaxed),
+                    Err(err) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(err);
+                    }
+                };
+                bar.inc(*bytes);
+            }
+            Ok(())
+        };
+        let handles: Vec<_> = (0..workers.min(trash.len()))
+            .map(|_| scope.spawn(worker))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a deleting thread panicked"))
+            .collect::<Result<Vec<()>>>()
+    });
+    bar.finish_and_clear();
+    result?;
+    Ok(freed.into_inner())
+}
+
 fn is_missing(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
         Ok(_) => Ok(false),
@@ -158,7 +210,7 @@ fn is_missing(path: &Path) -> Result<bool> {
 }
 
 /// Removes one pointer (the link itself, never its target); 0 if it was already gone.
-fn remove_pointer(path: &Path, guard: &Guard, faults: &mut Faults) -> Result<usize> {
+fn remove_pointer(path: &Path, guard: &Guard, faults: &Faults) -> Result<usize> {
     match std::fs::symlink_metadata(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
         _ => guard.pointer(path)?,
@@ -173,7 +225,7 @@ fn remove_pointer(path: &Path, guard: &Guard, faults: &mut Faults) -> Result<usi
 
 /// Deletes a directory tree without following symlinks; returns the allocated bytes of
 /// the inodes whose last link it removed.
-fn delete_tree(root: &Path, faults: &mut Faults) -> Result<u64> {
+fn delete_tree(root: &Path, faults: &Faults) -> Result<u64> {
     let mut freed = 0;
     let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
     for entry in WalkDir::new(root).follow_links(false) {

@@ -322,8 +322,8 @@ fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
             ));
         }
     };
-    let mut faults = Faults::from_env();
-    let mut removal = apply::remove_leftover_trash(&cache, &guard, &mut faults)?;
+    let faults = Faults::from_env();
+    let mut removal = apply::remove_leftover_trash(&cache, &guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey(&settings, &cache, &progress)?;
     removal += apply::apply(
@@ -331,7 +331,7 @@ fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
         &survey.inventory,
         &cache,
         &guard,
-        &mut faults,
+        &faults,
         &progress,
     )?;
     let mut report = survey.report(&settings, &cache, false);
