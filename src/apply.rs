@@ -163,7 +163,7 @@ fn delete_in_parallel(
     faults: &Faults,
     progress: &Progress,
 ) -> Result<u64> {
-    trash.sort_by(|a, b| b.1.cmp(&a.1));
+    trash.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     let bar = progress.bytes(trash.iter().map(|(_, bytes)| bytes).sum(), "removing");
     let (next, freed, failed) = (
         AtomicUsize::new(0),
