@@ -71,6 +71,7 @@ impl Faults {
         }
     }
 
+    /// No fault injection: what a program embedding [`apply`] passes.
     pub fn none() -> Self {
         Self { remaining: None }
     }
