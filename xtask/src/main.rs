@@ -1,6 +1,7 @@
 //! The repository's task runner (`cargo xtask <task>`): dispatch only; one file per task,
 //! each thin glue over the library.
 
+mod bench;
 mod cache_prune;
 mod doctor;
 mod install;
@@ -21,6 +22,8 @@ struct Cli {
 enum Task {
     /// Find (and with --apply remove) dead archives in uv's cache; same as `uv-cache-prune`
     CachePrune(uv_cache_prune::Args),
+    /// Benchmark the tool against `du -s`, a link-count scan and `rm -rf` on a synthetic cache
+    Bench(bench::Args),
     /// Install the git hooks that prune after checkouts into a repository
     InstallHooks(uv_cache_prune::cli::InstallHooksArgs),
     /// Install the uv-cache-prune binary (cargo install --path .) for the hooks to find
@@ -40,6 +43,7 @@ pub fn workspace_root() -> PathBuf {
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().task {
         Task::CachePrune(args) => cache_prune::run(&args),
+        Task::Bench(args) => bench::run(&args),
         Task::InstallHooks(args) => install_hooks::run(&args),
         Task::Install => install::run(),
         Task::Doctor => doctor::run(),
