@@ -27,7 +27,8 @@
 //! hardlink, absolute symlink (naming the cache as given, as uv does) or copy, with a fresh
 //! `RECORD`, `INSTALLER` and `REQUESTED`. File counts follow a capped Pareto law solved to
 //! hit `--files` exactly: at the default size the median archive has about 40 files and a
-//! handful have 20,000 or more, like the largest wheels on PyPI.
+//! handful have 20,000 or more, like the largest wheels on PyPI. The dead archives are a
+//! systematic sample by size, so they hold about `--dead-percent` of the files too.
 //!
 //! # Destructive runs without a full copy each
 //!
@@ -152,7 +153,7 @@ pub fn run(args: &Args) -> Result<()> {
 /// Fixed, so that a size always gives the same fixture.
 const SEED: u64 = 0x0075_7663_6163_6865;
 /// Bump when the generator changes, so that old fixtures are not reused.
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 /// About the largest wheels on PyPI; the Pareto tail is capped here.
 const MAX_FILES_PER_ARCHIVE: usize = 50_000;
 /// The Pareto law's minimum: the smallest wheels hold about this many files.
@@ -384,11 +385,20 @@ struct Fixture {
 impl Fixture {
     fn plan(size: Size, bench_dir: &Path) -> Fixture {
         let mut rng = fastrand::Rng::with_seed(SEED);
-        let mut counts = file_counts(size.archives, size.files);
-        rng.shuffle(&mut counts);
-        let mut order: Vec<usize> = (0..size.archives).collect();
-        rng.shuffle(&mut order);
-        let dead: HashSet<usize> = order.into_iter().take(size.dead()).collect();
+        // The dead archives are evenly spaced in order of size (a systematic sample), so
+        // that they hold their share of the files at every size: a random draw that
+        // catches one 50,000-file archive would triple the files to delete, and the dry
+        // run's cost (it stats every dead file) with them.
+        let dead = size.dead();
+        let dead_ranks: HashSet<usize> = (0..dead)
+            .map(|k| (2 * k + 1) * size.archives / (2 * dead))
+            .collect();
+        let mut drafts: Vec<(usize, bool)> = file_counts(size.archives, size.files)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, files)| (files, dead_ranks.contains(&rank)))
+            .collect();
+        rng.shuffle(&mut drafts);
         // Harmonic weights: the first venvs hold hundreds of dists, the last a dozen.
         let weights: Vec<f64> = (1..=size.venvs).map(|k| 1.0 / k as f64).collect();
         let total_weight: f64 = weights.iter().sum();
@@ -404,7 +414,7 @@ impl Fixture {
         };
         let mut ids = HashSet::new();
         let mut archives = Vec::with_capacity(size.archives);
-        for (index, files) in counts.into_iter().enumerate() {
+        for (index, (files, dead)) in drafts.into_iter().enumerate() {
             let id = loop {
                 let id = random_text(&mut rng, 16);
                 if ids.insert(id.clone()) {
@@ -412,7 +422,7 @@ impl Fixture {
                 }
             };
             let mut users = Vec::new();
-            if !dead.contains(&index) {
+            if !dead {
                 let first = pick_venv(&mut rng);
                 users.push(first);
                 if size.venvs > 1 && rng.f64() < SHARED_SHARE {
@@ -1513,11 +1523,12 @@ impl BenchResult {
     }
 }
 
-/// Time per archive at each size: the dry run and `du -s` per archive, `--apply` per dead one.
+/// Time per archive at each size: the dry run and `du -s` per archive; `--apply` per dead
+/// file, since which archives are dead (a 50,000-file one or not) is up to the draw.
 fn scaling_markdown(results: &[BenchResult]) -> String {
     let mut out = String::from(
         "\n### Scaling\n\n\
-         | size | archives | files | dry run | per archive | du -s | per archive | --apply | per dead archive |\n\
+         | size | archives | files | dry run | per archive | du -s | per archive | --apply | per dead file |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (factor, result) in SCALING_FACTORS.iter().zip(results) {
@@ -1529,7 +1540,7 @@ fn scaling_markdown(results: &[BenchResult]) -> String {
             )
         };
         let archives = result.count("archives");
-        let dead = result.count("dead_archives");
+        let dead_files = result.count("dead_files");
         writeln!(
             out,
             "| {factor}× | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -1540,7 +1551,7 @@ fn scaling_markdown(results: &[BenchResult]) -> String {
             human(median(Probe::Du)),
             per(Probe::Du, archives),
             human(median(Probe::Apply)),
-            per(Probe::Apply, dead),
+            per(Probe::Apply, dead_files),
         )
         .unwrap();
     }
@@ -1605,6 +1616,23 @@ mod tests {
         );
         assert!(sorted.iter().filter(|n| **n >= 20_000).count() >= 2);
         assert!(sorted[0] >= FLOOR_FILES_PER_ARCHIVE);
+    }
+
+    #[test]
+    fn dead_archives_hold_their_share_of_the_files_at_every_size() {
+        for archives in [200, 750, 1500, 3000, 6000] {
+            let size = Size {
+                archives,
+                files: archives * 200,
+                venvs: 40,
+                dead_percent: 10,
+            };
+            let fixture = Fixture::plan(size, Path::new("/nowhere"));
+            assert_eq!(fixture.dead().count(), archives / 10);
+            let dead_files: usize = fixture.dead().map(|a| a.files).sum();
+            let share = dead_files as f64 / size.files as f64;
+            assert!((0.05..0.15).contains(&share), "{archives}: {share}");
+        }
     }
 
     #[test]
