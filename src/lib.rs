@@ -47,6 +47,7 @@ pub mod per_venv;
 pub mod plan;
 pub mod pointer;
 pub mod progress;
+pub mod read;
 pub mod report;
 pub mod state;
 
