@@ -97,7 +97,7 @@ fn a_project_named_target_is_searched_but_a_cargo_target_dir_is_not() {
 fn a_uv_pip_install_target_dir_is_a_site() {
     let sandbox = Sandbox::new();
     sandbox.wheel("alpha", "1.0");
-    sandbox.wheel("beta", "1.0");
+    let beta_wheel = sandbox.wheel("beta", "1.0");
     let vendor = sandbox.path("projects/app/vendor");
     let install = [
         OsStr::new("pip"),
@@ -108,8 +108,17 @@ fn a_uv_pip_install_target_dir_is_a_site() {
         OsStr::new("symlink"),
     ];
     sandbox.uv_ok_from(&uv(), &install, Source::FindLinks, &["alpha"]);
-    // A pip-installed twin beside it is not uv's: it names no archive, and is no site.
+    // beta reaches the cache (a venv outside the root), and pip copies the same wheel into
+    // a target dir inside it: pip's INSTALLER, so not a site, and no content evidence.
     sandbox.venv("elsewhere/env", &uv(), LinkMode::Copy, &["beta"]);
+    let pip_vendor = sandbox.path("projects/app/pip-vendor");
+    let pip = Command::new(python())
+        .args(["-m", "pip", "install", "--quiet", "--no-index", "--target"])
+        .arg(&pip_vendor)
+        .arg(&beta_wheel)
+        .output()
+        .expect("run pip");
+    assert!(pip.status.success(), "pip install --target: {pip:?}");
     let (alpha, beta) = (sandbox.archive_of("alpha", "1.0"), sandbox.archive_of("beta", "1.0"));
     let projects = sandbox.projects();
 
