@@ -412,3 +412,72 @@ fn is_cache(dir: &Path, cache_real: Option<&Path>) -> bool {
     dir.file_name() == cache_real.file_name()
         && std::fs::canonicalize(dir).is_ok_and(|real| real == cache_real)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The walk of `root` under the mount table `mountinfo` (lines in the kernel's format).
+    fn walk(root: &Path, mountinfo: &str) -> RootScan {
+        let spec = RootSpec {
+            path: root.to_owned(),
+            origin: RootOrigin::Flag,
+        };
+        Walker::new(&spec, None, Some(&MountTable::parse(mountinfo))).run()
+    }
+
+    #[test]
+    fn network_and_fuse_mounts_under_a_root_are_listed_not_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        for dir in ["nfs/a/.venv", "sshfs/b/.venv", "proc/c/.venv", "disk/d/.venv"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join("pyvenv.cfg"), b"home = /usr\n").unwrap();
+        }
+        let line = |id: u32, point: &str, fstype: &str| {
+            format!(
+                "{id} 1 0:{id} / {} rw,relatime - {fstype} src rw\n",
+                root.join(point).display()
+            )
+        };
+        let mountinfo = [
+            line(40, "nfs", "nfs4"),
+            line(41, "sshfs", "fuse.sshfs"),
+            line(42, "proc", "proc"),
+            line(43, "disk", "ext4"),
+        ]
+        .concat();
+
+        let scan = walk(&root, &mountinfo);
+        let found: Vec<_> = scan.installs.iter().map(Install::path).collect();
+        assert_eq!(found, [root.join("disk/d/.venv")]);
+        let mut listed: Vec<_> = scan
+            .not_searched
+            .iter()
+            .map(|m| (m.path.clone(), m.fstype.as_str(), m.class))
+            .collect();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            listed,
+            [
+                (root.join("nfs"), "nfs4", MountClass::Network),
+                (root.join("sshfs"), "fuse.sshfs", MountClass::Fuse),
+            ]
+        );
+        assert!(scan.unreadable.is_empty(), "{:?}", scan.unreadable);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_and_a_dangling_link_are_nothing_and_never_hang() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::os::unix::fs::symlink("b", root.join("a")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("b")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join(".venv")).unwrap();
+        std::os::unix::fs::symlink(".", root.join("self")).unwrap();
+        let scan = walk(root, "");
+        assert!(scan.installs.is_empty(), "{:?}", scan.installs);
+        assert!(scan.unreadable.is_empty(), "{:?}", scan.unreadable);
+    }
+}
