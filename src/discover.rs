@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use walkdir::{DirEntry, WalkDir};
 
 use crate::locate::{CACHEDIR_SIGNATURE, CacheDir};
-use crate::mounts::{Mount, MountTable};
 pub use crate::mounts::MountClass;
+use crate::mounts::{Mount, MountTable};
 use crate::progress::Progress;
 
 /// Why a root is searched.
@@ -282,9 +282,8 @@ impl<'a> Walker<'a> {
         if !kind.is_dir() {
             // A tag met inside a directory marks the rest of it as a cache. Not in the
             // root itself: a root the user names is searched whatever it is.
-            let tagged = entry.depth() > 1
-                && entry.file_name() == OsStr::new(CACHEDIR_TAG)
-                && is_tag(path);
+            let tagged =
+                entry.depth() > 1 && entry.file_name() == OsStr::new(CACHEDIR_TAG) && is_tag(path);
             return if tagged { Step::SkipDir } else { Step::Descend };
         }
         if entry.depth() > 0 {
@@ -366,7 +365,8 @@ impl<'a> Walker<'a> {
         if self.sites.iter().any(|s| s == site) || is_venv(site) {
             return;
         }
-        let installer = crate::read::read_regular(&dist_info.path().join("INSTALLER"), INSTALLER_MAX);
+        let installer =
+            crate::read::read_regular(&dist_info.path().join("INSTALLER"), INSTALLER_MAX);
         if installer.is_ok_and(|bytes| bytes.trim_ascii() == b"uv") {
             self.sites.push(site.to_owned());
             self.scan.installs.push(Install::Site(site.to_owned()));
@@ -430,7 +430,12 @@ mod tests {
     fn network_and_fuse_mounts_under_a_root_are_listed_not_walked() {
         let tmp = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(tmp.path()).unwrap();
-        for dir in ["nfs/a/.venv", "sshfs/b/.venv", "proc/c/.venv", "disk/d/.venv"] {
+        for dir in [
+            "nfs/a/.venv",
+            "sshfs/b/.venv",
+            "proc/c/.venv",
+            "disk/d/.venv",
+        ] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
             std::fs::write(root.join(dir).join("pyvenv.cfg"), b"home = /usr\n").unwrap();
         }

@@ -42,14 +42,49 @@ impl MountClass {
             "hfs", "hfsplus", "apfs", "squashfs", "erofs", "iso9660", "udf", "ecryptfs",
         ];
         const NETWORK: &[&str] = &[
-            "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "coda", "ceph", "glusterfs",
-            "lustre", "gpfs", "beegfs", "orangefs", "ocfs2", "gfs2", "9p", "virtiofs", "vboxsf",
-            "davfs", "autofs", "rpc_pipefs",
+            "nfs",
+            "nfs4",
+            "cifs",
+            "smb3",
+            "smbfs",
+            "ncpfs",
+            "afs",
+            "coda",
+            "ceph",
+            "glusterfs",
+            "lustre",
+            "gpfs",
+            "beegfs",
+            "orangefs",
+            "ocfs2",
+            "gfs2",
+            "9p",
+            "virtiofs",
+            "vboxsf",
+            "davfs",
+            "autofs",
+            "rpc_pipefs",
         ];
         const PSEUDO: &[&str] = &[
-            "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
-            "securityfs", "pstore", "bpf", "configfs", "fusectl", "mqueue", "hugetlbfs",
-            "binfmt_misc", "efivarfs", "nsfs", "selinuxfs",
+            "proc",
+            "sysfs",
+            "devtmpfs",
+            "devpts",
+            "cgroup",
+            "cgroup2",
+            "debugfs",
+            "tracefs",
+            "securityfs",
+            "pstore",
+            "bpf",
+            "configfs",
+            "fusectl",
+            "mqueue",
+            "hugetlbfs",
+            "binfmt_misc",
+            "efivarfs",
+            "nsfs",
+            "selinuxfs",
         ];
         if fstype == "fuse" || fstype == "fuseblk" || fstype.starts_with("fuse.") {
             MountClass::Fuse
@@ -208,10 +243,18 @@ mod tests {
         assert_eq!(class_at(&table, "/"), MountClass::Local);
         assert_eq!(class_at(&table, "/proc"), MountClass::Pseudo);
         assert_eq!(class_at(&table, "/home/ann/odd"), MountClass::Unknown);
-        for point in ["/home/ann/nfs", "/home/ann/remote", "/home/ann/odd", "/proc"] {
+        for point in [
+            "/home/ann/nfs",
+            "/home/ann/remote",
+            "/home/ann/odd",
+            "/proc",
+        ] {
             assert!(!table.by_point[Path::new(point)].class.is_searched());
         }
-        assert_eq!(table.by_point[Path::new("/home/ann/remote")].fstype, "fuse.sshfs");
+        assert_eq!(
+            table.by_point[Path::new("/home/ann/remote")].fstype,
+            "fuse.sshfs"
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ fn a_dot_venv_symlinked_to_a_venv_elsewhere_is_scanned_once() {
     }
     std::os::unix::fs::symlink("loop-b", projects.join("loop-a")).unwrap();
     std::os::unix::fs::symlink("loop-a", projects.join("loop-b")).unwrap();
-    let (alpha, beta) = (sandbox.archive_of("alpha", "1.0"), sandbox.archive_of("beta", "1.0"));
+    let (alpha, beta) = (
+        sandbox.archive_of("alpha", "1.0"),
+        sandbox.archive_of("beta", "1.0"),
+    );
 
     let report = sandbox.plan(&[&projects]);
     assert_eq!(live_ids(&report), set([&alpha]), "{report:#}");
@@ -66,16 +69,29 @@ fn a_project_named_target_is_searched_but_a_cargo_target_dir_is_not() {
     let sandbox = Sandbox::new();
     sandbox.wheel("alpha", "1.0");
     sandbox.wheel("beta", "1.0");
-    let python_target = sandbox.venv("projects/target/.venv", &uv(), LinkMode::Symlink, &["alpha"]);
+    let python_target = sandbox.venv(
+        "projects/target/.venv",
+        &uv(),
+        LinkMode::Symlink,
+        &["alpha"],
+    );
     // A venv inside a tagged cache is a cache's business, not a user's: skipped.
     let cargo_target = sandbox.path("projects/crate/target");
-    sandbox.venv("projects/crate/target/debug/env", &uv(), LinkMode::Symlink, &["beta"]);
+    sandbox.venv(
+        "projects/crate/target/debug/env",
+        &uv(),
+        LinkMode::Symlink,
+        &["beta"],
+    );
     // The tag exactly as cargo writes it.
     let cargo_tag = b"Signature: 8a477f597d28d172789f06886806bc55\n\
         # This file is a cache directory tag created by cargo.\n\
         # For information about cache directory tags see https://bford.info/cachedir/\n";
     std::fs::write(cargo_target.join("CACHEDIR.TAG"), cargo_tag).unwrap();
-    let (alpha, beta) = (sandbox.archive_of("alpha", "1.0"), sandbox.archive_of("beta", "1.0"));
+    let (alpha, beta) = (
+        sandbox.archive_of("alpha", "1.0"),
+        sandbox.archive_of("beta", "1.0"),
+    );
     let projects = sandbox.projects();
 
     let report = sandbox.plan(&[&projects]);
@@ -119,7 +135,10 @@ fn a_uv_pip_install_target_dir_is_a_site() {
         .output()
         .expect("run pip");
     assert!(pip.status.success(), "pip install --target: {pip:?}");
-    let (alpha, beta) = (sandbox.archive_of("alpha", "1.0"), sandbox.archive_of("beta", "1.0"));
+    let (alpha, beta) = (
+        sandbox.archive_of("alpha", "1.0"),
+        sandbox.archive_of("beta", "1.0"),
+    );
     let projects = sandbox.projects();
 
     let report = sandbox.plan(&[&projects]);
@@ -156,7 +175,12 @@ fn a_venv_on_a_tmpfs_mounted_under_the_root_is_found() {
         return;
     }
     let _unmount = Mounted(disk.clone());
-    let venv = sandbox.venv("projects/disk/app/.venv", &uv(), LinkMode::Symlink, &["alpha"]);
+    let venv = sandbox.venv(
+        "projects/disk/app/.venv",
+        &uv(),
+        LinkMode::Symlink,
+        &["alpha"],
+    );
     let alpha = sandbox.archive_of("alpha", "1.0");
     let projects = sandbox.projects();
 
@@ -179,7 +203,10 @@ fn an_unsearchable_python_dir_in_a_venv_keeps_every_wheel_and_names_the_dir() {
     let venv = sandbox.venv("projects/app/.venv", &uv(), LinkMode::Symlink, &["alpha"]);
     sandbox.venv("elsewhere/env", &uv(), LinkMode::Symlink, &["beta"]);
     let python_dir = site_packages(&venv).parent().unwrap().to_owned();
-    let (alpha, beta) = (sandbox.archive_of("alpha", "1.0"), sandbox.archive_of("beta", "1.0"));
+    let (alpha, beta) = (
+        sandbox.archive_of("alpha", "1.0"),
+        sandbox.archive_of("beta", "1.0"),
+    );
     let projects = sandbox.projects();
     let before = snapshot(&sandbox.cache());
 
