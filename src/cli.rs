@@ -425,8 +425,13 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
             }
         }
         for mount in &root.not_searched {
+            // Named as a root of its own, it was walked: no blind spot.
+            if roots.iter().any(|r| r.path == mount.path && !r.missing) {
+                continue;
+            }
             let cause = format!(
-                "not searched: a {} mount ({}), which could hang the walk",
+                "not searched: a {} mount ({}), which could hang the walk; name it with \
+                 --root to search it",
                 mount.class.describe(),
                 mount.fstype
             );
