@@ -424,8 +424,37 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
                 blind_spots.push((path.clone(), cause.clone()));
             }
         }
+        for mount in &root.not_searched {
+            // Named as a root of its own, it was walked: no blind spot.
+            if roots.iter().any(|r| r.path == mount.path && !r.missing) {
+                continue;
+            }
+            let cause = format!(
+                "not searched: a {} mount ({}), which could hang the walk; name it with \
+                 --root to search it",
+                mount.class.describe(),
+                mount.fstype
+            );
+            warnings.push(format!(
+                "{} (under root {}) {cause}{}",
+                mount.path.display(),
+                root.path.display(),
+                if keep_for_blind_spots {
+                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
+                } else {
+                    ""
+                }
+            ));
+            if keep_for_blind_spots {
+                blind_spots.push((mount.path.clone(), cause));
+            }
+        }
     }
-    let mut venvs: Vec<PathBuf> = roots.iter().flat_map(|r| r.venvs.iter().cloned()).collect();
+    // Venvs and bare sites alike: the matcher looks for `site-packages` only in a venv.
+    let mut venvs: Vec<PathBuf> = roots
+        .iter()
+        .flat_map(|r| r.installs.iter().map(|i| i.path().to_owned()))
+        .collect();
     venvs.sort();
     venvs.dedup();
 

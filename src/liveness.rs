@@ -258,10 +258,24 @@ impl<'a> Matcher<'a> {
         findings
     }
 
-    /// Every piece of evidence that `venv` holds an archive.
-    pub fn scan_venv(&mut self, venv: &Path) -> Findings {
+    /// Every piece of evidence that `install` holds an archive. `install` is what
+    /// discovery found: a venv (with `pyvenv.cfg`), whose distributions live in its
+    /// `site-packages`, or a bare site (`uv pip install --target`), which holds them itself.
+    pub fn scan_venv(&mut self, install: &Path) -> Findings {
         let mut findings = Findings::new();
-        for site_packages in site_packages_dirs(venv) {
+        let sites = if crate::discover::is_venv(install) {
+            site_packages_dirs(install)
+        } else {
+            vec![Ok(install.to_owned())]
+        };
+        for site in sites {
+            let site_packages = match site {
+                Ok(dir) => dir,
+                Err(Unsearchable { path, reason }) => {
+                    self.doubt_everything(&path, &reason, &mut findings);
+                    continue;
+                }
+            };
             let entries = match std::fs::read_dir(&site_packages) {
                 Ok(entries) => entries,
                 Err(err) => {
@@ -269,10 +283,17 @@ impl<'a> Matcher<'a> {
                     continue;
                 }
             };
-            for entry in entries.flatten() {
-                let path = entry.path();
+            for entry in entries {
+                let path = match entry {
+                    Ok(entry) => entry.path(),
+                    Err(err) => {
+                        let reason = format!("listing stopped: {err}");
+                        self.doubt_everything(&site_packages, &reason, &mut findings);
+                        break;
+                    }
+                };
                 if let Some(dist) = DistInfo::from_dir(&path) {
-                    self.match_dist(venv, &dist, &mut findings);
+                    self.match_dist(install, &dist, &mut findings);
                 } else if path.extension() == Some(OsStr::new("pth")) {
                     self.match_pth(&path, &mut findings);
                 }
@@ -409,29 +430,64 @@ fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
     Ok((read(dist.metadata())?, read(dist.wheel())?))
 }
 
+/// A directory of a venv that might hold a `site-packages` but cannot be searched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsearchable {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
 /// `lib/python*/site-packages` (and `lib64` when it is a real directory), or
-/// `Lib/site-packages` on Windows.
-pub fn site_packages_dirs(venv: &Path) -> Vec<PathBuf> {
+/// `Lib/site-packages` on Windows. A `lib` or `lib/pythonX.Y` we cannot search is an
+/// [`Unsearchable`]: a `site-packages` may be in there, so it is doubt, never "empty".
+pub fn site_packages_dirs(venv: &Path) -> Vec<Result<PathBuf, Unsearchable>> {
+    let unsearchable = |path: PathBuf, what: &str, err: std::io::Error| Unsearchable {
+        path,
+        reason: format!("cannot {what}: {err}"),
+    };
     let mut dirs = Vec::new();
     for lib in ["lib", "lib64"] {
         let lib = venv.join(lib);
         if !std::fs::symlink_metadata(&lib).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        let Ok(entries) = std::fs::read_dir(&lib) else {
-            dirs.push(lib);
-            continue;
+        let entries = match std::fs::read_dir(&lib) {
+            Ok(entries) => entries,
+            Err(err) => {
+                dirs.push(Err(unsearchable(lib, "list it", err)));
+                continue;
+            }
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    dirs.push(Err(unsearchable(lib.clone(), "list it", err)));
+                    break;
+                }
+            };
+            if !entry.file_name().as_encoded_bytes().starts_with(b"py") {
+                continue;
+            }
             let site = entry.path().join("site-packages");
-            if entry.file_name().as_encoded_bytes().starts_with(b"py") && site.is_dir() {
-                dirs.push(site);
+            match std::fs::metadata(&site) {
+                Ok(meta) if meta.is_dir() => dirs.push(Ok(site)),
+                Ok(_) => {}
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) => {}
+                Err(err) => {
+                    let what = "search it for site-packages";
+                    dirs.push(Err(unsearchable(entry.path(), what, err)));
+                }
             }
         }
     }
     let windows = venv.join("Lib").join("site-packages");
     if windows.is_dir() {
-        dirs.push(windows);
+        dirs.push(Ok(windows));
     }
     dirs
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 /// The bucket of unpacked wheels and cached venvs.
 pub const ARCHIVE_BUCKET: &str = "archive-v0";
 /// What uv writes at the start of `<cache>/CACHEDIR.TAG` (the cachedir.org signature).
-const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+pub(crate) const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
 /// Where the cache location came from, for the report and for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

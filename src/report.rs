@@ -10,7 +10,7 @@ use bytesize::ByteSize;
 use serde::Serialize;
 
 use crate::archive_id::ArchiveId;
-use crate::discover::{RootOrigin, RootScan};
+use crate::discover::{MountClass, RootOrigin, RootScan};
 use crate::liveness::{Evidence, EvidenceKind};
 use crate::locate::CacheSource;
 use crate::per_venv::VenvShare;
@@ -198,6 +198,17 @@ pub struct Root {
     pub venvs: usize,
     #[serde(serialize_with = "lossy::vec")]
     pub unreadable: Vec<PathBuf>,
+    /// Extension: mounts under the root that were not walked (network, FUSE, unknown).
+    pub not_searched: Vec<NotSearchedMount>,
+}
+
+/// A mount under a root that discovery did not walk.
+#[derive(Debug, Serialize)]
+pub struct NotSearchedMount {
+    #[serde(serialize_with = "lossy::path")]
+    pub path: PathBuf,
+    pub fstype: String,
+    pub class: MountClass,
 }
 
 impl Report {
@@ -282,8 +293,17 @@ impl Report {
                 .map(|r| Root {
                     path: r.path.clone(),
                     origin: r.origin,
-                    venvs: r.venvs.len(),
+                    venvs: r.installs.len(),
                     unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                    not_searched: r
+                        .not_searched
+                        .iter()
+                        .map(|m| NotSearchedMount {
+                            path: m.path.clone(),
+                            fstype: m.fstype.clone(),
+                            class: m.class,
+                        })
+                        .collect(),
                 })
                 .collect(),
             warnings,
@@ -330,6 +350,10 @@ impl Report {
             let unreadable = match root.unreadable.len() {
                 0 => String::new(),
                 n => format!(", {} unreadable", count(n, "path")),
+            };
+            let unreadable = match root.not_searched.len() {
+                0 => unreadable,
+                n => format!("{unreadable}, {} not searched", count(n, "mount")),
             };
             let venvs = count(root.venvs, "venv");
             let _ = writeln!(out, "  {} ({venvs}{unreadable})", root.path.display());
