@@ -43,6 +43,7 @@ pub mod inventory;
 pub mod liveness;
 pub mod locate;
 pub mod lock;
+mod objects;
 pub mod per_venv;
 pub mod plan;
 pub mod pointer;
