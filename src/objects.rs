@@ -54,7 +54,7 @@
 //! which uv tolerates and its `uv cache prune` removes.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -76,7 +76,7 @@ pub struct Object {
 impl Object {
     /// `<cache>/files-v0/<shard>/<name>`.
     #[cfg(test)]
-    pub fn path(&self, cache_root: &Path) -> PathBuf {
+    pub fn path(&self, cache_root: &Path) -> std::path::PathBuf {
         cache_root
             .join(OBJECT_BUCKET)
             .join(&self.shard)
@@ -317,6 +317,8 @@ pub fn remove_orphans(_cache_root: &Path, _objects: &[Object]) -> Result<ObjectR
 
 #[cfg(all(test, unix))]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn file_id(path: &Path) -> FileId {
