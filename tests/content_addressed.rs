@@ -153,7 +153,7 @@ fn dead_archives_of_a_content_addressed_cache_go_and_shared_objects_stay() {
         "uv deduplicated shared.py across the two versions"
     );
     for (rel, _, _) in &dead {
-        delete(&sandbox.path(rel).parent().unwrap().to_owned());
+        delete(sandbox.path(rel).parent().unwrap());
     }
     let expected_dead = set([
         old_alpha.clone(),
