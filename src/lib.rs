@@ -44,6 +44,7 @@ pub mod liveness;
 pub mod locate;
 pub mod lock;
 mod mounts;
+mod objects;
 pub mod per_venv;
 pub mod plan;
 pub mod pointer;

@@ -4,10 +4,14 @@
 //! # Bytes and the last safety net
 //!
 //! Bytes are counted as `du -B1` would see them disappear: allocated blocks, each inode
-//! once, and only inodes whose every link lies inside the plan. Counting needs an `lstat`
-//! of every file of every candidate, and that same walk is where the last safety net
-//! lives: a candidate's file with more links than the plan holds is used by something we
-//! did not find (a hardlink venv outside every root), so the archive is kept (`nlink`).
+//! once, and only inodes whose every link goes: the plan's, plus the `files-v0` object of
+//! a content-addressed cache, which is removed once the archives are gone. A file
+//! deduplicated with a live archive frees nothing and counts nothing. Counting needs an
+//! `lstat` of every file of every candidate, and that same walk is where the last safety
+//! net lives: a candidate's file with more links than the plan holds is used by something
+//! we did not find (a hardlink venv outside every root), so the archive is kept (`nlink`).
+//! Under the content-addressed cache the cache's own links (its object, other archives)
+//! are not use; which extra links are, is explained in the `objects` module.
 //!
 //! # Policies
 //!
@@ -37,6 +41,7 @@ use crate::fs_meta::{EntryStat, FileId, entry_stat};
 use crate::inventory::{Archive, ArchiveKind, Inventory};
 use crate::liveness::{Evidence, Findings, Matcher};
 use crate::locate::CacheDir;
+use crate::objects::{Object, ObjectIndex};
 use crate::progress::Progress;
 use crate::state::LastSeen;
 
@@ -113,6 +118,9 @@ pub struct Plan {
     /// The walks made while planning (candidates, or all archives for a size target),
     /// reused by the per-venv view.
     pub(crate) walks: HashMap<ArchiveId, ArchiveWalk>,
+    /// The `files-v0` objects of the candidates' files: removed after the archives, each
+    /// only if nothing else links it by then.
+    pub(crate) objects: Vec<Object>,
 }
 
 impl Plan {
@@ -147,6 +155,9 @@ pub fn make(
         evidence: EvidenceMap::default(),
         scanned_envs: HashSet::new(),
         walks: HashMap::new(),
+        cache_root: cache.root().to_owned(),
+        objects: ObjectIndex::default(),
+        metadata_links: metadata_links(inventory),
     };
     for archive in inventory.archives.values() {
         planner.evidence.add_all(intrinsic(archive, options));
@@ -251,6 +262,11 @@ struct Planner<'a> {
     evidence: EvidenceMap,
     scanned_envs: HashSet<ArchiveId>,
     walks: HashMap<ArchiveId, ArchiveWalk>,
+    cache_root: PathBuf,
+    /// The objects of the walked candidates' shared files.
+    objects: ObjectIndex,
+    /// How many archives have each `METADATA` inode (see the `objects` module).
+    metadata_links: HashMap<FileId, u64>,
 }
 
 impl<'a> Planner<'a> {
@@ -282,7 +298,13 @@ impl<'a> Planner<'a> {
             }
             let candidates = self.candidates();
             self.walk(&candidates);
-            let findings = held_outside_plan(&candidates, &self.walks);
+            self.index_objects(&candidates);
+            let links = CacheLinks {
+                walks: &self.walks,
+                objects: &self.objects,
+                metadata_links: &self.metadata_links,
+            };
+            let findings = links.held_outside_plan(&candidates);
             if findings.is_empty() {
                 return;
             }
@@ -305,6 +327,21 @@ impl<'a> Planner<'a> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+    }
+
+    /// Finds the objects of the candidates' shared files, unless an earlier index covers
+    /// them all (candidates only shrink, so one index usually serves every round).
+    fn index_objects(&mut self, candidates: &[&Archive]) {
+        let shared = || {
+            candidates
+                .iter()
+                .flat_map(|a| &self.walks[&a.id].shared)
+                .filter_map(|(_, stat)| stat.id.as_ref())
+        };
+        if !self.objects.covers(shared()) {
+            let wanted = shared().copied().collect();
+            self.objects = ObjectIndex::of(&self.cache_root, &wanted);
+        }
     }
 
     /// `du -sB1 archive-v0`: every archive's inodes, each once, and the directory itself.
@@ -361,13 +398,28 @@ impl<'a> Planner<'a> {
             (Some(_), None) => Selection::UnusedFor,
             (None, None) => Selection::Dead,
         };
+        let candidates: Vec<&Archive> = self
+            .inventory
+            .archives
+            .values()
+            .filter(|a| !evidence.has(&a.id))
+            .collect();
+        let links = CacheLinks {
+            walks: &self.walks,
+            objects: &self.objects,
+            metadata_links: &self.metadata_links,
+        };
+        let (freed, objects) = links.freed(&candidates);
         let mut counted: HashSet<FileId> = HashSet::new();
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            objects,
+            ..Plan::default()
+        };
         for archive in self.inventory.archives.values() {
             let fate = match evidence.0.remove(&archive.id) {
                 Some(reasons) => Fate::Keep(reasons),
                 None => {
-                    let bytes = self.walks[&archive.id].bytes(&mut counted);
+                    let bytes = self.walks[&archive.id].freed_bytes(&mut counted, &freed);
                     plan.reclaimable_bytes += bytes;
                     Fate::Remove { bytes, selection }
                 }
@@ -388,44 +440,115 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Candidates some of whose files have links the plan does not hold.
-fn held_outside_plan(candidates: &[&Archive], walks: &HashMap<ArchiveId, ArchiveWalk>) -> Findings {
-    let mut links_in_plan: HashMap<FileId, u64> = HashMap::new();
-    for archive in candidates {
-        for (_, stat) in &walks[&archive.id].shared {
-            if let Some(id) = stat.id {
-                *links_in_plan.entry(id).or_default() += 1;
+/// How many wheel archives have each `METADATA` inode: the links the cache itself holds
+/// on a content-addressed `METADATA`, besides its object.
+fn metadata_links(inventory: &Inventory) -> HashMap<FileId, u64> {
+    let mut links: HashMap<FileId, u64> = HashMap::new();
+    for archive in inventory.archives.values() {
+        if let Some(id) = metadata_id(archive) {
+            *links.entry(id).or_default() += 1;
+        }
+    }
+    links
+}
+
+fn metadata_id(archive: &Archive) -> Option<FileId> {
+    match &archive.kind {
+        ArchiveKind::Wheel { metadata, .. } => metadata.id,
+        _ => None,
+    }
+}
+
+/// Who links the candidates' files: the plan, the object store, other archives.
+struct CacheLinks<'p> {
+    walks: &'p HashMap<ArchiveId, ArchiveWalk>,
+    objects: &'p ObjectIndex,
+    metadata_links: &'p HashMap<FileId, u64>,
+}
+
+impl CacheLinks<'_> {
+    /// Links to each shared inode from the candidates' walks, and its `st_nlink`.
+    fn in_plan(&self, candidates: &[&Archive]) -> HashMap<FileId, (u64, u64)> {
+        let mut links: HashMap<FileId, (u64, u64)> = HashMap::new();
+        for archive in candidates {
+            for (_, stat) in &self.walks[&archive.id].shared {
+                if let Some(id) = stat.id {
+                    let (count, nlink) = links.entry(id).or_default();
+                    *count += 1;
+                    *nlink = stat.nlink;
+                }
             }
         }
+        links
     }
-    let mut findings = Findings::new();
-    for archive in candidates {
-        let walk = &walks[&archive.id];
-        if let Some((path, reason)) = &walk.unreadable {
-            findings.push((
-                archive.id.clone(),
-                Evidence::Unreadable {
-                    path: path.clone(),
-                    reason: reason.clone(),
-                },
-            ));
-            continue;
+
+    /// Candidates some of whose files have links neither the plan nor the cache itself
+    /// holds (the rule is explained in the `objects` module).
+    fn held_outside_plan(&self, candidates: &[&Archive]) -> Findings {
+        let links_in_plan = self.in_plan(candidates);
+        let mut metadata_in_plan: HashMap<FileId, u64> = HashMap::new();
+        for id in candidates.iter().filter_map(|a| metadata_id(a)) {
+            *metadata_in_plan.entry(id).or_default() += 1;
         }
-        let outside = walk.shared.iter().find(|(_, stat)| {
-            stat.id
-                .is_none_or(|id| links_in_plan.get(&id).copied().unwrap_or(0) < stat.nlink)
-        });
-        if let Some((file, stat)) = outside {
-            findings.push((
-                archive.id.clone(),
-                Evidence::Nlink {
-                    file: file.clone(),
-                    links: stat.nlink,
-                },
-            ));
+        let mut findings = Findings::new();
+        for archive in candidates {
+            let walk = &self.walks[&archive.id];
+            if let Some((path, reason)) = &walk.unreadable {
+                findings.push((
+                    archive.id.clone(),
+                    Evidence::Unreadable {
+                        path: path.clone(),
+                        reason: reason.clone(),
+                    },
+                ));
+                continue;
+            }
+            let metadata = metadata_id(archive);
+            let outside = walk.shared.iter().find(|(_, stat)| {
+                let Some(id) = stat.id else {
+                    return true;
+                };
+                let in_plan = links_in_plan.get(&id).map_or(0, |(count, _)| *count);
+                if self.objects.get(&id).is_none() {
+                    return stat.nlink > in_plan;
+                }
+                if Some(id) != metadata {
+                    // Extra links may be live archives sharing the content: not use.
+                    return false;
+                }
+                let archives = self.metadata_links.get(&id).copied().unwrap_or(0);
+                let live_archives = archives.saturating_sub(metadata_in_plan[&id]);
+                stat.nlink > 1 + in_plan + live_archives
+            });
+            if let Some((file, stat)) = outside {
+                findings.push((
+                    archive.id.clone(),
+                    Evidence::Nlink {
+                        file: file.clone(),
+                        links: stat.nlink,
+                    },
+                ));
+            }
         }
+        findings
     }
-    findings
+
+    /// The shared inodes every link of which goes with the candidates (their objects
+    /// included), and the objects to remove after them.
+    fn freed(&self, candidates: &[&Archive]) -> (HashSet<FileId>, Vec<Object>) {
+        let links_in_plan = self.in_plan(candidates);
+        let mut freed = HashSet::new();
+        let mut objects = Vec::new();
+        for (id, (in_plan, nlink)) in links_in_plan {
+            let object = self.objects.get(&id);
+            if nlink <= in_plan + u64::from(object.is_some()) {
+                freed.insert(id);
+            }
+            objects.extend(object.cloned());
+        }
+        objects.sort_by_key(|o| o.file());
+        (freed, objects)
+    }
 }
 
 /// Evidence per archive, without duplicates, in the order found.
@@ -484,6 +607,19 @@ impl ArchiveWalk {
             }
         }
         walk
+    }
+
+    /// What removing this archive frees: like [`ArchiveWalk::bytes`], but a shared inode
+    /// counts only if it is in `freed` (every link to it goes).
+    fn freed_bytes(&self, counted: &mut HashSet<FileId>, freed: &HashSet<FileId>) -> u64 {
+        let shared: u64 = self
+            .shared
+            .iter()
+            .filter_map(|(_, stat)| stat.id.map(|id| (id, stat.allocated)))
+            .filter(|(id, _)| freed.contains(id) && counted.insert(*id))
+            .map(|(_, allocated)| allocated)
+            .sum();
+        self.private_bytes + shared
     }
 
     /// This archive's bytes, counting each shared inode only if `counted` has not seen it.

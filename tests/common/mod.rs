@@ -19,6 +19,7 @@
 pub mod ground_truth;
 pub mod index;
 pub mod report;
+pub mod shared_wheel;
 pub mod uv_bin;
 pub mod wheel;
 

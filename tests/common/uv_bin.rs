@@ -31,6 +31,29 @@ pub fn uv_old() -> PathBuf {
         .clone()
 }
 
+/// uv 0.8.24: `$UV_BIN_0_8_24`, else a private install. The oldest generation a shared
+/// cache still holds: 4-element `Archive` pointers in `wheels-v5`.
+pub fn uv_0_8() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| resolve("UV_BIN_0_8_24", "0.8.24"))
+        .clone()
+}
+
+/// uv 0.10.12: `$UV_BIN_0_10_12`, else a private install.
+pub fn uv_0_10() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| resolve("UV_BIN_0_10_12", "0.10.12"))
+        .clone()
+}
+
+/// uv 0.12.24: `$UV_BIN_0_12_24`, else a private install. The last 0.12 release, with the
+/// content-addressed preview.
+pub fn uv_0_12() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| resolve("UV_BIN_0_12_24", "0.12.24"))
+        .clone()
+}
+
 fn resolve(env_var: &str, version: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os(env_var) {
         return PathBuf::from(bin);
