@@ -142,4 +142,44 @@ mod tests {
         assert_eq!(human(Duration::from_micros(23_190)), "23.2 ms");
         assert_eq!(human(Duration::from_millis(2_346)), "2.35 s");
     }
+
+    #[test]
+    fn scaling_table_has_a_row_per_size_with_its_factor() {
+        let results = [BenchResult::example(1), BenchResult::example(2)];
+        let table = scaling_markdown(&results);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert_eq!(
+            rows[1],
+            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 40.0 ms | 200 µs | 80.0 ms | 50 µs |"
+        );
+        assert!(
+            rows[2].starts_with("| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 80.0 ms | 200 µs |"),
+            "{}",
+            rows[2]
+        );
+        let check = super::super::checks::scaling_check(&results).unwrap();
+        assert_eq!(check.pass, Some(true));
+        assert_eq!(check.detail, "100 µs → 100 µs per archive: 1.00 ×");
+    }
+
+    #[test]
+    fn table_rows_follow_probe_order_with_labels() {
+        let table = BenchResult::example(1).markdown();
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| `uv-cache-prune (dry run)` | 20.0 ms | 0.50 | 9 | 7 | 0.0 MiB |",
+                "| `du -s <cache>` | 40.0 ms | 1.00 | n/a | n/a | n/a |",
+                "| `find archive-v0 -type f -links 1` | 60.0 ms | 1.50 | n/a | n/a | n/a |",
+                "| `uv-cache-prune --apply` | 80.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
+                "| `rm -rf <dead archives>` | 100.0 ms | 2.50 | n/a | n/a | n/a |",
+            ]
+        );
+        assert!(table.contains("Venvs: 3 hardlink, 3 symlink, 2 copy, holding 222 dists."));
+        assert!(
+            table.ends_with("\nMost frequent syscalls of `uv-cache-prune (dry run)`: statx 5.")
+        );
+    }
 }

@@ -228,6 +228,48 @@ struct CommandRecord<'a> {
 }
 
 #[cfg(test)]
+impl BenchResult {
+    /// The `--quick` fixture at `factor`, with made-up runs: probe `i` of `Probe::ALL`
+    /// took 30, 10 and 20 ms × `(i + 1)` × `factor`; only the dry run has syscall counts.
+    pub(super) fn example(factor: usize) -> BenchResult {
+        let base = Size {
+            archives: 200,
+            files: 20_000,
+            venvs: 8,
+            dead_percent: 10,
+        };
+        let size = base.scaled(factor);
+        let fixture = super::fixture::Fixture::plan(size, std::path::Path::new("/nowhere"));
+        let mut probes = Table::new();
+        for (i, probe) in Probe::ALL.into_iter().enumerate() {
+            let row = probes.row_mut(probe);
+            row.samples = [30, 10, 20]
+                .map(|ms| Sample {
+                    wall: Duration::from_millis(ms * (i as u64 + 1) * factor as u64),
+                    peak_rss_kib: probe.is_tool().then_some(ms),
+                    cpu: None,
+                    stdout: Vec::new(),
+                })
+                .to_vec();
+        }
+        probes.row_mut(Probe::DryRun).syscalls = Some(Syscalls {
+            stats: 7,
+            top: vec![("statx".into(), 5)],
+            total: 9,
+        });
+        BenchResult {
+            factor,
+            size,
+            fixture: fixture.summary(),
+            reports: Vec::new(),
+            removed_exactly_dead: true,
+            live_stated: None,
+            probes,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -295,39 +337,7 @@ mod tests {
 
     #[test]
     fn results_json_keeps_its_keys_names_and_units() {
-        let size = Size {
-            archives: 200,
-            files: 20_000,
-            venvs: 8,
-            dead_percent: 10,
-        };
-        let fixture = super::super::fixture::Fixture::plan(size, std::path::Path::new("/x"));
-        let mut probes = Table::new();
-        for (i, probe) in Probe::ALL.into_iter().enumerate() {
-            let row = probes.row_mut(probe);
-            row.samples = [30, 10, 20]
-                .map(|ms| Sample {
-                    wall: Duration::from_millis(ms * (i as u64 + 1)),
-                    peak_rss_kib: probe.is_tool().then_some(ms),
-                    cpu: None,
-                    stdout: Vec::new(),
-                })
-                .to_vec();
-        }
-        probes.row_mut(Probe::DryRun).syscalls = Some(Syscalls {
-            stats: 7,
-            top: vec![("statx".into(), 5)],
-            total: 9,
-        });
-        let result = BenchResult {
-            factor: 1,
-            size,
-            fixture: fixture.summary(),
-            reports: Vec::new(),
-            removed_exactly_dead: true,
-            live_stated: None,
-            probes,
-        };
+        let result = BenchResult::example(1);
         let checks = [Check {
             detail: "d".into(),
             name: "n".into(),
