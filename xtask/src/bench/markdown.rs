@@ -161,6 +161,16 @@ mod tests {
         let check = super::super::checks::scaling_check(&results).unwrap();
         assert_eq!(check.pass, Some(true));
         assert_eq!(check.detail, "100 µs → 100 µs per archive: 1.00 ×");
+
+        // At 4×, a dry run twice as slow per archive: the check compares 1× with 4×.
+        let mut slow = BenchResult::example(4);
+        for sample in &mut slow.probes.row_mut(Probe::DryRun).samples {
+            sample.wall *= 2;
+        }
+        let results = [BenchResult::example(1), BenchResult::example(2), slow];
+        let check = super::super::checks::scaling_check(&results).unwrap();
+        assert_eq!(check.pass, Some(false));
+        assert_eq!(check.detail, "100 µs → 200 µs per archive: 2.00 ×");
     }
 
     #[test]
