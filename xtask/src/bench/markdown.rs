@@ -1,4 +1,4 @@
-//! The Markdown the bench prints: a table per size (as in the README) and the scaling table.
+//! The Markdown the bench prints: the README's table per size, and the scaling table.
 
 use std::fmt::Write as _;
 use std::time::Duration;

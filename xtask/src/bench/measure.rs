@@ -1,5 +1,7 @@
-//! Running the probes against a fixture: warm-up, timed rounds, `strace` counts, the
-//! destructive runs and the restore after each.
+//! Runs the probes against a fixture and times them.
+//!
+//! Per size: a warm-up, timed rounds, `strace` counts, then the destructive runs, each
+//! followed by the restore from the stash.
 //!
 //! Wall time is taken around the whole child. Peak memory comes from `/usr/bin/time -f %M`,
 //! which forks from a tiny process: a child's `ru_maxrss` starts at its parent's RSS, so

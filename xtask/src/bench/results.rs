@@ -1,5 +1,4 @@
-//! Typed results: the samples of each probe, the tool's own counts, the checks, and the
-//! shape of `results.json`.
+//! Typed results: what each probe measured, the tool's counts, the checks, `results.json`.
 //!
 //! Everything the table, the checks and `results.json` show is read from these types; the
 //! only JSON read back is the tool's `--json` report, through `ToolReport`.
