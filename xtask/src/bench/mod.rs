@@ -1,0 +1,171 @@
+//! `cargo xtask bench`: the tool against `du -s`, a link-count scan and `rm -rf`, on a synthetic uv cache.
+//!
+//! # What is compared, and why these baselines
+//!
+//! - `du -s <cache>`: the cheapest thing that looks at every file. A dry run that costs
+//!   more than half of it is too slow for a git hook.
+//! - `find <cache>/archive-v0 -type f -links 1`: the link-count scan of uv issue 16008 (and
+//!   of conda and pnpm). It stats every file of every archive (and is wrong for symlink and
+//!   copy venvs); it shows what "stat everything" costs.
+//! - `--apply` against `rm -rf` of exactly the dead archives: the floor for deleting them.
+//!
+//! Each read-only command runs once untimed (warm page cache), then `--runs` times in
+//! rounds (one run of each in turn, so that drift hits all alike); the median is reported.
+//!
+//! # The fixture
+//!
+//! Generated once per size under `target/bench/fixture-…/` and reused (see `fixture`).
+//! File counts follow a capped Pareto law solved to hit `--files` exactly: at the default
+//! size the median archive has about 40 files and a handful have 20,000 or more, like the
+//! largest wheels on PyPI.
+//!
+//! # Destructive runs without a full copy each
+//!
+//! Every `--apply` and `rm -rf` run must start from the same state. A fresh `cp -a` of the
+//! whole tree per run is the obvious way, but it creates a million inodes at the default
+//! size, and `cp -a` spent 0.14 to 0.45 ms of kernel time per inode on the VM this was
+//! written on: minutes per copy, a dozen copies per size. Both commands only ever delete
+//! the dead archives and their pointers, so the fixture keeps a pristine copy of exactly
+//! those (`stash/`) and `cp -a`s it back after each run: the deleted part is a fresh copy,
+//! nothing else was touched. The marker is removed while the fixture is being changed, and
+//! every restore is checked (all archives back, and the tool's own report of the next run
+//! agrees), so an interrupted bench regenerates the fixture rather than measure a broken one.
+//!
+//! # The modules
+//!
+//! `fixture` plans and writes the cache, `measure` runs the `probe`s (reading `time` and
+//! `strace` through `trace`), `results` holds what they measured, `checks` judges it against
+//! the targets and `markdown` prints it.
+
+mod checks;
+mod fixture;
+mod markdown;
+mod measure;
+mod probe;
+mod results;
+mod trace;
+
+use std::fs;
+
+use anyhow::{Context, Result, bail, ensure};
+use xshell::Shell;
+
+use self::checks::scaling_check;
+use self::fixture::Size;
+use self::markdown::scaling_markdown;
+use self::measure::Bench;
+use self::results::{BenchResult, Check, ResultsFile};
+
+/// The sizes of `--scaling`, as multiples of the first.
+const SCALING_FACTORS: [usize; 3] = [1, 2, 4];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Archives in the synthetic cache [default: 3000; --quick: 200]
+    #[arg(long, value_name = "N")]
+    archives: Option<usize>,
+    /// Files in all archives together, long-tailed [default: 600000; --quick: 20000]
+    #[arg(long, value_name = "N")]
+    files: Option<usize>,
+    /// Project venvs, in hardlink, symlink and copy mode in turn [default: 40; --quick: 8]
+    #[arg(long, value_name = "N")]
+    venvs: Option<usize>,
+    /// Share of archives that no venv uses
+    #[arg(long, value_name = "PERCENT", default_value_t = 10)]
+    dead_percent: usize,
+    /// Timed runs of each command; the median is reported [default: 5; --quick: 3]
+    #[arg(long, value_name = "N")]
+    runs: Option<usize>,
+    /// A small fixture for CI: 200 archives, 20,000 files, 8 venvs, 3 runs
+    #[arg(long)]
+    quick: bool,
+    /// Also run at 2× and 4× the size, and report the time per archive
+    #[arg(long)]
+    scaling: bool,
+    /// Exit 1 when a target is missed
+    #[arg(long)]
+    check: bool,
+}
+
+/// What the flags ask for, with the `--quick` presets applied and every value checked.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// The first (or only) size.
+    size: Size,
+    /// Timed runs of each command, at least 1.
+    runs: usize,
+    /// The sizes to measure, as multiples of `size`; more than one means `--scaling`.
+    factors: &'static [usize],
+    /// Fail the task when a target is missed.
+    check: bool,
+}
+
+impl Args {
+    fn options(&self) -> Result<Options> {
+        let size = Size {
+            archives: self.archives.unwrap_or(self.preset(200, 3000)),
+            files: self.files.unwrap_or(self.preset(20_000, 600_000)),
+            venvs: self.venvs.unwrap_or(self.preset(8, 40)),
+            dead_percent: self.dead_percent,
+        };
+        size.validate()?;
+        let runs = self.runs.unwrap_or(self.preset(3, 5));
+        ensure!(runs > 0, "--runs must be at least 1");
+        Ok(Options {
+            size,
+            runs,
+            factors: if self.scaling {
+                &SCALING_FACTORS[..]
+            } else {
+                &SCALING_FACTORS[..1]
+            },
+            check: self.check,
+        })
+    }
+
+    /// The `--quick` value or the full one.
+    fn preset(&self, quick: usize, default: usize) -> usize {
+        if self.quick { quick } else { default }
+    }
+}
+
+impl Options {
+    fn scaling(&self) -> bool {
+        self.factors.len() > 1
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    ensure!(cfg!(unix), "the benchmark needs Unix (du, find, cp, rm)");
+    let options = args.options()?;
+
+    let sh = Shell::new().context("starting a shell for the bench's commands")?;
+    let bench = Bench::new(&sh)?;
+    let mut results = Vec::new();
+    for &factor in options.factors {
+        let result = bench.measure(options.size, factor, options.runs)?;
+        println!("{}", result.markdown());
+        results.push(result);
+    }
+    let mut checks: Vec<Check> = results.iter().flat_map(BenchResult::checks).collect();
+    if options.scaling() {
+        println!("{}", scaling_markdown(&results));
+        checks.extend(scaling_check(&results));
+    }
+    println!();
+    for check in &checks {
+        println!("{check}");
+    }
+
+    let report = ResultsFile::new(&results, &checks, options.runs);
+    let path = bench.results_path();
+    let json = serde_json::to_string_pretty(&report).context("serializing the results")?;
+    fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    println!("\nresults: {}", path.display());
+
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    if options.check && failed > 0 {
+        bail!("{failed} target(s) missed");
+    }
+    Ok(())
+}
