@@ -144,7 +144,7 @@ fn a_directory_swapped_for_a_symlink_mid_deletion_never_leads_outside_the_cache(
     sandbox.wheel_with_modules(name, "1.0", 3000);
     let attacker = sandbox.path("attacker");
     fs::create_dir_all(&attacker).unwrap();
-    for run in 0..5 {
+    for run in 0..4 {
         let venv = sandbox.venv(
             &format!("projects/run-{run}/.venv"),
             &uv(),
@@ -465,12 +465,17 @@ fn a_busy_cache_names_another_uv_cache_prune_as_the_holder() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Catch it holding its marker, and hold it there.
+    // Catch it holding the cache lock (and, a moment later, its marker), and hold it
+    // there with SIGSTOP.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut locked_since = None;
     let stopped = loop {
-        if marker_held(&locks) {
-            signal(&first, "-STOP");
-            break marker_held(&locks);
+        if cache_lock_held(&sandbox.cache()) {
+            let since = *locked_since.get_or_insert_with(Instant::now);
+            if marker_held(&locks) || since.elapsed() > Duration::from_millis(50) {
+                signal(&first, "-STOP");
+                break cache_lock_held(&sandbox.cache());
+            }
         }
         if first.try_wait().unwrap().is_some() || Instant::now() > deadline {
             break false;
@@ -489,6 +494,12 @@ fn a_busy_cache_names_another_uv_cache_prune_as_the_holder() {
     assert_eq!(report["status"], "busy");
     assert_eq!(report["lock_holder"], "uv-cache-prune");
     assert!(stderr.contains("another uv-cache-prune"), "{stderr}");
+}
+
+/// True while some process holds `<cache>/.lock`.
+fn cache_lock_held(cache: &Path) -> bool {
+    fs::File::open(cache.join(".lock"))
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// True while some process holds a marker lock under `locks`.
