@@ -5,9 +5,12 @@
 //!    bucket generation, environment links). uv trusts a `.rev` without checking its
 //!    archive, so a pointer must never outlive its archive;
 //! 2. rename `archive-v0/<id>` to a dot-named trash dir beside it (atomic: same
-//!    directory), so no pointer can ever see a half-deleted archive;
-//! 3. delete the trash, never following a symlink, making read-only directories writable
-//!    first, and counting the bytes of each inode whose last link goes.
+//!    directory), so no pointer can ever see a half-deleted archive; the rename is made
+//!    relative to the descriptor of the validated `archive-v0` ([`ArchiveDir`]);
+//! 3. delete the trash by descriptor ([`crate::rmtree`]): never following a symlink,
+//!    never entering another mount, making read-only directories writable first, and
+//!    counting the bytes of each inode whose last link goes. What cannot be deleted is
+//!    left and warned about ([`Removal::warnings`]): it is trash no pointer names.
 //!
 //! Steps 1 and 2 are a few syscalls per archive and run in order; step 3 is the bulk of
 //! the work (one unlink per file) and runs on every core, largest archive first, once
@@ -21,28 +24,40 @@
 //! the process after N filesystem changes, as a `kill -9` would.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use walkdir::WalkDir;
 
 use crate::archive_id::ArchiveId;
-use crate::fs_meta::entry_stat;
-use crate::guard::{Guard, TRASH_PREFIX};
+use crate::guard::{ArchiveDir, Guard};
 use crate::inventory::Inventory;
-use crate::locate::CacheDir;
 use crate::plan::Plan;
 use crate::pointer::Target;
 use crate::progress::Progress;
 
 /// What a deletion did, measured as it happened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removal {
     pub archives: usize,
     pub pointers: usize,
     /// Allocated bytes of the inodes whose last link was removed.
+    pub bytes: u64,
+    /// Trash an interrupted run left, removed before planning: not part of the plan.
+    pub leftover: Leftover,
+    /// What was left in place, and why (trash we did not make, mounts, permissions).
+    pub warnings: Vec<String>,
+}
+
+/// Trash of an earlier, interrupted run that this run finished deleting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftover {
+    /// Trash directories removed whole.
+    pub entries: usize,
+    /// Allocated bytes freed by removing them (and by the parts of the rest that went).
     pub bytes: u64,
 }
 
@@ -51,6 +66,9 @@ impl std::ops::AddAssign for Removal {
         self.archives += other.archives;
         self.pointers += other.pointers;
         self.bytes += other.bytes;
+        self.leftover.entries += other.leftover.entries;
+        self.leftover.bytes += other.leftover.bytes;
+        self.warnings.extend(other.warnings);
     }
 }
 
@@ -88,22 +106,28 @@ impl Faults {
 }
 
 /// Removes trash left by an interrupted run. Call with the lock held.
-pub fn remove_leftover_trash(cache: &CacheDir, guard: &Guard, faults: &Faults) -> Result<Removal> {
-    let dir = cache.archive_dir();
+///
+/// Only directories named `<TRASH_PREFIX><valid id>` are ours; anything else wearing the
+/// prefix (a symlink, a file, a bad id) was not made by us and is left, with a warning.
+/// Whatever cannot be deleted is left and warned about too: one stuck entry must not stop
+/// this and every later run from removing new dead archives.
+pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
+    let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
-    let entries =
-        std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if entry
-            .file_name()
-            .as_encoded_bytes()
-            .starts_with(TRASH_PREFIX.as_bytes())
-        {
-            let path = entry.path();
-            guard.archive(&path)?;
-            removal.bytes += delete_tree(&path, faults)?;
+    for entry in dir.trash_entries()? {
+        let path = dir.path().join(&entry.name);
+        if !entry.ours {
+            removal.warnings.push(format!(
+                "left {}: a {} named like our trash, which uv-cache-prune did not make; remove it by hand if it is yours",
+                path.display(),
+                entry.what
+            ));
+            continue;
         }
+        let outcome = dir.remove_trash(&entry.name, &|| faults.step());
+        removal.leftover.bytes += outcome.freed;
+        removal.leftover.entries += usize::from(outcome.removed);
+        removal.warnings.extend(outcome.warnings());
     }
     Ok(removal)
 }
@@ -113,11 +137,11 @@ pub fn remove_leftover_trash(cache: &CacheDir, guard: &Guard, faults: &Faults) -
 pub fn apply(
     plan: &Plan,
     inventory: &Inventory,
-    cache: &CacheDir,
     guard: &Guard,
     faults: &Faults,
     progress: &Progress,
 ) -> Result<Removal> {
+    let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
     let mut pointers: HashMap<&ArchiveId, Vec<&Path>> = HashMap::new();
     for pointer in &inventory.pointers {
@@ -133,22 +157,18 @@ pub fn apply(
             removal.pointers += remove_pointer(path, guard, faults)?;
         }
         guard.archive(&archive.path)?;
-        let to = cache
-            .archive_dir()
-            .join(format!("{TRASH_PREFIX}{}", archive.id));
         faults.step();
-        std::fs::rename(&archive.path, &to).with_context(|| {
-            format!("cannot move {} to {}", archive.path.display(), to.display())
-        })?;
+        let name = dir.rename_to_trash(&archive.id)?;
         removal.archives += 1;
-        trash.push((to, bytes));
+        trash.push((name, bytes));
     }
-    removal.bytes += delete_in_parallel(trash, faults, progress)?;
-    let archive_dir = cache.archive_dir();
+    let (freed, warnings) = delete_in_parallel(&dir, trash, faults, progress);
+    removal.bytes += freed;
+    removal.warnings.extend(warnings);
     for pointer in &inventory.pointers {
         if let Target::Archive(id) = &pointer.target
             && !inventory.archives.contains_key(id)
-            && is_missing(&archive_dir.join(id.as_str()))?
+            && dir.lacks(id)?
         {
             removal.pointers += remove_pointer(&pointer.path, guard, faults)?;
         }
@@ -158,57 +178,43 @@ pub fn apply(
 }
 
 /// Step 3: deletes trash directories on every core, largest first (the long tail of a
-/// torch-sized archive starts early); returns the bytes freed. The first error stops
-/// the other workers after their current directory and is returned.
+/// torch-sized archive starts early); returns the bytes freed and what was left in place.
 fn delete_in_parallel(
-    mut trash: Vec<(PathBuf, u64)>,
+    dir: &ArchiveDir,
+    mut trash: Vec<(OsString, u64)>,
     faults: &Faults,
     progress: &Progress,
-) -> Result<u64> {
+) -> (u64, Vec<String>) {
     trash.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     let bar = progress.bytes(trash.iter().map(|(_, bytes)| bytes).sum(), "removing");
-    let (next, freed, failed) = (
-        AtomicUsize::new(0),
-        AtomicU64::new(0),
-        AtomicBool::new(false),
-    );
+    let (next, freed) = (AtomicUsize::new(0), AtomicU64::new(0));
+    let warnings = Mutex::new(Vec::new());
+    let step = || faults.step();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let result = std::thread::scope(|scope| {
-        let worker = || -> Result<()> {
-            while !failed.load(Ordering::Relaxed) {
-                let Some((path, bytes)) = trash.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                match delete_tree(path, faults) {
-                    Ok(n) => freed.fetch_add(n, Ordering::Relaxed),
-                    Err(err) => {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(err);
-                    }
-                };
+    std::thread::scope(|scope| {
+        let worker = || {
+            while let Some((name, bytes)) = trash.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let outcome = dir.remove_trash(name, &step);
+                freed.fetch_add(outcome.freed, Ordering::Relaxed);
+                let lines = outcome.warnings();
+                if !lines.is_empty() {
+                    warnings
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .extend(lines);
+                }
                 bar.inc(*bytes);
             }
-            Ok(())
         };
-        let handles: Vec<_> = (0..workers.min(trash.len()))
-            .map(|_| scope.spawn(worker))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a deleting thread panicked"))
-            .collect::<Result<Vec<()>>>()
+        for _ in 0..workers.min(trash.len()) {
+            scope.spawn(worker);
+        }
     });
     bar.finish_and_clear();
-    result?;
-    Ok(freed.into_inner())
-}
-
-fn is_missing(path: &Path) -> Result<bool> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(false),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(true),
-        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
-    }
+    let warnings = warnings
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    (freed.into_inner(), warnings)
 }
 
 /// Removes one pointer (the link itself, never its target); 0 if it was already gone.
@@ -223,76 +229,4 @@ fn remove_pointer(path: &Path, guard: &Guard, faults: &Faults) -> Result<usize> 
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(err) => Err(err).with_context(|| format!("cannot remove pointer {}", path.display())),
     }
-}
-
-/// Deletes a directory tree without following symlinks; returns the allocated bytes of
-/// the inodes whose last link it removed.
-fn delete_tree(root: &Path, faults: &Faults) -> Result<u64> {
-    let mut freed = 0;
-    let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
-    for entry in WalkDir::new(root).follow_links(false) {
-        let entry = match entry {
-            Ok(entry) => entry,
-            // walkdir opens a directory before yielding it, so one we may not list shows
-            // up as an error: make it ours, then delete it on its own.
-            Err(err)
-                if err
-                    .path()
-                    .is_some_and(|p| make_writable(p).unwrap_or(false)) =>
-            {
-                let path = err.path().expect("checked").to_owned();
-                freed += delete_tree(&path, faults)?;
-                continue;
-            }
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot delete {}", root.display()));
-            }
-        };
-        let path = entry.path();
-        let meta = entry
-            .metadata()
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let stat = entry_stat(&meta);
-        if meta.is_dir() {
-            make_writable(path)?;
-            dirs.push((path.to_owned(), stat.allocated));
-            continue;
-        }
-        faults.step();
-        std::fs::remove_file(path).with_context(|| format!("cannot delete {}", path.display()))?;
-        if stat.nlink <= 1 {
-            freed += stat.allocated;
-        }
-    }
-    for (dir, allocated) in dirs.into_iter().rev() {
-        faults.step();
-        match std::fs::remove_dir(&dir) {
-            Ok(()) => freed += allocated,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot delete {}", dir.display()));
-            }
-        }
-    }
-    Ok(freed)
-}
-
-/// Gives the owner write and search permission on a directory (so its entries can be
-/// unlinked); true if it changed anything.
-fn make_writable(dir: &Path) -> Result<bool> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::symlink_metadata(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?;
-        let mode = meta.permissions().mode();
-        if meta.is_dir() && mode & 0o700 != 0o700 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700))
-                .with_context(|| format!("cannot make {} writable", dir.display()))?;
-            return Ok(true);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(false)
 }

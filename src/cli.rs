@@ -20,7 +20,7 @@ use crate::locate::{self, CacheDir, Validated};
 use crate::lock::{self, Acquired, Wait};
 use crate::plan::{self, Plan, Policy};
 use crate::progress::Progress;
-use crate::report::{Report, Status};
+use crate::report::{LeftoverTrash, Report, Status};
 use crate::state;
 
 /// Find and remove unpacked wheels in uv's cache that no live virtualenv uses.
@@ -308,35 +308,33 @@ fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
     };
     let _lock = match lock::exclusive(&cache, wait)? {
         Acquired::Held(lock) => lock,
-        Acquired::Busy(path) => {
+        Acquired::Busy { path, holder } => {
             eprintln!(
-                "uv is using the cache (it holds {}); nothing was deleted (--no-wait)",
+                "{} (the lock on {}); nothing was deleted (--no-wait)",
+                holder.describe(),
                 path.display()
             );
-            let status = Status::Busy;
-            return Ok(Report::empty(
-                cache.root().to_owned(),
-                cache.source,
-                false,
-                status,
-            ));
+            let mut report =
+                Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);
+            report.lock_holder = Some(holder.program());
+            return Ok(report);
         }
     };
     let faults = Faults::from_env();
-    let mut removal = apply::remove_leftover_trash(&cache, &guard, &faults)?;
+    let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey(&settings, &cache, &progress)?;
-    removal += apply::apply(
-        &survey.plan,
-        &survey.inventory,
-        &cache,
-        &guard,
-        &faults,
-        &progress,
-    )?;
+    let mut removal = apply::apply(&survey.plan, &survey.inventory, &guard, &faults, &progress)?;
+    removal += leftover;
     let mut report = survey.report(&settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);
     report.removed_pointers = Some(removal.pointers);
+    report.leftover_trash =
+        (removal.leftover.entries > 0 || removal.leftover.bytes > 0).then_some(LeftoverTrash {
+            entries: removal.leftover.entries,
+            bytes: removal.leftover.bytes,
+        });
+    report.warnings.extend(removal.warnings);
     Ok(report)
 }
 

@@ -51,6 +51,8 @@ pub mod pointer;
 pub mod progress;
 pub mod read;
 pub mod report;
+#[cfg(unix)]
+pub(crate) mod rmtree;
 pub mod state;
 
 pub use cli::{Args, PruneArgs, build_report, run};

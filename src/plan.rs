@@ -584,7 +584,9 @@ pub(crate) struct ArchiveWalk {
 impl ArchiveWalk {
     pub(crate) fn of(path: &Path) -> Self {
         let mut walk = Self::default();
-        for entry in WalkDir::new(path).follow_links(false) {
+        let fence = MountFence::of(path);
+        let mut entries = WalkDir::new(path).follow_links(false).into_iter();
+        while let Some(entry) = entries.next() {
             let stat = entry
                 .map_err(|err| {
                     let at = err.path().unwrap_or(path).to_owned();
@@ -597,7 +599,17 @@ impl ArchiveWalk {
                     Ok((entry, entry_stat(&meta)))
                 });
             match stat {
-                Ok((_, stat)) if stat.is_dir || stat.nlink <= 1 => {
+                Ok((entry, stat)) if stat.is_dir => {
+                    if let Err(mount_point) = fence.check(entry.path()) {
+                        // Deletion never crosses a mount, so --apply would leave this
+                        // one: keep the archive, saying why, and do not walk the mount.
+                        walk.unreadable.get_or_insert(mount_point);
+                        entries.skip_current_dir();
+                        continue;
+                    }
+                    walk.private_bytes += stat.allocated;
+                }
+                Ok((_, stat)) if stat.nlink <= 1 => {
                     walk.private_bytes += stat.allocated;
                 }
                 Ok((entry, stat)) => walk.shared.push((entry.into_path(), stat)),
@@ -631,5 +643,45 @@ impl ArchiveWalk {
             .map(|(_, stat)| stat.allocated)
             .sum();
         self.private_bytes + shared
+    }
+}
+
+/// The mount an archive is on: a directory inside it on another mount (a bind mount,
+/// another filesystem) is a place `--apply` would not delete, so the plan must not count
+/// on it either.
+struct MountFence {
+    #[cfg(unix)]
+    root: Option<crate::rmtree::MountKey>,
+}
+
+impl MountFence {
+    fn of(archive: &Path) -> Self {
+        #[cfg(unix)]
+        return Self {
+            root: crate::rmtree::mount_of(archive).ok(),
+        };
+        #[cfg(not(unix))]
+        {
+            let _ = archive;
+            Self {}
+        }
+    }
+
+    /// `Err((dir, reason))` when `dir` is on another mount than the archive.
+    fn check(&self, dir: &Path) -> Result<(), (PathBuf, String)> {
+        #[cfg(unix)]
+        if let Some(root) = self.root {
+            let mount = crate::rmtree::mount_of(dir)
+                .map_err(|err| (dir.to_owned(), format!("cannot tell its mount: {err}")))?;
+            if !mount.same(root) {
+                return Err((
+                    dir.to_owned(),
+                    "a mount point: another filesystem is mounted inside the archive, and deletion never crosses a mount".to_owned(),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = dir;
+        Ok(())
     }
 }

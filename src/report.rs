@@ -59,6 +59,13 @@ pub struct Report {
     /// Extension, `--apply` only: pointer files and links removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_pointers: Option<usize>,
+    /// Extension, `--apply` only: trash of an interrupted run, removed before planning
+    /// (not part of the plan, so not in `removed_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leftover_trash: Option<LeftoverTrash>,
+    /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_holder: Option<&'static str>,
     pub candidates: Vec<Candidate>,
     pub live: Vec<Live>,
     pub roots: Vec<Root>,
@@ -70,6 +77,13 @@ pub struct Report {
     /// Extension, `--per-venv` only: what each venv alone keeps alive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venvs: Option<Vec<VenvShare>>,
+}
+
+/// Trash directories an interrupted run left, removed by this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LeftoverTrash {
+    pub entries: usize,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,6 +243,8 @@ impl Report {
             reclaimable_bytes: 0,
             removed_bytes: None,
             removed_pointers: None,
+            leftover_trash: None,
+            lock_holder: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
@@ -286,6 +302,8 @@ impl Report {
             reclaimable_bytes: plan.reclaimable_bytes,
             removed_bytes: None,
             removed_pointers: None,
+            leftover_trash: None,
+            lock_holder: None,
             candidates,
             live,
             roots: roots
@@ -335,7 +353,11 @@ impl Report {
                 return out;
             }
             Status::Busy => {
-                let _ = writeln!(out, "uv is using the cache: nothing was deleted.");
+                let holder = match self.lock_holder {
+                    Some("uv-cache-prune") => "another uv-cache-prune",
+                    _ => "uv",
+                };
+                let _ = writeln!(out, "{holder} is using the cache: nothing was deleted.");
                 return out;
             }
         }
@@ -374,6 +396,14 @@ impl Report {
                 count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(removed),
                 human_bytes(self.reclaimable_bytes)
+            );
+        }
+        if let Some(leftover) = self.leftover_trash {
+            let _ = writeln!(
+                out,
+                "Also removed {} left by an interrupted run: {} freed.",
+                count(leftover.entries, "trash dir"),
+                human_bytes(leftover.bytes)
             );
         }
         if !self.candidates.is_empty() {
