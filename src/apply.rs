@@ -173,7 +173,7 @@ pub fn apply(
             removal.pointers += remove_pointer(&pointer.path, guard, faults)?;
         }
     }
-    removal.bytes += crate::objects::remove_orphans(cache.root(), &plan.objects)?.bytes;
+    removal.bytes += crate::objects::remove_orphans(guard.cache_root(), &plan.objects)?.bytes;
     Ok(removal)
 }
 

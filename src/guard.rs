@@ -95,6 +95,11 @@ impl Guard {
     }
 
     /// `path` must be `<cache>/archive-v0/<id or trash name>`, a real directory.
+    /// The cache root, resolved once when the guard was made.
+    pub fn cache_root(&self) -> &Path {
+        &self.cache_real
+    }
+
     pub fn archive(&self, path: &Path) -> Result<()> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let plain = name.strip_prefix(TRASH_PREFIX).unwrap_or(name);
