@@ -297,32 +297,42 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
 }
 
 /// The pointers of one bucket that did not decode: one warning per bucket, with a count
-/// and the first example, since a cache written by a uv whose format we do not know has
-/// thousands of them and a warning each would bury everything else.
+/// and the first few examples, since a cache written by a uv whose format we do not know
+/// has thousands of them and a warning each would bury everything else.
 #[derive(Default)]
 struct Undecoded {
     count: usize,
-    first: Option<(PathBuf, String)>,
+    examples: Vec<(PathBuf, String)>,
 }
 
 impl Undecoded {
+    /// How many pointers a bucket's warning names.
+    const EXAMPLES: usize = 3;
+
     fn add(&mut self, path: &Path, reason: &str) {
         self.count += 1;
-        self.first
-            .get_or_insert_with(|| (path.to_owned(), reason.to_owned()));
+        if self.examples.len() < Self::EXAMPLES {
+            self.examples.push((path.to_owned(), reason.to_owned()));
+        }
     }
 
     fn warning(&self, bucket: &Path) -> Option<String> {
-        let (path, reason) = self.first.as_ref()?;
+        let examples: Vec<String> = self
+            .examples
+            .iter()
+            .map(|(path, reason)| format!("{}: {reason}", path.display()))
+            .collect();
         Some(match self.count {
+            0 => return None,
             1 => format!(
-                "cannot decode pointer {}: {reason}; what it may name is kept",
-                path.display()
+                "cannot decode pointer {}; what it may name is kept",
+                examples.join("")
             ),
             n => format!(
-                "cannot decode {n} pointers in {}, the first {}: {reason}; what they may name is kept",
+                "cannot decode {n} pointers in {} ({}{}); what they may name is kept",
                 bucket.display(),
-                path.display()
+                examples.join("; "),
+                if n > examples.len() { "; …" } else { "" }
             ),
         })
     }
