@@ -2,16 +2,16 @@
 //! blocks forever), symlinks to `/dev/zero` (an endless read), sparse giants (a read of
 //! gigabytes). The tool must finish, keep what it could not read, and stay small.
 //!
-//! Every run goes through [`run_bounded`]: spawned, waited for with a deadline and killed
-//! past it, so that a regression fails the test instead of hanging CI. Its peak RSS is
-//! sampled from `/proc/<pid>/status` (`VmHWM`, the kernel's own high-water mark) while it
-//! runs; the reads named here took seconds and gigabytes before the fix, so the sampling
-//! sees them.
+//! Every run goes through [`run_bounded`]: spawned in its own process group, waited for
+//! with a deadline and killed past it, so that a regression fails the test instead of
+//! hanging CI. Its peak RSS comes from `/usr/bin/time -f %M` where that exists, else from
+//! sampling `VmHWM` (the kernel's high-water mark) in `/proc/<pid>/status` while it runs.
 
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,13 +50,27 @@ impl Finished {
     }
 }
 
-/// Runs `cmd` to its end or kills it at [`DEADLINE`] (and fails), sampling its peak RSS.
-fn run_bounded(mut cmd: Command) -> Finished {
+/// Runs `cmd` to its end or kills it at [`DEADLINE`] (and fails), measuring its peak RSS:
+/// exactly with `/usr/bin/time -f %M` where there is one, else by sampling `/proc`.
+fn run_bounded(cmd: Command) -> Finished {
     let out = tempfile::tempdir().expect("temp dir for output");
-    let (stdout, stderr) = (out.path().join("stdout"), out.path().join("stderr"));
+    let (stdout, stderr, rss) = (
+        out.path().join("stdout"),
+        out.path().join("stderr"),
+        out.path().join("rss"),
+    );
+    let timed = Path::new(TIME).is_file();
+    let mut cmd = if timed {
+        let rss = rss.to_str().expect("UTF-8 temp path");
+        wrap(&[TIME, "-f", "%M", "-o", rss], &cmd)
+    } else {
+        cmd
+    };
     cmd.stdin(Stdio::null())
         .stdout(fs::File::create(&stdout).expect("stdout file"))
-        .stderr(fs::File::create(&stderr).expect("stderr file"));
+        .stderr(fs::File::create(&stderr).expect("stderr file"))
+        // Its own process group, so that a kill at the deadline reaches the tool too.
+        .process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     // Samples taken before the `exec` would measure the forked test process instead.
@@ -66,16 +80,19 @@ fn run_bounded(mut cmd: Command) -> Finished {
         .map(|n| n.chars().take(15).collect::<String>())
         .expect("binary name");
     let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
-    let mut peak_rss_kib = None;
+    let mut sampled = None;
     let status = loop {
         if let Some(kib) = vm_hwm_kib(&status_file, &program) {
-            peak_rss_kib = peak_rss_kib.max(Some(kib));
+            sampled = sampled.max(Some(kib));
         }
         if let Some(status) = child.try_wait().expect("wait for the tool") {
             break status;
         }
         if start.elapsed() > DEADLINE {
-            child.kill().ok();
+            Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status()
+                .ok();
             child.wait().ok();
             panic!(
                 "{cmd:?} did not finish within {DEADLINE:?}: it hangs\nstderr so far: {}",
@@ -84,7 +101,13 @@ fn run_bounded(mut cmd: Command) -> Finished {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let read = |path: &Path| String::from_utf8_lossy(&fs::read(path).expect("read output")).into_owned();
+    let read = |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
+    let peak_rss_kib = if timed {
+        // `time` appends "Command exited with non-zero status N" before the figure.
+        read(&rss).lines().last().and_then(|l| l.trim().parse().ok())
+    } else {
+        sampled
+    };
     let finished = Finished {
         status,
         stdout: read(&stdout),
@@ -99,6 +122,28 @@ fn run_bounded(mut cmd: Command) -> Finished {
         finished.peak_rss_kib
     );
     finished
+}
+
+/// GNU time, which reports the peak RSS of what it ran.
+const TIME: &str = "/usr/bin/time";
+
+/// `prefix... <cmd's program> <cmd's args>`, with `cmd`'s environment and directory.
+fn wrap(prefix: &[&str], cmd: &Command) -> Command {
+    let mut wrapped = Command::new(prefix[0]);
+    wrapped
+        .args(&prefix[1..])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
 
 /// `VmHWM` of the process, once it runs `program` (the kernel's 15-character `Name`).
@@ -384,16 +429,6 @@ fn without_dac(sandbox: &Sandbox, cmd: Command) -> Option<Command> {
     if !(blocked && works) {
         return None;
     }
-    let mut wrapped = Command::new("setpriv");
-    wrapped.args(DROP).arg(cmd.get_program()).args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    Some(wrapped)
+    Some(wrap(&["setpriv", DROP[0], DROP[1]], &cmd))
 }
+
