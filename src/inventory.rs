@@ -20,8 +20,8 @@ use crate::dist::{DistInfo, WHEEL_MAX, wheel_tags};
 use crate::fs_meta::{EntryStat, entry_stat};
 use crate::locate::CacheDir;
 use crate::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
-use crate::read::{ReadError, read_regular, read_regular_text};
 use crate::progress::Progress;
+use crate::read::{ReadError, read_regular, read_regular_text};
 
 /// What an archive directory turned out to hold.
 #[derive(Debug, Clone)]

@@ -444,7 +444,10 @@ type DistFiles = (Vec<u8>, Vec<u8>);
 /// an error naming the file, never a hang or a huge allocation.
 fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
     let read = |path: PathBuf, limit| read_regular(&path, limit).map_err(|e| (path, e.to_string()));
-    Ok((read(dist.metadata(), METADATA_MAX)?, read(dist.wheel(), WHEEL_MAX)?))
+    Ok((
+        read(dist.metadata(), METADATA_MAX)?,
+        read(dist.wheel(), WHEEL_MAX)?,
+    ))
 }
 
 /// The size of the regular file at `path` (following symlinks), or why it has none.

@@ -173,8 +173,10 @@ pub fn validate(location: CacheLocation) -> Result<Validated> {
     match std::fs::symlink_metadata(&archive) {
         Ok(meta) if meta.is_dir() => {}
         Ok(meta) if meta.file_type().is_symlink() => {
-            let target = std::fs::read_link(&archive)
-                .map_or_else(|e| format!("an unreadable target ({e})"), |t| t.display().to_string());
+            let target = std::fs::read_link(&archive).map_or_else(
+                |e| format!("an unreadable target ({e})"),
+                |t| t.display().to_string(),
+            );
             bail!(
                 "{} is a symlink (to {target}); we refuse to follow it, since deleting \
                  through a link could reach another tree; run with --cache-dir on the \

@@ -10,8 +10,8 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,12 @@ struct Finished {
 
 impl Finished {
     fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     fn assert_small(&self) {
@@ -101,10 +105,14 @@ fn run_bounded(cmd: Command) -> Finished {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let read = |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
+    let read =
+        |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
     let peak_rss_kib = if timed {
         // `time` appends "Command exited with non-zero status N" before the figure.
-        read(&rss).lines().last().and_then(|l| l.trim().parse().ok())
+        read(&rss)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
     } else {
         sampled
     };
@@ -201,14 +209,24 @@ fn pointer_of(dir: &Path, ext: &str, id: &str) -> PathBuf {
 #[test]
 fn hostile_pointers_are_doubt_not_a_hang() {
     let sandbox = Sandbox::new();
-    for (name, index) in [("alpha", false), ("beta", false), ("gamma", true), ("delta", true)] {
+    for (name, index) in [
+        ("alpha", false),
+        ("beta", false),
+        ("gamma", true),
+        ("delta", true),
+    ] {
         let wheel = sandbox.wheel(name, "1.0");
         if index {
             sandbox.publish(&wheel);
         }
     }
     let server = IndexServer::start(&sandbox.index_dir());
-    let local = sandbox.venv("projects/l/.venv", &uv(), LinkMode::Hardlink, &["alpha", "beta"]);
+    let local = sandbox.venv(
+        "projects/l/.venv",
+        &uv(),
+        LinkMode::Hardlink,
+        &["alpha", "beta"],
+    );
     let indexed = sandbox.venv_from(
         "projects/i/.venv",
         &uv(),
@@ -233,7 +251,12 @@ fn hostile_pointers_are_doubt_not_a_hang() {
     let mut cmd = sandbox.prune_cmd(&apply_args(&[&sandbox.projects()]));
     cmd.arg("--json");
     let run = run_bounded(cmd);
-    assert!(run.status.success(), "exit {:?}: {}", run.status, run.stderr);
+    assert!(
+        run.status.success(),
+        "exit {:?}: {}",
+        run.status,
+        run.stderr
+    );
     run.assert_small();
     let report = run.report();
     for id in [&alpha, &gamma, &delta] {
@@ -244,9 +267,16 @@ fn hostile_pointers_are_doubt_not_a_hang() {
         );
         assert!(sandbox.archive_dir(id).is_dir(), "{id} was deleted");
     }
-    assert!(!sandbox.archive_dir(&beta).exists(), "dead beta survived: {report:#}");
+    assert!(
+        !sandbox.archive_dir(&beta).exists(),
+        "dead beta survived: {report:#}"
+    );
     let warnings = warnings(&report).join("\n");
-    for (path, why) in [(&fifo, "FIFO"), (&giant, "larger than"), (&big, "larger than")] {
+    for (path, why) in [
+        (&fifo, "FIFO"),
+        (&giant, "larger than"),
+        (&big, "larger than"),
+    ] {
         assert!(
             warnings.contains(&path_str(path)) && warnings.contains(why),
             "no warning names {} ({why}):\n{warnings}",
@@ -280,16 +310,33 @@ fn hostile_venv_files_are_never_blocked_on_or_read_whole() {
     let mut cmd = sandbox.prune_cmd(&plan_args(&[&sandbox.projects()]));
     cmd.arg("--json");
     let run = run_bounded(cmd);
-    assert!(run.status.success(), "exit {:?}: {}", run.status, run.stderr);
+    assert!(
+        run.status.success(),
+        "exit {:?}: {}",
+        run.status,
+        run.stderr
+    );
     run.assert_small();
     let report = run.report();
     let [alpha, beta, gamma] = ["alpha", "beta", "gamma"].map(|n| sandbox.archive_of(n, "1.0"));
-    assert_eq!(evidence_kinds(&report, &alpha), set(["content"]), "{report:#}");
-    assert_eq!(evidence_kinds(&report, &beta), set(["unreadable"]), "{report:#}");
+    assert_eq!(
+        evidence_kinds(&report, &alpha),
+        set(["content"]),
+        "{report:#}"
+    );
+    assert_eq!(
+        evidence_kinds(&report, &beta),
+        set(["unreadable"]),
+        "{report:#}"
+    );
     let why = &live(&report, &beta)["evidence"];
     assert!(why.to_string().contains("FIFO"), "{why:#}");
     assert_eq!(candidate_ids(&report), set([&gamma]), "{report:#}");
 }
+
+/// What a planted tag should make the tool say, how to plant it, and the command to run
+/// (the usual one when `None`).
+type TagCase<'a> = (&'a str, Box<dyn Fn() + 'a>, Option<Command>);
 
 /// `CACHEDIR.TAG` as a FIFO, as a symlink to `/dev/zero`, and unreadable: each ends at
 /// once with exit 1, saying the tag could not be read and why (not "not a uv cache").
@@ -310,8 +357,12 @@ fn a_hostile_cachedir_tag_is_reported_as_unreadable() {
     let before = untouched();
     let args = apply_args(&[&sandbox.projects()]);
 
-    let mut cases: Vec<(&str, Box<dyn Fn()>, Option<Command>)> = vec![
-        ("not a regular file but a FIFO", Box::new(|| mkfifo(&tag)), None),
+    let mut cases: Vec<TagCase<'_>> = vec![
+        (
+            "not a regular file but a FIFO",
+            Box::new(|| mkfifo(&tag)),
+            None,
+        ),
         (
             "not a regular file but a character device",
             Box::new(|| replace_with_symlink(&tag, "/dev/zero")),
@@ -334,7 +385,11 @@ fn a_hostile_cachedir_tag_is_reported_as_unreadable() {
         let run = run_bounded(cmd.unwrap_or_else(|| sandbox.prune_cmd(&args)));
         assert_eq!(run.status.code(), Some(1), "{cause}: {}", run.stderr);
         for needle in [path_str(&tag).as_str(), "could not be read", cause] {
-            assert!(run.stderr.contains(needle), "{needle:?} not in: {}", run.stderr);
+            assert!(
+                run.stderr.contains(needle),
+                "{needle:?} not in: {}",
+                run.stderr
+            );
         }
         assert!(!run.stderr.contains("is not a uv cache"), "{}", run.stderr);
         fs::remove_file(&tag).expect("remove the planted tag");
@@ -366,7 +421,11 @@ fn a_symlinked_archive_bucket_is_refused_by_name() {
         "refuse to follow",
         "--cache-dir",
     ] {
-        assert!(run.stderr.contains(needle), "{needle:?} not in: {}", run.stderr);
+        assert!(
+            run.stderr.contains(needle),
+            "{needle:?} not in: {}",
+            run.stderr
+        );
     }
     assert_same_snapshot(&before, &snapshot(&elsewhere));
 }
@@ -393,7 +452,11 @@ fn undecodable_pointers_warn_once_per_bucket() {
     let (report, stderr) = sandbox.prune_json_and_stderr(&plan_args(&[&sandbox.projects()]));
     let ids = names.map(|n| sandbox.archive_of(n, "1.0"));
     for id in &ids {
-        assert_eq!(evidence_kinds(&report, id), set(["pointer-unreadable"]), "{report:#}");
+        assert_eq!(
+            evidence_kinds(&report, id),
+            set(["pointer-unreadable"]),
+            "{report:#}"
+        );
     }
     let about: Vec<String> = warnings(&report)
         .into_iter()
@@ -431,4 +494,3 @@ fn without_dac(sandbox: &Sandbox, cmd: Command) -> Option<Command> {
     }
     Some(wrap(&["setpriv", DROP[0], DROP[1]], &cmd))
 }
-
