@@ -8,6 +8,14 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Largest `METADATA` we read. Real ones are kilobytes, a few reach a megabyte with a long
+/// description; beyond this a file is not worth holding in memory to compare, and is
+/// treated as unreadable (which keeps what it might prove).
+pub const METADATA_MAX: u64 = 16 << 20;
+
+/// Largest `WHEEL` we read: a handful of `Key: value` lines.
+pub const WHEEL_MAX: u64 = 64 << 10;
+
 /// A PEP 503-normalized project name (`Foo_Bar.baz` → `foo-bar-baz`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PackageName(String);

@@ -16,11 +16,12 @@ use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
 use crate::archive_id::ArchiveId;
-use crate::dist::{DistInfo, wheel_tags};
+use crate::dist::{DistInfo, WHEEL_MAX, wheel_tags};
 use crate::fs_meta::{EntryStat, entry_stat};
 use crate::locate::CacheDir;
-use crate::pointer::{self, PointerKind, Target};
+use crate::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
 use crate::progress::Progress;
+use crate::read::{ReadError, read_regular, read_regular_text};
 
 /// What an archive directory turned out to hold.
 #[derive(Debug, Clone)]
@@ -105,6 +106,9 @@ pub struct Pointer {
     /// The known ids that appear in the pointer's bytes, searched only when it did not
     /// decode; `None` when its bytes could not be read at all (it might name anything).
     pub mentions: Option<Vec<ArchiveId>>,
+    /// The SHA-256 digests of the wheel file a `.rev`/`.http` record was unpacked from
+    /// (empty for other kinds, and when uv recorded none).
+    pub sha256: Vec<Sha256>,
 }
 
 #[derive(Debug, Default)]
@@ -199,7 +203,7 @@ fn classify_archive(path: &Path) -> (ArchiveKind, Option<SystemTime>) {
             return (ArchiveKind::Unreadable(reason), None);
         }
     };
-    let tags = std::fs::read_to_string(dist.wheel())
+    let tags = read_regular_text(&dist.wheel(), WHEEL_MAX)
         .map(|text| wheel_tags(&text))
         .unwrap_or_default();
     let kind = ArchiveKind::Wheel {
@@ -242,6 +246,7 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
             inv.build_dirs.push(dir);
             continue;
         }
+        let mut undecoded = Undecoded::default();
         let mut walk = WalkDir::new(&dir).follow_links(false).into_iter();
         while let Some(entry) = walk.next() {
             spinner.inc(1);
@@ -261,6 +266,7 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
                         family,
                         target: Target::Unreadable(err.to_string()),
                         mentions: None,
+                        sha256: Vec::new(),
                     });
                     continue;
                 }
@@ -276,10 +282,7 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
             match read {
                 Ok(Some(pointer)) => {
                     if let Target::Unreadable(reason) = &pointer.target {
-                        inv.warnings.push(format!(
-                            "cannot decode pointer {}: {reason}; what it may name is kept",
-                            pointer.path.display()
-                        ));
+                        undecoded.add(&pointer.path, reason);
                     }
                     inv.pointers.push(pointer);
                 }
@@ -287,9 +290,52 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
                 Err(warning) => inv.warnings.push(warning),
             }
         }
+        inv.warnings.extend(undecoded.warning(&dir));
     }
     spinner.finish_and_clear();
     Ok(())
+}
+
+/// The pointers of one bucket that did not decode: one warning per bucket, with a count
+/// and the first few examples, since a cache written by a uv whose format we do not know
+/// has thousands of them and a warning each would bury everything else.
+#[derive(Default)]
+struct Undecoded {
+    count: usize,
+    examples: Vec<(PathBuf, String)>,
+}
+
+impl Undecoded {
+    /// How many pointers a bucket's warning names.
+    const EXAMPLES: usize = 3;
+
+    fn add(&mut self, path: &Path, reason: &str) {
+        self.count += 1;
+        if self.examples.len() < Self::EXAMPLES {
+            self.examples.push((path.to_owned(), reason.to_owned()));
+        }
+    }
+
+    fn warning(&self, bucket: &Path) -> Option<String> {
+        let examples: Vec<String> = self
+            .examples
+            .iter()
+            .map(|(path, reason)| format!("{}: {reason}", path.display()))
+            .collect();
+        Some(match self.count {
+            0 => return None,
+            1 => format!(
+                "cannot decode pointer {}; what it may name is kept",
+                examples.join("")
+            ),
+            n => format!(
+                "cannot decode {n} pointers in {} ({}{}); what they may name is kept",
+                bucket.display(),
+                examples.join("; "),
+                if n > examples.len() { "; …" } else { "" }
+            ),
+        })
+    }
 }
 
 /// Largest file we read as a possible Windows-style link file.
@@ -308,6 +354,7 @@ fn read_pointer(
             family,
             target,
             mentions,
+            sha256: Vec::new(),
         }))
     };
     if file_type.is_symlink() {
@@ -334,35 +381,53 @@ fn read_pointer(
         Some("msgpack" | "lock" | "whl" | "zip" | "gz" | "json") => return Ok(None),
         _ => PointerKind::LinkFile,
     };
-    let bytes = match std::fs::read(path) {
+    if kind == PointerKind::LinkFile {
+        return read_link_file(path, family);
+    }
+    let bytes = match read_regular(path, POINTER_MAX) {
         Ok(bytes) => bytes,
-        // Not a format we know, so it cannot be a `.rev`/`.http` record; worth a note only.
-        Err(err) if kind == PointerKind::LinkFile => {
-            return Err(format!("{}: {err}", path.display()));
-        }
+        // A FIFO, a device, a giant: whatever it is, we never saw what it names.
         Err(err) => return pointer(kind, Target::Unreadable(err.to_string()), None),
     };
-    if kind == PointerKind::LinkFile {
-        let is_link_file = bytes.len() as u64 <= LINK_FILE_MAX
-            && std::str::from_utf8(&bytes)
-                .is_ok_and(|text| text.contains(crate::locate::ARCHIVE_BUCKET));
-        if !is_link_file {
-            return Ok(None);
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        return pointer(
+    match pointer::decode_record(kind, &bytes) {
+        Ok(record) => Ok(Some(Pointer {
+            path: path.to_owned(),
             kind,
-            pointer::decode_path(Path::new(text.trim())),
-            Some(Vec::new()),
-        );
+            family,
+            target: Target::Archive(record.id),
+            mentions: Some(Vec::new()),
+            sha256: record.sha256,
+        })),
+        Err(reason) => {
+            let mentions = pointer::ids_mentioned(&bytes, archives.keys());
+            pointer(kind, Target::Unreadable(reason), Some(mentions))
+        }
     }
-    let target = pointer::decode(kind, &bytes);
-    let mentions = match target {
-        Target::Unreadable(_) => pointer::ids_mentioned(&bytes, archives.keys()),
-        _ => Vec::new(),
+}
+
+/// A file of no known pointer format is a Windows-style link file when it is small UTF-8
+/// text naming `archive-v0`; anything else in a bucket (uv's other records) is not ours.
+fn read_link_file(path: &Path, family: BucketFamily) -> Result<Option<Pointer>, String> {
+    let bytes = match read_regular(path, LINK_FILE_MAX) {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge { .. }) => return Ok(None),
+        // Not a format we know, so it cannot be a `.rev`/`.http` record; worth a note only.
+        Err(err) => return Err(format!("{}: {err}", path.display())),
     };
-    let mentions = Some(mentions);
-    pointer(kind, target, mentions)
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    if !text.contains(crate::locate::ARCHIVE_BUCKET) {
+        return Ok(None);
+    }
+    Ok(Some(Pointer {
+        path: path.to_owned(),
+        kind: PointerKind::LinkFile,
+        family,
+        target: pointer::decode_path(Path::new(text.trim())),
+        mentions: Some(Vec::new()),
+        sha256: Vec::new(),
+    }))
 }
 
 #[cfg(test)]

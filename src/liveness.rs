@@ -36,11 +36,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::archive_id::ArchiveId;
-use crate::dist::{DistInfo, PackageName};
+use crate::dist::{DistInfo, METADATA_MAX, PackageName, WHEEL_MAX};
 use crate::fs_meta::{FileId, entry_stat};
 use crate::inventory::{ArchiveKind, BucketFamily, Inventory};
 use crate::locate::{ARCHIVE_BUCKET, CacheDir};
 use crate::pointer::{PointerKind, Target};
+use crate::read::{kind_name, read_regular};
 
 /// Why an archive is kept. Each variant is one reason, with what proves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,8 +175,9 @@ pub struct Matcher<'a> {
     by_inode: HashMap<FileId, ArchiveId>,
     /// Wheel archives by distribution, for content matching.
     by_dist: HashMap<(PackageName, String), Vec<ArchiveId>>,
-    /// `(METADATA, WHEEL)` bytes of archives already read for a content match.
-    contents: HashMap<ArchiveId, Option<DistFiles>>,
+    /// `(METADATA, WHEEL)` bytes of archives already read for a content match, or what
+    /// stopped the read.
+    contents: HashMap<ArchiveId, Result<DistFiles, (PathBuf, String)>>,
     /// Whether a directory holding an `archive-v0` is our cache, by path as seen in links.
     our_prefixes: HashMap<PathBuf, bool>,
 }
@@ -341,53 +343,87 @@ impl<'a> Matcher<'a> {
     }
 
     /// Clone and copy modes: byte-identical `METADATA` and `WHEEL`.
+    ///
+    /// Sizes are compared first, from `stat`: files of different sizes are not copies of
+    /// each other, so a venv's giant (or sparse) `METADATA` is never read, and an
+    /// archive's bytes are read only when they could match.
     fn match_content(&mut self, venv: PathBuf, dist: &DistInfo, findings: &mut Findings) {
+        let inventory = self.inventory;
         let Some(candidates) = self.by_dist.get(&(dist.name.clone(), dist.version.clone())) else {
             return;
         };
-        let installed = match read_pair(dist) {
-            Ok(pair) => pair,
-            Err((path, err)) => {
+        let doubt = |path: &Path, reason: &str| Evidence::Unreadable {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let installed_len = match regular_len(&dist.metadata()) {
+            Ok(len) => len,
+            Err((path, reason)) => {
                 // Same name and version, content unknown: that is doubt.
                 for id in candidates {
-                    findings.push((
-                        id.clone(),
-                        Evidence::Unreadable {
-                            path: path.clone(),
-                            reason: err.clone(),
-                        },
-                    ));
+                    findings.push((id.clone(), doubt(&path, &reason)));
                 }
                 return;
             }
         };
-        for id in candidates.clone() {
-            let archive_pair = self.contents.entry(id.clone()).or_insert_with(|| {
-                let dist = self.inventory.archives[&id].dist().expect("indexed wheels");
-                read_pair(dist).ok()
-            });
-            match archive_pair {
-                Some(pair) if *pair == installed => {
-                    findings.push((id, Evidence::Content { venv: venv.clone() }));
+        let mut installed = None;
+        for id in candidates {
+            let Some(archive_dist) = inventory.archives.get(id).and_then(|a| a.dist()) else {
+                continue;
+            };
+            match regular_len(&archive_dist.metadata()) {
+                Ok(len) if len != installed_len => continue,
+                Ok(_) => {}
+                Err((path, reason)) => {
+                    findings.push((id.clone(), doubt(&path, &reason)));
+                    continue;
                 }
-                Some(_) => {}
-                None => findings.push((
-                    id.clone(),
-                    Evidence::Unreadable {
-                        path: self.inventory.archives[&id].path.clone(),
-                        reason: "cannot read METADATA or WHEEL".into(),
-                    },
-                )),
+            }
+            let installed = installed.get_or_insert_with(|| read_pair(dist));
+            let installed = match installed {
+                Ok(pair) => &*pair,
+                Err((path, reason)) => {
+                    findings.push((id.clone(), doubt(path, reason)));
+                    continue;
+                }
+            };
+            let archive_pair = self
+                .contents
+                .entry(id.clone())
+                .or_insert_with(|| read_pair(archive_dist));
+            match archive_pair {
+                Ok(pair) if pair == installed => {
+                    findings.push((id.clone(), Evidence::Content { venv: venv.clone() }));
+                }
+                Ok(_) => {}
+                Err((path, reason)) => findings.push((id.clone(), doubt(path, reason))),
             }
         }
     }
 
     /// `.pth` lines naming an archive of ours (`uv run --with` overlays).
+    ///
+    /// A `.pth` we cannot read (a FIFO, a link to a device, a giant) might name any cached
+    /// environment, the only archives uv names in `.pth` files: each is kept as doubt.
     fn match_pth(&mut self, pth: &Path, findings: &mut Findings) {
+        /// Real `.pth` files are a few lines; an overlay's is one path.
         const PTH_MAX: u64 = 1 << 20;
-        let too_big = std::fs::metadata(pth).map_or(true, |m| m.len() > PTH_MAX);
-        let Some(text) = (!too_big).then(|| std::fs::read(pth).ok()).flatten() else {
-            return;
+        let text = match read_regular(pth, PTH_MAX) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                for archive in self.inventory.archives.values() {
+                    if matches!(archive.kind, ArchiveKind::Venv) {
+                        findings.push((
+                            archive.id.clone(),
+                            Evidence::Unreadable {
+                                path: pth.to_owned(),
+                                reason: err.to_string(),
+                            },
+                        ));
+                    }
+                }
+                return;
+            }
         };
         let text = String::from_utf8_lossy(&text);
         for line in text.lines().filter(|l| l.contains(ARCHIVE_BUCKET)) {
@@ -425,9 +461,26 @@ impl<'a> Matcher<'a> {
 /// The bytes of a distribution's `METADATA` and `WHEEL`: its content identity.
 type DistFiles = (Vec<u8>, Vec<u8>);
 
+/// Both files, each read through the bounded reader: a FIFO, a device or a giant here is
+/// an error naming the file, never a hang or a huge allocation.
 fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
-    let read = |path: PathBuf| std::fs::read(&path).map_err(|e| (path, e.to_string()));
-    Ok((read(dist.metadata())?, read(dist.wheel())?))
+    let read = |path: PathBuf, limit| read_regular(&path, limit).map_err(|e| (path, e.to_string()));
+    Ok((
+        read(dist.metadata(), METADATA_MAX)?,
+        read(dist.wheel(), WHEEL_MAX)?,
+    ))
+}
+
+/// The size of the regular file at `path` (following symlinks), or why it has none.
+fn regular_len(path: &Path) -> Result<u64, (PathBuf, String)> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(meta.len()),
+        Ok(meta) => Err((
+            path.to_owned(),
+            format!("not a regular file but a {}", kind_name(&meta.file_type())),
+        )),
+        Err(err) => Err((path.to_owned(), err.to_string())),
+    }
 }
 
 /// A directory of a venv that might hold a `site-packages` but cannot be searched.

@@ -12,10 +12,14 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::read::{kind_name, read_regular};
+
 /// The bucket of unpacked wheels and cached venvs.
 pub const ARCHIVE_BUCKET: &str = "archive-v0";
 /// What uv writes at the start of `<cache>/CACHEDIR.TAG` (the cachedir.org signature).
 pub(crate) const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+/// Largest `CACHEDIR.TAG` we read: the signature and a comment line, a few hundred bytes.
+const CACHEDIR_TAG_MAX: u64 = 64 * 1024;
 
 /// Where the cache location came from, for the report and for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -145,25 +149,56 @@ pub fn validate(location: CacheLocation) -> Result<Validated> {
         Ok(_) => {}
     }
     let tag = path.join("CACHEDIR.TAG");
-    match std::fs::read(&tag) {
+    match read_regular(&tag, CACHEDIR_TAG_MAX) {
         Ok(bytes) if bytes.starts_with(CACHEDIR_SIGNATURE) => {}
         Ok(_) => bail!(
             "{} is not a uv cache: {} lacks the cache directory signature",
             path.display(),
             tag.display()
         ),
+        Err(err) if err.is_not_found() => bail!(
+            "{} is not a uv cache: it has no {}",
+            path.display(),
+            tag.display()
+        ),
+        // It may well be a cache: say what stopped us, not that it is none.
         Err(err) => bail!(
-            "{} is not a uv cache: cannot read {}: {err}",
+            "cannot tell whether {} is a uv cache: {} could not be read: {err}; \
+             make it a readable regular file (uv writes it) or point --cache-dir elsewhere",
             path.display(),
             tag.display()
         ),
     }
     let archive = path.join(ARCHIVE_BUCKET);
-    if !std::fs::symlink_metadata(&archive).is_ok_and(|m| m.is_dir()) {
-        bail!(
+    match std::fs::symlink_metadata(&archive) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(&archive).map_or_else(
+                |e| format!("an unreadable target ({e})"),
+                |t| t.display().to_string(),
+            );
+            bail!(
+                "{} is a symlink (to {target}); we refuse to follow it, since deleting \
+                 through a link could reach another tree; run with --cache-dir on the \
+                 real cache instead, or replace the link with the directory",
+                archive.display()
+            )
+        }
+        Ok(meta) => bail!(
+            "{} is not a uv cache: {} is a {}, not a directory",
+            path.display(),
+            archive.display(),
+            kind_name(&meta.file_type())
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
             "{} is not a uv cache: it has no {ARCHIVE_BUCKET}/ directory",
             path.display()
-        );
+        ),
+        Err(err) => bail!(
+            "cannot tell whether {} is a uv cache: cannot read {}: {err}",
+            path.display(),
+            archive.display()
+        ),
     }
     Ok(Validated::Cache(CacheDir {
         root: location.path,

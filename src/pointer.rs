@@ -25,9 +25,9 @@
 //! digests are a description of the archive and play no part in whether it is live.
 //!
 //! Input is bounded before it gets here (pointers are read through `read_regular` with
-//! [`POINTER_MAX`]); `rmpv` neither preallocates from declared lengths nor recurses past
-//! its depth limit, so decoding costs memory linear in the input and cannot overflow the
-//! stack.
+//! [`POINTER_MAX`]); `rmpv` does not preallocate from declared lengths, and we cap its
+//! recursion far below its own limit, so decoding costs memory linear in the input and
+//! cannot overflow the stack.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -119,6 +119,11 @@ pub struct ArchiveRecord {
     pub sha256: Vec<Sha256>,
 }
 
+/// How deep `rmpv` may recurse (it counts a few steps per container level). A record is
+/// four containers deep (`[timestamp, [id, [{alg: hex}], …]]`); rmpv's own limit of 1024
+/// overflows a 2 MiB thread stack in a debug build, found by `tests/fuzz_pointer.rs`.
+const MAX_DEPTH: usize = 64;
+
 /// The only `Archive` layout version uv has written.
 const ARCHIVE_FORMAT_VERSION: u64 = 0;
 
@@ -134,7 +139,8 @@ pub fn decode(kind: PointerKind, bytes: &[u8]) -> Target {
 /// it is not one. Symlinks and link files are not msgpack: for those kinds this is an
 /// error, never a panic.
 pub fn decode_record(kind: PointerKind, bytes: &[u8]) -> Result<ArchiveRecord, String> {
-    let value = rmpv::decode::read_value(&mut &bytes[..]).map_err(|e| format!("not msgpack: {e}"))?;
+    let value = rmpv::decode::read_value_with_max_depth(&mut &bytes[..], MAX_DEPTH)
+        .map_err(|e| format!("not msgpack: {e}"))?;
     let archive = match kind {
         PointerKind::Rev => match &value {
             // `[timestamp, Archive]`: the timestamp's own shape does not matter.
@@ -191,10 +197,7 @@ fn archive_record(archive: &Value) -> Result<ArchiveRecord, String> {
     match fields.version.as_u64() {
         Some(ARCHIVE_FORMAT_VERSION) => {}
         _ => {
-            return Err(format!(
-                "unknown archive format version {}",
-                fields.version
-            ));
+            return Err(format!("unknown archive format version {}", fields.version));
         }
     }
     let id = fields.id.as_str().ok_or("archive id is not a string")?;
@@ -281,6 +284,12 @@ pub fn ids_mentioned<'a>(
         if length == 0 || length > bytes.len() {
             continue;
         }
+        // A bit per hash bucket: most windows match no id, and this test is one load.
+        let mut filter = [0u64; FILTER_WORDS];
+        for hash in needles.keys() {
+            let bit = (*hash as usize) % (FILTER_WORDS * 64);
+            filter[bit / 64] |= 1 << (bit % 64);
+        }
         // HASH_BASE^(length - 1), to take the oldest byte out of the window.
         let top = (1..length).fold(1u64, |acc, _| acc.wrapping_mul(HASH_BASE));
         let mut hash = rolling_hash(&bytes[..length]);
@@ -291,6 +300,10 @@ pub fn ids_mentioned<'a>(
                     .wrapping_sub(u64::from(out).wrapping_mul(top))
                     .wrapping_mul(HASH_BASE)
                     .wrapping_add(u64::from(inn));
+            }
+            let bit = (hash as usize) % (FILTER_WORDS * 64);
+            if filter[bit / 64] & (1 << (bit % 64)) == 0 {
+                continue;
             }
             let Some(candidates) = needles.get(&hash) else {
                 continue;
@@ -306,9 +319,13 @@ pub fn ids_mentioned<'a>(
     known
         .into_iter()
         .zip(found)
-        .filter_map(|(id, found)| found.then(|| id.clone()))
+        .filter(|(_, found)| *found)
+        .map(|(id, _)| id.clone())
         .collect()
 }
+
+/// Size of the per-length prefilter of [`ids_mentioned`], in 64-bit words (8 KiB).
+const FILTER_WORDS: usize = 1024;
 
 /// An odd multiplier for the polynomial rolling hash (wrapping, i.e. modulo 2^64).
 const HASH_BASE: u64 = 0x100_0000_01b3;
@@ -428,7 +445,10 @@ mod tests {
         assert_eq!(sha256_digests(&map), vec![sha(GAMMA_SHA256)]);
         assert_eq!(sha256_digests(&named), vec![sha(GAMMA_SHA256)]);
         assert_eq!(sha(GAMMA_SHA256).to_string(), GAMMA_SHA256);
-        assert_eq!(Sha256::from_hex(&GAMMA_SHA256.to_uppercase()), Some(sha(GAMMA_SHA256)));
+        assert_eq!(
+            Sha256::from_hex(&GAMMA_SHA256.to_uppercase()),
+            Some(sha(GAMMA_SHA256))
+        );
         assert_eq!(Sha256::from_hex(&GAMMA_SHA256[1..]), None);
         assert_eq!(Sha256::from_hex(&GAMMA_SHA256.replace('a', "g")), None);
     }
@@ -447,14 +467,24 @@ mod tests {
             fields.push(Value::from("new"));
             fields.push(Value::Array(vec![]));
         }
-        assert_eq!(decode(PointerKind::Http, &encode(&grown)), id("FclKTVq99P1u_ne1"));
+        assert_eq!(
+            decode(PointerKind::Http, &encode(&grown)),
+            id("FclKTVq99P1u_ne1")
+        );
         let mut grown = rmpv::decode::read_value(&mut &fixture("uv-0.12.5.http")[..]).unwrap();
         if let Value::Map(entries) = &mut grown {
             entries.insert(0, (Value::from("origin"), Value::from("x")));
         }
-        assert_eq!(decode(PointerKind::Http, &encode(&grown)), id("Id6ElUyBxg90SHjY"));
+        assert_eq!(
+            decode(PointerKind::Http, &encode(&grown)),
+            id("Id6ElUyBxg90SHjY")
+        );
         // Three fields is a shape no uv wrote.
-        let short = Value::Array(vec![Value::from("abc"), Value::Array(vec![]), Value::from("f")]);
+        let short = Value::Array(vec![
+            Value::from("abc"),
+            Value::Array(vec![]),
+            Value::from("f"),
+        ]);
         assert!(matches!(
             decode(PointerKind::Http, &encode(&short)),
             Target::Unreadable(reason) if reason.contains("3 fields")
