@@ -205,8 +205,6 @@ pub fn load() -> Result<Config> {
 
 /// The most a config file can need: a few settings and roots.
 const CONFIG_LIMIT: u64 = 1 << 20;
-/// TOML nesting deeper than this is no config of ours, and a parser could recurse on it.
-const MAX_NESTING: usize = 64;
 
 /// Loads the config at `path`; a missing file is the empty config. The file is read with
 /// [`crate::read::read_regular`]: a FIFO or device there is an error, never a hang.
@@ -234,30 +232,9 @@ pub fn load_from(path: &Path) -> Result<Config> {
 /// Parses config text (the bytes of a config file). Public for the fuzz tests.
 pub fn parse(bytes: &[u8]) -> Result<Config> {
     let text = std::str::from_utf8(bytes).context("it is not UTF-8 text")?;
-    let depth = nesting(text);
-    if depth > MAX_NESTING {
-        anyhow::bail!("it nests {depth} levels of brackets or braces; a config needs at most 2");
-    }
     let mut config: Config = toml::from_str(text)?;
     config.roots = config.roots.iter().map(|r| expand_home(r)).collect();
     Ok(config)
-}
-
-/// The deepest nesting of `[` and `{`, over-counting brackets in strings and comments:
-/// an upper bound is all the guard needs.
-fn nesting(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for byte in text.bytes() {
-        match byte {
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// `~/src` → `$HOME/src`: config files are written by hand.
