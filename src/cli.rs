@@ -186,9 +186,20 @@ Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PR
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
 
-/// Parses `0s`, `90m`, `30d`, `1h 30m` (humantime syntax).
+/// The longest duration taken: a thousand years is "never" for a cache, and a bound keeps
+/// every clock sum (`now + timeout`, `now - age`) far from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 86_400);
+
+/// Parses `0s`, `90m`, `30d`, `1h 30m` (humantime syntax), up to a thousand years.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 0s, 90m, 30d)"))
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?}: {e} (examples: 0s, 90m, 30d)"))?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than a thousand years, the longest duration taken; to set no limit, leave the option out"
+        ));
+    }
+    Ok(duration)
 }
 
 /// The default grace window: an archive this young may be mid-install.
@@ -208,11 +219,11 @@ pub fn run(args: &Args) -> Result<()> {
     let prune = &args.prune;
     let report = build_report(prune)?;
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::report::one_line(warning));
     }
     let text = match (&prune.explain, prune.json, prune.hook) {
         (_, _, true) => report.to_summary_line(state::now()?),
-        (_, true, _) => report.to_json(),
+        (_, true, _) => report.to_json()?,
         (Some(_), false, _) => report.to_explanation(),
         (None, false, _) => report.to_human(),
     };
@@ -224,9 +235,9 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
     let mut out = String::new();
     match command {
         RootsCommand::List => {
-            for root in state::registered_roots(&dir)? {
+            for root in state::registry(&dir).roots {
                 let gone = if root.is_dir() { "" } else { "  (vanished)" };
-                out += &format!("{}{gone}\n", root.display());
+                out += &format!("{}{gone}\n", crate::report::shown(&root));
             }
         }
         RootsCommand::Add { dirs } => {
@@ -254,6 +265,9 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 out += &format!("forgot vanished root: {}\n", root.display());
             }
         }
+    }
+    if let Some(doubt) = state::registry(&dir).doubt {
+        eprintln!("warning: {}", crate::report::one_line(&doubt.reason));
     }
     Ok(out)
 }
@@ -397,12 +411,13 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
     let args = settings.args;
     let inventory = inventory::take(cache, progress)?;
     let mut warnings = inventory.warnings.clone();
-    let specs = root_specs(settings, &inventory, &mut warnings);
+    // Doubts that keep every archive, whatever --allow-unreadable-roots says.
+    let mut blind_spots = Vec::new();
+    let specs = root_specs(settings, &inventory, &mut warnings, &mut blind_spots);
     let roots = discover::discover(&specs, cache, progress);
 
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
     let keep_for_blind_spots = !args.allow_unreadable_roots;
-    let mut blind_spots = Vec::new();
     for root in &roots {
         if root.missing && root.origin == RootOrigin::Flag {
             warnings.push(format!("root {} does not exist", root.path.display()));
@@ -457,7 +472,7 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
     venvs.dedup();
 
     let last_seen = match &settings.state_dir {
-        Some(dir) => last_seen_before(dir, cache, &mut warnings),
+        Some(dir) => last_seen_before(dir, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
     };
     let options = plan::Options {
@@ -480,16 +495,17 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
     })
 }
 
-/// What earlier scans recorded; unreadable is a warning (it costs memory, not safety).
+/// What earlier scans recorded; a damaged record is a warning, and makes every archive
+/// count as used when it was last written (see [`crate::state`]).
 fn last_seen_before(
     dir: &std::path::Path,
     cache: &CacheDir,
+    now: SystemTime,
     warnings: &mut Vec<String>,
 ) -> state::LastSeen {
-    state::last_seen(dir, cache.root()).unwrap_or_else(|err| {
-        warnings.push(format!("last-use record unavailable: {err:#}"));
-        state::LastSeen::default()
-    })
+    let (seen, note) = state::last_seen(dir, cache.root(), now);
+    warnings.extend(note);
+    seen
 }
 
 /// Records every archive in use as seen now. Failing to is a warning: it costs memory,
@@ -541,6 +557,7 @@ fn root_specs(
     settings: &Settings<'_>,
     inventory: &Inventory,
     warnings: &mut Vec<String>,
+    blind_spots: &mut Vec<(PathBuf, String)>,
 ) -> Vec<RootSpec> {
     let args = settings.args;
     let spec = |path: &PathBuf, origin| RootSpec {
@@ -561,7 +578,7 @@ fn root_specs(
         );
         if let Some(dir) = &settings.state_dir {
             specs.extend(
-                registered(dir, warnings)
+                registered(dir, warnings, blind_spots)
                     .iter()
                     .map(|p| spec(p, RootOrigin::Registered)),
             );
@@ -580,8 +597,13 @@ fn root_specs(
 }
 
 /// The registry's roots, after dropping the ones that vanished. A root that exists but
-/// cannot be read stays: the walk reports it, and it keeps what it might hold.
-fn registered(dir: &std::path::Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
+/// cannot be read stays: the walk reports it, and it keeps what it might hold. A damaged
+/// registry is a blind spot: the roots it named are unknown.
+fn registered(
+    dir: &std::path::Path,
+    warnings: &mut Vec<String>,
+    blind_spots: &mut Vec<(PathBuf, String)>,
+) -> Vec<PathBuf> {
     let vanished = |root: &std::path::Path| matches!(std::fs::symlink_metadata(root), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     match state::unregister_roots(dir, vanished) {
         Ok(dropped) => {
@@ -594,10 +616,12 @@ fn registered(dir: &std::path::Path, warnings: &mut Vec<String>) -> Vec<PathBuf>
         }
         Err(err) => warnings.push(format!("cannot update the root registry: {err:#}")),
     }
-    state::registered_roots(dir).unwrap_or_else(|err| {
-        warnings.push(format!("cannot read the root registry: {err:#}"));
-        Vec::new()
-    })
+    let registry = state::registry(dir);
+    if let Some(doubt) = registry.doubt {
+        warnings.push(format!("{}; every archive is kept", doubt.reason));
+        blind_spots.push((doubt.path, doubt.reason));
+    }
+    registry.roots
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

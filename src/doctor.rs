@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::cli::PruneArgs;
 use crate::locate::{self, Validated};
-use crate::report::{Status, human_bytes};
+use crate::report::{Status, human_bytes, one_line, shown};
 use crate::{config, hooks, state};
 
 pub fn report() -> Result<String> {
@@ -30,21 +30,27 @@ pub fn report() -> Result<String> {
     line(&mut out, "uv", uv_version());
     line(&mut out, "link mode", link_mode());
     let config = match config::path() {
-        Some(path) if path.exists() => format!("{}", path.display()),
-        Some(path) => format!("{} (not present: defaults apply)", path.display()),
+        Some(path) if std::fs::symlink_metadata(&path).is_ok() => match config::load_from(&path) {
+            Ok(_) => shown(&path),
+            Err(err) => one_line(&format!("{err:#}")),
+        },
+        Some(path) => format!("{} (not present: defaults apply)", shown(&path)),
         None => "no config directory".to_owned(),
     };
     line(&mut out, "config", config);
     match state::state_dir() {
         Ok(dir) => {
-            line(&mut out, "state", dir.display().to_string());
-            let roots = state::registered_roots(&dir).unwrap_or_default();
-            let listed: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-            let registry = match listed.len() {
+            line(&mut out, "state", shown(&dir));
+            let registry = state::registry(&dir);
+            let listed: Vec<String> = registry.roots.iter().map(|r| shown(r)).collect();
+            let mut roots = match listed.len() {
                 0 => "none (register with `uv-cache-prune roots add DIR` or the hooks)".into(),
                 _ => listed.join(", "),
             };
-            line(&mut out, "registered", registry);
+            if let Some(doubt) = registry.doubt {
+                roots += &format!("; {}", one_line(&doubt.reason));
+            }
+            line(&mut out, "registered", roots);
             line(&mut out, "last hook run", last_line(&dir.join("hook.log")));
         }
         Err(err) => line(&mut out, "state", format!("{err:#}")),
@@ -95,14 +101,18 @@ fn link_mode() -> String {
     }
 }
 
+/// The most of the hook log read: a line a day is years of runs.
+const LOG_LIMIT: u64 = 16 << 20;
+
 fn last_line(log: &Path) -> String {
-    match std::fs::read_to_string(log) {
-        Ok(text) => text
-            .lines()
-            .rev()
-            .find(|l| l.contains("uv-cache-prune --hook"))
-            .unwrap_or("no run logged yet")
-            .to_owned(),
-        Err(_) => format!("never ({} does not exist)", log.display()),
+    match crate::read::read_regular_text(log, LOG_LIMIT) {
+        Ok(text) => one_line(
+            text.lines()
+                .rev()
+                .find(|l| l.contains("uv-cache-prune --hook"))
+                .unwrap_or("no run logged yet"),
+        ),
+        Err(err) if err.is_not_found() => format!("never ({} does not exist)", shown(log)),
+        Err(err) => format!("cannot read {}: {err}", shown(log)),
     }
 }

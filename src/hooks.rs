@@ -17,8 +17,14 @@ use anyhow::{Context, Result, bail};
 pub const SHIM: &str = include_str!("../hooks/uv-cache-prune.sh");
 /// The hooks we install.
 pub const HOOKS: [&str; 2] = ["post-checkout", "post-merge"];
-/// How the shim recognizes itself.
-const MARKER: &str = "uv-cache-prune git hook shim";
+/// Every shim text a release of this tool has installed, the current one first: a hook is
+/// ours only if it is byte for byte one of these. A user's hook that merely mentions the
+/// shim (or a copy of it someone edited) is theirs: it is chained, never overwritten or
+/// deleted. A release that changes the shim adds the previous text here, so that
+/// reinstalling updates it in place.
+const SHIMS: [&str; 1] = [SHIM];
+/// No shim is longer than this; a larger hook is not ours, without reading it all.
+const SHIM_LIMIT: u64 = 64 << 10;
 const CHAINED_SUFFIX: &str = ".uv-cache-prune-chained";
 
 /// Where git looks for `repo`'s hooks.
@@ -44,9 +50,12 @@ pub fn hooks_dir(repo: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Whether `path` is our shim.
+/// Whether `path` is our shim: a regular file (not a symlink to one, which may be shared)
+/// holding exactly a shim's text. Read without blocking, so a FIFO there is not ours.
 fn is_ours(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text.contains(MARKER))
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+        && crate::read::read_regular(path, SHIM_LIMIT)
+            .is_ok_and(|bytes| SHIMS.iter().any(|shim| bytes == shim.as_bytes()))
 }
 
 fn chained(hook: &Path) -> PathBuf {

@@ -16,7 +16,11 @@ fn main() -> ExitCode {
     match uv_cache_prune::run(&cli.args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line, control characters escaped: a path in an error can hold anything.
+            eprintln!(
+                "error: {}",
+                uv_cache_prune::report::one_line(&format!("{err:#}"))
+            );
             ExitCode::FAILURE
         }
     }

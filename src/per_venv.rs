@@ -19,7 +19,7 @@ use crate::liveness::Evidence;
 use crate::plan::{ArchiveWalk, Fate, Plan};
 
 /// What one venv alone keeps alive.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct VenvShare {
     pub venv: PathBuf,
     pub archives: Vec<ArchiveId>,

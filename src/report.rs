@@ -39,6 +39,74 @@ mod lossy {
     pub fn vec<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
     }
+
+    /// `--per-venv` shares, each venv path written like every other path.
+    pub fn shares<S: Serializer>(
+        shares: &Option<Vec<crate::per_venv::VenvShare>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Share<'a> {
+            #[serde(serialize_with = "path")]
+            venv: &'a Path,
+            archives: &'a [crate::archive_id::ArchiveId],
+            bytes: u64,
+        }
+        match shares {
+            None => s.serialize_none(),
+            Some(shares) => s.collect_seq(shares.iter().map(|share| Share {
+                venv: &share.venv,
+                archives: &share.archives,
+                bytes: share.bytes,
+            })),
+        }
+    }
+}
+
+/// The longest run of non-blank characters printed whole; longer ones (a path 4 KB deep)
+/// keep their start and end around an ellipsis, so that a warning stays readable and the
+/// words after the path, which say what to do, stay on screen.
+const LONGEST_RUN: usize = 160;
+const RUN_HEAD: usize = 60;
+const RUN_TAIL: usize = 80;
+
+/// `text` made safe to print as one line of a terminal or a log: control characters
+/// (a newline or an escape sequence in a file name) are written as escapes (`\n`,
+/// `\x1b`), and overlong runs are shortened. Only for people: JSON carries the full text.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut run: Vec<char> = Vec::new();
+    let flush = |run: &mut Vec<char>, out: &mut String| {
+        if run.len() > LONGEST_RUN {
+            out.extend(&run[..RUN_HEAD]);
+            out.push('…');
+            out.extend(&run[run.len() - RUN_TAIL..]);
+        } else {
+            out.extend(run.iter());
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c == ' ' {
+            flush(&mut run, &mut out);
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => run.extend(['\\', 'n']),
+            '\r' => run.extend(['\\', 'r']),
+            '\t' => run.extend(['\\', 't']),
+            c if c.is_control() => run.extend(format!("\\x{:02x}", u32::from(c)).chars()),
+            c => run.push(c),
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// A path as [`one_line`] prints it.
+pub fn shown(path: &Path) -> String {
+    one_line(&path.to_string_lossy())
 }
 
 #[derive(Debug, Serialize)]
@@ -75,7 +143,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Vec<Explained>>,
     /// Extension, `--per-venv` only: what each venv alone keeps alive.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::shares"
+    )]
     pub venvs: Option<Vec<VenvShare>>,
 }
 
@@ -330,10 +401,13 @@ impl Report {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("report serializes");
+    /// The report as JSON. Every path is written lossily, so this cannot fail on odd
+    /// names; an error here is a bug, reported as one rather than a panic.
+    pub fn to_json(&self) -> anyhow::Result<String> {
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| anyhow::anyhow!("cannot write the report as JSON: {e} (a bug)"))?;
         text.push('\n');
-        text
+        Ok(text)
     }
 
     /// The human report: summary, candidates grouped by package (largest group first),
@@ -343,7 +417,7 @@ impl Report {
         let _ = writeln!(
             out,
             "uv cache: {} (from {})",
-            self.cache_dir.display(),
+            shown(&self.cache_dir),
             self.cache_source
         );
         match self.status {
@@ -378,7 +452,7 @@ impl Report {
                 n => format!("{unreadable}, {} not searched", count(n, "mount")),
             };
             let venvs = count(root.venvs, "venv");
-            let _ = writeln!(out, "  {} ({venvs}{unreadable})", root.path.display());
+            let _ = writeln!(out, "  {} ({venvs}{unreadable})", shown(&root.path));
         }
         let _ = writeln!(
             out,
@@ -454,7 +528,7 @@ impl Report {
                     "{:>10}  {:<9} {}",
                     human_bytes(share.bytes),
                     share.archives.len(),
-                    share.venv.display()
+                    shown(&share.venv)
                 );
             }
         }
@@ -474,7 +548,7 @@ impl Report {
 
     /// The one line `--hook` appends to the hook log.
     pub fn to_summary_line(&self, now: std::time::SystemTime) -> String {
-        let when = humantime::format_rfc3339_seconds(now);
+        let when = crate::state::rfc3339(now);
         let what = match self.status {
             Status::NoCache => "no uv cache yet, nothing to do".to_owned(),
             Status::Busy => "uv is using the cache, skipped".to_owned(),
@@ -488,7 +562,7 @@ impl Report {
         };
         format!(
             "{when} uv-cache-prune --hook {}: {what}\n",
-            self.cache_dir.display()
+            shown(&self.cache_dir)
         )
     }
 
@@ -500,15 +574,19 @@ impl Report {
             let _ = writeln!(
                 out,
                 "No archive in {} matches that package or id.",
-                self.cache_dir.display()
+                shown(&self.cache_dir)
             );
         }
         for archive in explained {
             let last_use = archive.last_use.map_or_else(
                 || "unknown".to_owned(),
                 |secs| {
-                    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-                    humantime::format_rfc3339_seconds(time).to_string()
+                    std::time::UNIX_EPOCH
+                        .checked_add(std::time::Duration::from_secs(secs))
+                        .map_or_else(
+                            || format!("{secs} seconds after 1970"),
+                            crate::state::rfc3339,
+                        )
                 },
             );
             let _ = writeln!(
@@ -537,10 +615,10 @@ impl Report {
                             .into_iter()
                             .flatten()
                         {
-                            line += &format!(" {}", part.display());
+                            line += &format!(" {}", shown(part));
                         }
                         if let Some(detail) = &evidence.detail {
-                            line += &format!(" ({detail})");
+                            line += &format!(" ({})", one_line(detail));
                         }
                         let _ = writeln!(out, "{line}");
                     }

@@ -16,6 +16,7 @@
 //! `dead_code` and `unused_imports` allowances.
 #![allow(dead_code, unused_imports)]
 
+pub mod deadline;
 pub mod ground_truth;
 pub mod index;
 pub mod report;
