@@ -286,7 +286,6 @@ fn the_binary_never_panics_hangs_or_dies_of_a_signal() {
 }
 
 #[test]
-#[ignore = "FIFOs as pointers and CACHEDIR.TAG still block in the inventory and cache check"]
 fn fifos_in_the_cache_never_hang_the_binary() {
     run_gallery(fifo_gallery());
 }
