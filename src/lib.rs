@@ -43,6 +43,8 @@ pub mod inventory;
 pub mod liveness;
 pub mod locate;
 pub mod lock;
+pub mod lock_evidence;
+pub mod lockfile;
 mod mounts;
 mod objects;
 pub mod per_venv;

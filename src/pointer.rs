@@ -209,7 +209,7 @@ fn archive_record(archive: &Value) -> Result<ArchiveRecord, String> {
 /// The SHA-256 entries of a `hashes` field, in every shape uv has used: a list of
 /// `[algorithm, hex]` pairs, of `{algorithm: hex}` maps or of `{algorithm, digest}`
 /// structs, or one map of algorithm to hex. Other algorithms and shapes are skipped.
-fn sha256_digests(hashes: &Value) -> Vec<Sha256> {
+pub(crate) fn sha256_digests(hashes: &Value) -> Vec<Sha256> {
     let mut digests = Vec::new();
     match hashes {
         Value::Array(entries) => {
