@@ -130,7 +130,14 @@ fn listing(url_path: &str, dir: &Path) -> Vec<u8> {
     names.sort();
     let mut html = String::from("<!DOCTYPE html>\n<html><body>\n");
     for name in names {
-        html.push_str(&format!("<a href=\"{base}/{name}\">{name}</a><br/>\n"));
+        // A `<file>.sha256` sidecar (see `hashed_index.rs`) publishes the file's digest the
+        // way PyPI does, as a URL fragment, so that uv records it in `uv.lock`.
+        let fragment = std::fs::read_to_string(dir.join(format!("{name}.sha256")))
+            .map(|hex| format!("#sha256={}", hex.trim()))
+            .unwrap_or_default();
+        html.push_str(&format!(
+            "<a href=\"{base}/{name}{fragment}\">{name}</a><br/>\n"
+        ));
     }
     html.push_str("</body></html>\n");
     html.into_bytes()

@@ -19,6 +19,7 @@
 pub mod deadline;
 pub mod ground_truth;
 pub mod index;
+pub mod locked;
 pub mod report;
 pub mod shared_wheel;
 pub mod uv_bin;
