@@ -305,8 +305,8 @@ fn scan_revisions(cache_root: &Path) -> RevisionScan {
 const MAX_DEPTH: usize = 64;
 
 /// Decodes a `revision.http`: one msgpack value from offset 0 (an HTTP cache-policy
-/// trailer follows), `[id, hashes, …]` (uv 0.8 to 0.10 write two fields, 0.13 three) or a
-/// map with `id` and `hashes`. The id names the revision's directory, so it must be one
+/// trailer follows), `[id, hashes, …]` (uv 0.8 to 0.10 write two fields, 0.13 three) or, from
+/// uv 0.12, a map with `id` and `hashes`. The id names the revision's directory, so it must be one
 /// plain path component: the archive-id alphabet, which revision ids share.
 pub fn decode_revision(bytes: &[u8]) -> Result<(ArchiveId, Vec<Sha256>), String> {
     let value = rmpv::decode::read_value_with_max_depth(&mut &bytes[..], MAX_DEPTH)
@@ -400,6 +400,7 @@ mod tests {
         for (file, id) in [
             ("locks/revision-0.13.9.http", "W91XBa7vulWGAAFX"),
             ("locks/revision-0.10.12.http", "4-9wNMgjdFrQllRkp2tz4"),
+            ("locks/revision-0.12.5.http", "ZfafkgH57Ffrugo9"),
         ] {
             let (got, digests) = decode_revision(&fixture(file)).expect(file);
             assert_eq!(got.as_str(), id, "{file}");
