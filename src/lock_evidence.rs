@@ -480,6 +480,8 @@ mod tests {
             ("dirpkg0old000000", "dirpkg", "0.2"),
             ("1RDINJ_Yp-XA2BMX", "gitpkg", "0.5"),
             ("94a_YszqSN826jXY", "member", "0.6"),
+            // A local wheel file: its lock entry has a digest, its pointer may not.
+            ("pathwhl0archive0", "pathwhl", "0.2"),
             ("unrelated0000000", "omega", "1.0"),
         ] {
             inv.archives.insert(
@@ -560,6 +562,7 @@ mod tests {
                 ("aNgjhJpnhtV2Fi5J", LockMatch::NameVersion),
                 ("1RDINJ_Yp-XA2BMX", LockMatch::NameVersion),
                 ("94a_YszqSN826jXY", LockMatch::NameVersion),
+                ("pathwhl0archive0", LockMatch::NameVersion),
             ]
             .into_iter()
             .map(|(id, by)| (id.to_owned(), vec![by]))

@@ -162,6 +162,26 @@ pub fn load(path: &Path) -> Result<LockFile, LockReadError> {
     })
 }
 
+/// Reads the locks `--only-locked` names. CI mode keeps exactly what they name, so a lock
+/// that cannot be read or parsed is an error, never a guess: nothing is deleted.
+pub fn load_named(paths: &[PathBuf]) -> anyhow::Result<Vec<LockFile>> {
+    paths
+        .iter()
+        .map(|path| {
+            let lock = load(path)
+                .map_err(|e| anyhow::anyhow!("--only-locked: {e}; nothing was deleted"))?;
+            if let LockContent::Unparsed { reason, .. } = &lock.content {
+                anyhow::bail!(
+                    "--only-locked: cannot parse lock file {}: {reason}; nothing was deleted \
+                     (run `uv lock` to rewrite it)",
+                    path.display()
+                );
+            }
+            Ok(lock)
+        })
+        .collect()
+}
+
 /// Parses the bytes of a lock file. Never fails: what does not parse is
 /// [`LockContent::Unparsed`], with the names its text mentions.
 pub fn parse(bytes: &[u8]) -> LockContent {
