@@ -155,8 +155,6 @@ impl Templates {
             key(Generation::V0_13, false),
             t(fixture!("uv-0.13.9.rev"), "DLKZEOjmGzxfJFMK"),
         );
-        // uv writes no `.http` under the preview for find-links; an index one has the same
-        // shape around the id, so the captured `.rev` serves both.
         pointers.insert(key(Generation::ContentAddressed, false), ca);
         Ok(Templates {
             pointers,
@@ -169,7 +167,6 @@ impl Templates {
         let template = self
             .pointers
             .get(&(generation_key(generation), http))
-            .or_else(|| self.pointers.get(&(generation_key(generation), false)))
             .context("no pointer template")?;
         ensure!(
             template.id.len() == id.len(),
@@ -535,7 +532,9 @@ fn write_pointer(
                 Generation::V0_10 | Generation::V0_12 => "wheels-v6",
                 Generation::V0_13 | Generation::ContentAddressed => "wheels-v8",
             };
-            let http = spec.pointer == PointerKind::Http;
+            // The preview's `.rev` is the one content-addressed template captured.
+            let http = spec.pointer == PointerKind::Http
+                && spec.generation != Generation::ContentAddressed;
             let dir = cache
                 .join(bucket)
                 .join(format!("index/{i:016x}/{}", spec.package()));
