@@ -195,20 +195,21 @@ impl Bed {
         cmd
     }
 
-    /// Copies the whole bed aside (`cp -a`, hard links kept) to `<root>.saved`.
+    /// Copies the cache aside (`cp -a`, hard links kept) to `<root>.saved`: `--apply`
+    /// changes nothing else (venvs, wheels and the index stay as they are).
     pub fn save(&self) -> Result<()> {
         let saved = self.saved();
         if saved.exists() {
             fs::remove_dir_all(&saved).with_context(|| format!("removing {}", saved.display()))?;
         }
-        copy_tree(&self.root, &saved)
+        copy_tree(&self.cache(), &saved)
     }
 
-    /// Puts the bed back exactly as saved, at the same path: venvs hold absolute paths.
+    /// Puts the cache back exactly as saved, at the same path: venvs hold absolute paths.
     pub fn restore(&self) -> Result<()> {
-        fs::remove_dir_all(&self.root)
-            .with_context(|| format!("removing {}", self.root.display()))?;
-        copy_tree(&self.saved(), &self.root)
+        let cache = self.cache();
+        fs::remove_dir_all(&cache).with_context(|| format!("removing {}", cache.display()))?;
+        copy_tree(&self.saved(), &cache)
     }
 
     fn saved(&self) -> PathBuf {

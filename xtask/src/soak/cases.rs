@@ -213,7 +213,7 @@ pub fn run(tool: &Path, uv: &UvBins, cases: usize, seed: u64) -> Result<ModeRepo
                 });
             }
         }
-        if (i + 1) % 100 == 0 {
+        if (i + 1).is_multiple_of(100) {
             println!("cases: {} of {cases}", i + 1);
         }
     }
@@ -361,7 +361,7 @@ fn permissions_enforced(bed: &Bed) -> bool {
     if fs::create_dir_all(&probe).is_err() {
         return false;
     }
-    let _ = fs::set_permissions(&probe, fs::Permissions::from_mode(0));
+    let _ = fs::set_permissions(&probe, fs::Permissions::from_mode(0o000));
     let ls = |extra: &[&str]| {
         Command::new("setpriv")
             .args(SETPRIV)
@@ -467,13 +467,13 @@ fn write_case(bed: &Bed, templates: &Templates, case: &Case, seed: u64) -> Resul
     for (spec, id) in case.archives.iter().zip(&ids) {
         if spec.unreadable {
             let dir = cache.join("archive-v0").join(id);
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o000))?;
         }
     }
     if case.unreadable_root_part {
         let dir = bed.projects().join("private");
         fs::create_dir_all(dir.join("inner"))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o000))?;
     }
     Ok(World { ids, venvs })
 }

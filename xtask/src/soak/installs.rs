@@ -177,7 +177,7 @@ impl Shared<'_> {
             }
             self.remember_archives();
             let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-            if done % 100 == 0 {
+            if done.is_multiple_of(100) {
                 println!("installs: {done} of {} operations", self.load.operations);
             }
         }

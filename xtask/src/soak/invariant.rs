@@ -119,7 +119,10 @@ fn walk_pointers(
                 Some(id) => id,
                 None => continue,
             }
-        } else if meta.is_file() && (name.ends_with(".rev") || name.ends_with(".http")) {
+        } else if !sources && meta.is_file() && (name.ends_with(".rev") || name.ends_with(".http"))
+        {
+            // Under `sdists-v*` these are revisions and HTTP caches of the source, not
+            // pointers: the built wheel's pointer there is the symlink.
             match named_in_bytes(&path, known) {
                 Ok(id) => id,
                 Err(problem) => {

@@ -44,7 +44,8 @@ pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeRepo
     println!("\nkills: building a cache of real archives");
     let scenario = build(tool, uv)?;
     println!(
-        "kills: {} archives ({} to remove, {} live), {} live venvs",
+        "kills: built in {:.1?}: {} archives ({} to remove, {} live), {} live venvs",
+        started.elapsed(),
         scenario.known.len(),
         scenario.dead.len(),
         scenario.live.len(),
@@ -77,7 +78,7 @@ pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeRepo
                 failures.push(Failure { replay, message });
             }
         }
-        if (i + 1) % 10 == 0 {
+        if (i + 1).is_multiple_of(10) {
             println!("kills: {} of {kills} done", i + 1);
         }
     }
@@ -128,7 +129,9 @@ fn fraction(seed: u64) -> f64 {
 impl Scenario {
     /// Restores the cache, kills `--apply` after `delay`, checks the cache, reruns.
     fn kill_once(&self, delay: Duration) -> Result<Phase> {
+        let clock = Instant::now();
         self.bed.restore()?;
+        let restored = clock.elapsed();
         let mut cmd = self.bed.prune_cmd(&["--apply"]);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = cmd.spawn().context("spawning --apply")?;
@@ -150,8 +153,15 @@ impl Scenario {
                 Phase::After
             };
         self.check_usable().context("right after the kill")?;
+        let check_done = clock.elapsed();
         checked(&mut self.bed.prune_cmd(&["--apply"])).context("the finishing rerun")?;
         self.check_finished().context("after the finishing rerun")?;
+        if std::env::var_os("SOAK_TIMINGS").is_some() {
+            println!(
+                "kills: restore {restored:.1?}, check {check_done:.1?}, all {:.1?}",
+                clock.elapsed()
+            );
+        }
         Ok(phase)
     }
 
@@ -209,8 +219,13 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     for g in 0..GROUPS {
         for p in 0..PER_GROUP {
             let name = package(g, p);
-            // Long-tailed sizes: most archives tens of files, some over a hundred.
-            let modules = 10 + (p * 7 + g * 3) % 40 + if p % 9 == 0 { 100 } else { 0 };
+            // Archives to delete: tens of files, some over a hundred, so that the deletion
+            // phase is long enough to land in. Live ones small: every kill restores them.
+            let modules = if g % 3 == 0 {
+                20 + (p * 7) % 40 + if p % 9 == 0 { 100 } else { 0 }
+            } else {
+                2 + p % 5
+            };
             let wheel = write_wheel(&bed.wheels(), &name, "1.0", modules)?;
             publish(&index_dir, &name, &wheel)?;
         }
