@@ -9,6 +9,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail, ensure};
 
@@ -104,6 +105,14 @@ pub fn build_tool() -> Result<PathBuf> {
     Ok(target.join("release/uv-cache-prune"))
 }
 
+/// Where the beds go (`--dir`); `target/soak` unless set.
+static BEDS: OnceLock<PathBuf> = OnceLock::new();
+
+/// Puts every bed under `dir` (a tmpfs such as `/dev/shm` makes restores cheap).
+pub fn set_beds_dir(dir: PathBuf) {
+    let _ = BEDS.set(dir);
+}
+
 /// A directory standing for a whole machine: cache, home, projects, wheels, index.
 pub struct Bed {
     root: PathBuf,
@@ -114,7 +123,9 @@ pub struct Bed {
 impl Bed {
     /// A fresh, empty bed at `target/soak/<name>` (an older one of that name is removed).
     pub fn new(name: &str, tool: &Path, uv: &UvBins) -> Result<Bed> {
-        let root = crate::workspace_root().join("target/soak").join(name);
+        let root = BEDS
+            .get_or_init(|| crate::workspace_root().join("target/soak"))
+            .join(name);
         if root.exists() {
             make_writable(&root);
             fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
