@@ -3,7 +3,8 @@
 //!
 //! An archive must stay when a venv inside the roots links it (symlink or hardlink), when
 //! a clone or copy venv inside the roots holds the same distribution (same name and
-//! version: every such archive stays), when a hardlink venv outside the roots links it
+//! version: every such archive stays; so does a hardlink venv whose archive cannot be
+//! read, since its link cannot be recognised), when a hardlink venv outside the roots links it
 //! (its link count tells), when it cannot be read, or when any part of a root cannot be
 //! read (a venv may hide there). A symlink venv outside every root cannot be seen and a
 //! copy outside needs nothing: those keep nothing.
@@ -125,10 +126,15 @@ pub fn must_stay(case: &Case) -> BTreeSet<usize> {
         for a in venv.installed(case) {
             let spec = &case.archives[a];
             match (venv.inside, venv.mode) {
-                (true, LinkMode::Hardlink | LinkMode::Symlink) | (false, LinkMode::Hardlink) => {
+                (true, LinkMode::Symlink) | (false, LinkMode::Hardlink) => {
                     stay.insert(a);
                 }
-                (true, LinkMode::Copy | LinkMode::Clone) => {
+                // A hardlink into an archive that cannot be read is not recognisable as
+                // one: the venv's copy of the distribution then keeps it like a clone does.
+                (true, LinkMode::Hardlink) if !spec.unreadable => {
+                    stay.insert(a);
+                }
+                (true, LinkMode::Hardlink | LinkMode::Copy | LinkMode::Clone) => {
                     stay.extend((0..case.archives.len()).filter(|&b| {
                         case.archives[b].name == spec.name
                             && case.archives[b].version == spec.version
