@@ -9,9 +9,10 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::cli::PruneArgs;
 use crate::locate::{self, Validated};
-use crate::report::{Status, human_bytes, one_line, shown};
+use crate::pipeline::{self, Mode, Settings};
+use crate::report::{Status, one_line, shown};
+use crate::units::human_bytes;
 use crate::{config, hooks, state};
 
 pub fn report() -> Result<String> {
@@ -70,7 +71,10 @@ pub fn report() -> Result<String> {
         Err(_) => "not in a git repository".into(),
     };
     line(&mut out, "hooks", hooks);
-    let dry_run = match crate::cli::build_report(&PruneArgs::default()) {
+    let dry_run = config::load()
+        .and_then(|config| Settings::new(&config, Mode::DryRun))
+        .and_then(|settings| pipeline::run(&settings));
+    let dry_run = match dry_run {
         Ok(report) if report.status == Status::Ok => format!(
             "{} archives, {} live, {} dead: {} reclaimable (`uv-cache-prune` for details)",
             report.archives.total,

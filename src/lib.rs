@@ -46,6 +46,7 @@ pub mod lock;
 mod mounts;
 mod objects;
 pub mod per_venv;
+pub mod pipeline;
 pub mod plan;
 pub mod pointer;
 pub mod progress;
@@ -54,5 +55,6 @@ pub mod report;
 #[cfg(unix)]
 pub(crate) mod rmtree;
 pub mod state;
+mod units;
 
 pub use cli::{Args, PruneArgs, build_report, run};

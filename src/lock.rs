@@ -33,7 +33,7 @@ pub struct CacheLock {
 }
 
 /// How long to wait when uv is using the cache.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     /// Give up at once.
     No,

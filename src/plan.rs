@@ -383,8 +383,8 @@ impl<'a> Planner<'a> {
         let note = (remaining > max_size).then(|| {
             format!(
                 "the cache stays above --max-size {} after removing every dead archive: {} remain, held by live archives",
-                crate::report::human_bytes(max_size),
-                crate::report::human_bytes(remaining)
+                crate::units::human_bytes(max_size),
+                crate::units::human_bytes(remaining)
             )
         });
         (spared, note)

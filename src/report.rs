@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use bytesize::ByteSize;
 use serde::Serialize;
 
 use crate::archive_id::ArchiveId;
@@ -15,6 +14,7 @@ use crate::liveness::{Evidence, EvidenceKind};
 use crate::locate::CacheSource;
 use crate::per_venv::VenvShare;
 use crate::plan::{ArchivePlan, Fate, Plan, Selection};
+pub use crate::units::human_bytes;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -649,8 +649,4 @@ impl Report {
 /// `1 archive`, `2 archives`.
 fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    ByteSize(bytes).display().iec().to_string()
 }
