@@ -124,6 +124,10 @@ pub struct Report {
     pub reclaimable_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_bytes: Option<u64>,
+    /// `--apply` only: archives deleted, as counted while deleting (not in the JSON,
+    /// where `archives.dead` already says it).
+    #[serde(skip)]
+    pub removed_archives: Option<usize>,
     /// Extension, `--apply` only: pointer files and links removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_pointers: Option<usize>,
@@ -313,6 +317,7 @@ impl Report {
             archives: Counts::default(),
             reclaimable_bytes: 0,
             removed_bytes: None,
+            removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
@@ -372,6 +377,7 @@ impl Report {
             },
             reclaimable_bytes: plan.reclaimable_bytes,
             removed_bytes: None,
+            removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
@@ -466,7 +472,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "Removed {} and {}: {} freed (planned {}).",
-                count(self.archives.dead, "archive"),
+                count(self.removed_archives.unwrap_or(0), "archive"),
                 count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(removed),
                 human_bytes(self.reclaimable_bytes)
@@ -554,7 +560,7 @@ impl Report {
             Status::Busy => "uv is using the cache, skipped".to_owned(),
             Status::Ok => format!(
                 "removed {} and {}, {} freed; {} kept",
-                count(self.archives.dead, "archive"),
+                count(self.removed_archives.unwrap_or(0), "archive"),
                 count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(self.removed_bytes.unwrap_or(0)),
                 count(self.archives.live, "archive")

@@ -184,10 +184,11 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
-    let mut removal = apply::apply(&survey.plan, &survey.inventory, &guard, &faults, &progress)?;
+    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);
+    report.removed_archives = Some(removal.archives);
     report.removed_pointers = Some(removal.pointers);
     report.leftover_trash =
         (removal.leftover.entries > 0 || removal.leftover.bytes > 0).then_some(LeftoverTrash {

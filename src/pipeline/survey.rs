@@ -15,9 +15,8 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::state;
 
-/// What one survey found: the inventory, the roots walked, the venvs, the plan.
+/// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
-    pub(super) inventory: Inventory,
     roots: Vec<RootScan>,
     venvs: Vec<PathBuf>,
     pub(super) plan: Plan,
@@ -115,7 +114,6 @@ pub(super) fn take(
         record_live(dir, cache, &inventory, &plan, settings.now, &mut warnings);
     }
     Ok(Survey {
-        inventory,
         roots,
         venvs,
         plan,
