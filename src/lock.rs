@@ -29,7 +29,6 @@ use crate::locate::CacheDir;
 pub struct CacheLock {
     _marker: Option<File>,
     _file: File,
-    pub path: PathBuf,
 }
 
 /// How long to wait when uv is using the cache.
@@ -100,7 +99,6 @@ pub fn exclusive(cache: &CacheDir, wait: Wait) -> Result<Acquired> {
                 return Ok(Acquired::Held(CacheLock {
                     _marker: marker,
                     _file: file,
-                    path,
                 }));
             }
             Err(TryLockError::Error(err)) => {

@@ -43,8 +43,7 @@ use crate::archive_id::ArchiveId;
 pub const POINTER_MAX: u64 = 256 * 1024;
 
 /// How a pointer refers to its archive; the file's own format, not its bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PointerKind {
     /// `<key> -> ../../../../archive-v0/<id>` (wheels, sdists, environments).
     Symlink,
