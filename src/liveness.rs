@@ -92,6 +92,27 @@ pub enum EvidenceKind {
     WithinSize,
 }
 
+/// Spelled as in the JSON report (kebab-case), so that the human views and `--explain`
+/// use the same words.
+impl std::fmt::Display for EvidenceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EvidenceKind::Symlink => "symlink",
+            EvidenceKind::Hardlink => "hardlink",
+            EvidenceKind::Content => "content",
+            EvidenceKind::Nlink => "nlink",
+            EvidenceKind::Environment => "environment",
+            EvidenceKind::PointerUnreadable => "pointer-unreadable",
+            EvidenceKind::Unreadable => "unreadable",
+            EvidenceKind::Unrecognized => "unrecognized",
+            EvidenceKind::Grace => "grace",
+            EvidenceKind::KeepList => "keep",
+            EvidenceKind::RecentlyUsed => "recently-used",
+            EvidenceKind::WithinSize => "within-size",
+        })
+    }
+}
+
 impl EvidenceKind {
     /// True for evidence that something uses the archive now, as opposed to doubt or a
     /// policy: what the last-use record counts as "seen live".

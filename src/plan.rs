@@ -84,6 +84,17 @@ pub enum Selection {
     MaxSize,
 }
 
+/// Spelled as in the JSON report (kebab-case).
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Selection::Dead => "dead",
+            Selection::UnusedFor => "unused-for",
+            Selection::MaxSize => "max-size",
+        })
+    }
+}
+
 /// The decision for one archive.
 #[derive(Debug, Clone)]
 pub enum Fate {
