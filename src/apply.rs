@@ -85,11 +85,6 @@ impl Faults {
         }
     }
 
-    /// No fault injection: what a program embedding [`apply`] passes.
-    pub fn none() -> Self {
-        Self { remaining: None }
-    }
-
     fn step(&self) {
         if let Some(remaining) = &self.remaining {
             let left =

@@ -2,7 +2,7 @@
 //! repository's xtask (which can `#[command(flatten)]` [`Args`] and call [`run`]).
 //!
 //! It holds the clap types, the merge of flags with the config file ([`crate::config`])
-//! into typed [`Settings`], and dispatch; the run itself is [`crate::pipeline`]'s.
+//! into typed `Settings`, and dispatch; the run itself is `pipeline`'s.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,9 +22,11 @@ pub use crate::units::{Size, parse_duration};
 #[command(after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
+    /// A subcommand; none is the prune itself.
     pub command: Option<Command>,
 
     #[command(flatten)]
+    /// The prune's flags.
     pub prune: PruneArgs,
 }
 
@@ -102,6 +104,7 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
+/// The subcommands besides the prune.
 pub enum Command {
     /// The registry of project roots searched on every run
     #[command(subcommand)]
@@ -113,6 +116,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+/// `install-hooks`: where, and whether to uninstall.
 pub struct InstallHooksArgs {
     /// The repository (repeatable) [default: the current one]
     #[arg(long = "repo", value_name = "DIR")]
@@ -148,17 +152,20 @@ impl InstallHooksArgs {
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
+/// `roots`: the registry of project roots.
 pub enum RootsCommand {
     /// List the registered roots (and whether each still exists)
     List,
     /// Register directories as roots
     Add {
         #[arg(required = true)]
+        /// The directories to register.
         dirs: Vec<PathBuf>,
     },
     /// Forget registered roots
     Remove {
         #[arg(required = true)]
+        /// The directories to forget.
         dirs: Vec<PathBuf>,
     },
     /// Forget every registered root that no longer exists
@@ -251,7 +258,7 @@ pub fn build_report(args: &PruneArgs) -> Result<Report> {
 
 /// Flags merged with the config: a flag wins over the config, which wins over the
 /// built-in defaults ([`Settings::new`]). `--hook` is [`Mode::Hook`], whatever else says.
-pub fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
+pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
     let mode = if args.hook {
         Mode::Hook
     } else if args.apply {

@@ -22,18 +22,25 @@ pub use crate::units::Size;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// The config file's settings; each is a default a flag overrides.
 pub struct Config {
     #[serde(default)]
+    /// Searched like `--root` (not with `--no-default-roots`).
     pub roots: Vec<PathBuf>,
     #[serde(default)]
+    /// Like `--keep`.
     pub keep: Vec<String>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// Like `--grace`.
     pub grace: Option<Duration>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// Like `--unused-for`.
     pub unused_for: Option<Duration>,
     #[serde(default)]
+    /// Like `--max-size`.
     pub max_size: Option<Size>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// What the git hooks remove: dead archives unused this long.
     pub hook_unused_for: Option<Duration>,
 }
 
@@ -86,7 +93,7 @@ pub fn load() -> Result<Config> {
 const CONFIG_LIMIT: u64 = 1 << 20;
 
 /// Loads the config at `path`; a missing file is the empty config. The file is read with
-/// [`crate::read::read_regular`]: a FIFO or device there is an error, never a hang.
+/// `read::read_regular`: a FIFO or device there is an error, never a hang.
 pub fn load_from(path: &Path) -> Result<Config> {
     let bytes = match crate::read::read_regular(path, CONFIG_LIMIT) {
         Ok(bytes) => bytes,

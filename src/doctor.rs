@@ -15,6 +15,7 @@ use crate::report::{Status, one_line, shown};
 use crate::units::human_bytes;
 use crate::{config, hooks, state};
 
+/// The doctor's screen: one labelled line per fact, then what a dry run would free.
 pub fn report() -> Result<String> {
     let mut out = String::new();
     let line = |out: &mut String, label: &str, value: String| {

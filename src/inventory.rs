@@ -103,6 +103,9 @@ pub struct Pointer {
     pub mentions: Option<Vec<ArchiveId>>,
     /// The SHA-256 digests of the wheel file a `.rev`/`.http` record was unpacked from
     /// (empty for other kinds, and when uv recorded none).
+    /// Not read yet: kept for the lockfile evidence that matches a lock's hashes to the
+    /// wheel an archive was unpacked from.
+    #[allow(dead_code)]
     pub sha256: Vec<Sha256>,
 }
 

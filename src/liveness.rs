@@ -3,7 +3,7 @@
 //! # Why evidence, and which
 //!
 //! uv links every file of an archive into a venv's site-packages in one of four ways, and
-//! each leaves a different trace (see `UV_CACHE.md`):
+//! each leaves a different trace (see `docs/uv-cache.md`):
 //!
 //! - **symlink**: the venv's file is a symlink to `<cache>/archive-v0/<id>/…`. Deleting
 //!   the archive breaks the venv at import time, so this evidence must never be missed.

@@ -14,15 +14,21 @@ use crate::units::human_bytes;
 /// One archive as `--explain` shows it.
 #[derive(Debug, Serialize)]
 pub struct Explained {
+    /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
+    /// Its package, when it is a wheel.
     pub name: Option<String>,
+    /// Its version, when it is a wheel.
     pub version: Option<String>,
     /// `keep` or `remove`.
     pub fate: &'static str,
     /// For `remove`: the policy that selected it, and the bytes it frees.
     pub policy: Option<Selection>,
+    /// For `remove`: the bytes it frees.
     pub bytes: Option<u64>,
+    /// When it was last used, in seconds since 1970, if known.
     pub last_use: Option<u64>,
+    /// For `keep`: every reason.
     pub evidence: Vec<EvidenceJson>,
 }
 

@@ -1,6 +1,6 @@
 //! Stage 7: the report. Built once as a value (so `--json` and the human table cannot
-//! disagree), then rendered: [`json`] (the versioned schema, `docs/json-schema.md`),
-//! [`human`] (the table), [`explain`] (`--explain`), [`summary`] (the hook log's line).
+//! disagree), then rendered: `json` (the versioned schema, `docs/json-schema.md`),
+//! `human` (the table), `explain` (`--explain`), `summary` (the hook log's line).
 //! Fields marked "extension" are additions that do not break schema 1 readers.
 
 mod explain;
@@ -26,19 +26,26 @@ use json::lossy;
 pub use text::{one_line, shown};
 
 #[derive(Debug, Serialize)]
+/// The whole report of one run, as JSON (schema 1) and as the human views render it.
 pub struct Report {
+    /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
     #[serde(serialize_with = "lossy::path")]
+    /// The cache the run looked at.
     pub cache_dir: PathBuf,
     /// Extension: how the cache was found.
     pub cache_source: CacheSource,
     /// Extension: `ok`, `no-cache` (nothing at `cache_dir` yet) or `busy` (uv held the
     /// lock and `--no-wait` was given: nothing was done).
     pub status: Status,
+    /// True unless the run deleted (`--apply`, `--hook`).
     pub dry_run: bool,
+    /// How many archives, live and dead.
     pub archives: Counts,
+    /// What removing every candidate frees, in `du -B1` bytes.
     pub reclaimable_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `--apply` only: the bytes freed, measured while deleting.
     pub removed_bytes: Option<u64>,
     /// `--apply` only: archives deleted, as counted while deleting (not in the JSON,
     /// where `archives.dead` already says it).
@@ -54,8 +61,11 @@ pub struct Report {
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<&'static str>,
+    /// The dead archives the plan removes, largest first.
     pub candidates: Vec<Candidate>,
+    /// The archives kept, each with every reason.
     pub live: Vec<Live>,
+    /// The roots searched for venvs.
     pub roots: Vec<Root>,
     /// Extension: everything we could not read or did not expect, each naming a path.
     pub warnings: Vec<String>,
@@ -73,30 +83,45 @@ pub struct Report {
 /// Trash directories an interrupted run left, removed by this one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LeftoverTrash {
+    /// Trash directories removed whole.
     pub entries: usize,
+    /// Bytes freed by removing them.
     pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// How far the run got.
 pub enum Status {
+    /// The cache was surveyed (and, with `--apply`, pruned).
     Ok,
+    /// Nothing is at the cache's path yet.
     NoCache,
+    /// uv held the lock and the run was told not to wait.
     Busy,
 }
 
 #[derive(Debug, Default, Serialize)]
+/// Archive counts.
 pub struct Counts {
+    /// Every archive in `archive-v0`.
     pub total: usize,
+    /// Kept, by evidence or policy.
     pub live: usize,
+    /// Removed (or, in a dry run, to be removed).
     pub dead: usize,
 }
 
 #[derive(Debug, Serialize)]
+/// A dead archive the plan removes.
 pub struct Candidate {
+    /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
+    /// Its package, when it is a wheel.
     pub name: Option<String>,
+    /// Its version, when it is a wheel.
     pub version: Option<String>,
+    /// What removing it frees.
     pub bytes: u64,
     /// Extension: which policy selected it.
     pub policy: Selection,
@@ -105,10 +130,15 @@ pub struct Candidate {
 }
 
 #[derive(Debug, Serialize)]
+/// An archive kept, and why.
 pub struct Live {
+    /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
+    /// Its package, when it is a wheel.
     pub name: Option<String>,
+    /// Its version, when it is a wheel.
     pub version: Option<String>,
+    /// Every reason it is kept.
     pub evidence: Vec<EvidenceJson>,
     /// Extension: the latest sign of use, seconds since the epoch.
     pub last_use: Option<u64>,
@@ -126,9 +156,12 @@ fn name_of(archive: &ArchivePlan) -> Option<String> {
 }
 
 #[derive(Debug, Serialize)]
+/// One reason an archive is kept.
 pub struct EvidenceJson {
+    /// What kind of reason.
     pub kind: EvidenceKind,
     #[serde(serialize_with = "lossy::option")]
+    /// The venv that uses the archive, for evidence of use.
     pub venv: Option<PathBuf>,
     /// Extension: the file that proves it (pointer, `.pth`, linked file), where not the venv.
     #[serde(
@@ -153,13 +186,17 @@ impl From<&Evidence> for EvidenceJson {
 }
 
 #[derive(Debug, Serialize)]
+/// A root searched for venvs.
 pub struct Root {
     #[serde(serialize_with = "lossy::path")]
+    /// The root, absolute.
     pub path: PathBuf,
     /// Extension: why this root was searched.
     pub origin: RootOrigin,
+    /// How many venvs were found under it.
     pub venvs: usize,
     #[serde(serialize_with = "lossy::vec")]
+    /// Paths under it that could not be read.
     pub unreadable: Vec<PathBuf>,
     /// Extension: mounts under the root that were not walked (network, FUSE, unknown).
     pub not_searched: Vec<NotSearchedMount>,
@@ -169,8 +206,11 @@ pub struct Root {
 #[derive(Debug, Serialize)]
 pub struct NotSearchedMount {
     #[serde(serialize_with = "lossy::path")]
+    /// Where it is mounted.
     pub path: PathBuf,
+    /// Its filesystem type, as the mount table says.
     pub fstype: String,
+    /// Why it was not searched.
     pub class: MountClass,
 }
 
@@ -204,6 +244,7 @@ impl Report {
         }
     }
 
+    /// The report of a survey: the plan's fates, the roots, the warnings.
     pub fn new(
         cache_dir: PathBuf,
         cache_source: CacheSource,
