@@ -1,7 +1,7 @@
 //! The pipeline driver: from typed [`Settings`] to a [`Report`], running the stages in
 //! order (locate, inventory, discover, plan, and under the lock apply) and nothing else.
 //!
-//! The command line ([`crate::cli`]) only turns flags and the config into [`Settings`];
+//! The command line (`cli`) only turns flags and the config into [`Settings`];
 //! `doctor` and embedding programs call [`run`] the same way. What the run may change is
 //! one value, [`Mode`]: a dry run changes nothing in the cache; an apply (or the hooks'
 //! apply, which never waits for uv and shows no progress) takes uv's lock first and plans
