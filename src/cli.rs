@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::config::{self, Config};
 use crate::dist::PackageName;
 use crate::lock::Wait;
-use crate::pipeline::{self, Mode, Settings};
+use crate::pipeline::{self, LockUse, Mode, Settings};
 use crate::report::Report;
 use crate::state;
 pub use crate::units::{Size, parse_duration};
@@ -97,6 +97,20 @@ pub struct PruneArgs {
     #[arg(long)]
     pub allow_unreadable_roots: bool,
 
+    /// Lock files keep nothing: only venvs say what is live (default: every uv.lock
+    /// beside a pyproject.toml under a root keeps the distributions it names)
+    #[arg(long)]
+    pub ignore_locks: bool,
+
+    /// CI mode: keep exactly what these lock files name (repeatable); no venvs, cached
+    /// environments or link counts are consulted, and no grace unless --grace is given
+    #[arg(
+        long,
+        value_name = "LOCKFILE",
+        conflicts_with_all = ["ignore_locks", "hook", "roots", "register", "per_venv"]
+    )]
+    pub only_locked: Vec<PathBuf>,
+
     /// What the git hooks run: --apply --no-wait, removing only archives dead and unused
     /// for the config's `hook-unused-for` (default 7d; no --max-size), then one summary line
     #[arg(long, conflicts_with_all = ["apply", "explain", "json"])]
@@ -179,10 +193,11 @@ Examples:
   uv-cache-prune --apply                  # delete, waiting up to 5m if uv is busy
   uv-cache-prune --apply --unused-for 30d --max-size 20GiB --keep numpy
   uv-cache-prune --explain torch          # why is each torch archive kept (or not)?
+  uv-cache-prune --only-locked uv.lock --apply  # CI: keep exactly what the lock needs
   uv-cache-prune roots add ~/work/project # remember a project for every later run
 
 Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PRUNE_CONFIG):
-  roots, keep, grace, unused-for, max-size. Flags win.
+  roots, keep, grace, unused-for, max-size, ignore-locks. Flags win.
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
@@ -273,8 +288,17 @@ pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
         Mode::DryRun
     };
     let mut settings = Settings::new(config, mode)?;
+    if !args.only_locked.is_empty() {
+        settings.locks = LockUse::Only(args.only_locked.clone());
+    } else if args.ignore_locks {
+        settings.locks = LockUse::Ignored;
+    }
     let policy = &mut settings.policy;
-    policy.grace = args.grace.unwrap_or(policy.grace);
+    policy.grace = match settings.locks {
+        // A CI job made everything it used in the last hour: no grace unless asked for.
+        LockUse::Only(_) => args.grace.unwrap_or(Duration::ZERO),
+        _ => args.grace.unwrap_or(policy.grace),
+    };
     let flagged = args.keep.iter().map(|name| PackageName::new(name));
     policy.keep = flagged.chain(policy.keep.drain(..)).collect();
     policy.unused_for = args.unused_for.or(policy.unused_for);

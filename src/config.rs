@@ -10,6 +10,7 @@
 //! max-size = "20GiB"                    # like --max-size
 //! grace = "1h"                          # like --grace
 //! hook-unused-for = "7d"                # what the git hooks remove: dead, unused this long
+//! ignore-locks = true                   # like --ignore-locks
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub struct Config {
     #[serde(default, with = "humantime_serde_opt")]
     /// What the git hooks remove: dead archives unused this long.
     pub hook_unused_for: Option<Duration>,
+    #[serde(default)]
+    /// Like `--ignore-locks`: `uv.lock` files keep nothing.
+    pub ignore_locks: bool,
 }
 
 /// Durations as humantime strings (`"30d"`).

@@ -108,6 +108,9 @@ pub struct RootScan {
     pub unreadable: Vec<(PathBuf, String)>,
     /// Mounts under the root that were not walked.
     pub not_searched: Vec<NotSearched>,
+    /// `uv.lock` files beside a `pyproject.toml`: projects and workspaces whose next sync
+    /// needs what they name, venv or not.
+    pub locks: Vec<PathBuf>,
     /// The root does not exist.
     pub missing: bool,
 }
@@ -223,6 +226,7 @@ impl<'a> Walker<'a> {
                 installs: Vec::new(),
                 unreadable: Vec::new(),
                 not_searched: Vec::new(),
+                locks: Vec::new(),
                 missing: false,
             },
             cache_real,
@@ -284,6 +288,12 @@ impl<'a> Walker<'a> {
             // root itself: a root the user names is searched whatever it is.
             let tagged =
                 entry.depth() > 1 && entry.file_name() == OsStr::new(CACHEDIR_TAG) && is_tag(path);
+            if kind.is_file()
+                && entry.file_name() == OsStr::new(crate::lockfile::LOCK_FILE_NAME)
+                && path.with_file_name("pyproject.toml").is_file()
+            {
+                self.scan.locks.push(path.to_owned());
+            }
             return if tagged { Step::SkipDir } else { Step::Descend };
         }
         if entry.depth() > 0 {

@@ -40,6 +40,7 @@ use crate::dist::{DistInfo, METADATA_MAX, PackageName, WHEEL_MAX};
 use crate::fs_meta::{FileId, entry_stat};
 use crate::inventory::{ArchiveKind, BucketFamily, Inventory};
 use crate::locate::{ARCHIVE_BUCKET, CacheDir};
+use crate::lock_evidence::LockMatch;
 use crate::pointer::{PointerKind, Target};
 use crate::read::{kind_name, read_regular};
 
@@ -57,6 +58,9 @@ pub enum Evidence {
     Nlink { file: PathBuf, links: u64 },
     /// A cached environment link or a `.pth` file names the archive.
     Environment { by: PathBuf },
+    /// A `uv.lock` names the distribution: the next `uv sync` of its project needs it,
+    /// whether or not a venv exists today (see `lock_evidence`).
+    Lockfile { lock: PathBuf, by: LockMatch },
     /// A pointer that may name the archive could not be read.
     PointerUnreadable { pointer: PathBuf, reason: String },
     /// Something needed to decide could not be read (inside the archive or a venv).
@@ -82,6 +86,7 @@ pub enum EvidenceKind {
     Content,
     Nlink,
     Environment,
+    Lockfile,
     PointerUnreadable,
     Unreadable,
     Unrecognized,
@@ -102,6 +107,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::Content => "content",
             EvidenceKind::Nlink => "nlink",
             EvidenceKind::Environment => "environment",
+            EvidenceKind::Lockfile => "lockfile",
             EvidenceKind::PointerUnreadable => "pointer-unreadable",
             EvidenceKind::Unreadable => "unreadable",
             EvidenceKind::Unrecognized => "unrecognized",
@@ -119,7 +125,12 @@ impl EvidenceKind {
     pub fn is_use(self) -> bool {
         matches!(
             self,
-            Self::Symlink | Self::Hardlink | Self::Content | Self::Nlink | Self::Environment
+            Self::Symlink
+                | Self::Hardlink
+                | Self::Content
+                | Self::Nlink
+                | Self::Environment
+                | Self::Lockfile
         )
     }
 }
@@ -132,6 +143,7 @@ impl Evidence {
             Evidence::Content { .. } => EvidenceKind::Content,
             Evidence::Nlink { .. } => EvidenceKind::Nlink,
             Evidence::Environment { .. } => EvidenceKind::Environment,
+            Evidence::Lockfile { .. } => EvidenceKind::Lockfile,
             Evidence::PointerUnreadable { .. } => EvidenceKind::PointerUnreadable,
             Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
             Evidence::Unrecognized => EvidenceKind::Unrecognized,
@@ -157,6 +169,7 @@ impl Evidence {
         match self {
             Evidence::Nlink { file, .. } => Some(file),
             Evidence::Environment { by } => Some(by),
+            Evidence::Lockfile { lock, .. } => Some(lock),
             Evidence::PointerUnreadable { pointer, .. } => Some(pointer),
             Evidence::Unreadable { path, .. } => Some(path),
             _ => None,
@@ -167,6 +180,7 @@ impl Evidence {
     pub fn detail(&self) -> Option<String> {
         match self {
             Evidence::Nlink { links, .. } => Some(format!("{links} links")),
+            Evidence::Lockfile { by, .. } => Some(by.to_string()),
             Evidence::PointerUnreadable { reason, .. } | Evidence::Unreadable { reason, .. } => {
                 Some(reason.clone())
             }

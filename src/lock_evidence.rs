@@ -8,9 +8,13 @@
 //!    digest for that wheel (`hash = "sha256:…"`). Equal digests are the same file, so the
 //!    archive is exactly the one a sync would link.
 //! 2. **Source-archive digest.** A locked sdist's `hash` is the digest uv records for the
-//!    source revision it built (`sdists-v*/…/revision.http`: msgpack `[id, hashes, …]`).
-//!    The wheels built from that revision are the pointers under the sibling directory
-//!    `<id>/`, and the archives they name are kept.
+//!    source it downloaded (`sdists-v*/…/revision.http`: msgpack `[id, hashes, …]`). The
+//!    wheels built from it are the pointers in the revision directories beside that record,
+//!    and the archives they name are kept. All of them, not only the current revision's
+//!    `<id>/`: when uv downloads the same file again (an index that does not let it cache
+//!    the response) it starts a new, empty revision, and until it builds there a sync
+//!    uses or rebuilds what it has; an index never serves two files of one name and
+//!    version, so every revision there was built from the locked file.
 //! 3. **Name and version.** Path, directory, editable and git sources are built on this
 //!    machine: no digest in the lock describes the built wheel. Neither does a
 //!    `--find-links` wheel (the lock records its path, no hash). For those every archive
@@ -232,10 +236,11 @@ fn archives_under<'a>(
         })
 }
 
-/// One source revision uv built wheels from.
+/// One downloaded source archive, and where uv built wheels from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
-    /// `<dir of revision.http>/<id>`: where the wheels built from it are.
+    /// The directory of its `revision.http`: its revision directories hold the wheels
+    /// built from it (the current one is `<id>/`).
     pub dir: PathBuf,
     /// Digests of the source archive.
     pub sha256: Vec<Sha256>,
@@ -289,8 +294,8 @@ fn scan_revisions(cache_root: &Path) -> RevisionScan {
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| decode_revision(&bytes));
             match (decoded, path.parent()) {
-                (Ok((id, sha256)), Some(parent)) => scan.revisions.push(Revision {
-                    dir: parent.join(id.as_str()),
+                (Ok((_, sha256)), Some(parent)) => scan.revisions.push(Revision {
+                    dir: parent.to_owned(),
                     sha256,
                 }),
                 (Err(reason), _) => scan.unreadable.push((path.to_owned(), reason)),
@@ -476,6 +481,7 @@ mod tests {
             ("alpha2aaaaaaaaaa", "alpha", "2.0"),
             ("k3CHgPZ6YXK4OIjD", "delta", "1.0"),
             ("delta0old0000000", "delta", "1.0"),
+            ("delta0rebuilt000", "delta", "1.0"),
             ("aNgjhJpnhtV2Fi5J", "dirpkg", "0.3"),
             ("dirpkg0old000000", "dirpkg", "0.2"),
             ("1RDINJ_Yp-XA2BMX", "gitpkg", "0.5"),
@@ -509,6 +515,13 @@ mod tests {
             delta.join("W91XBa7vulWGAAFX/delta-1.0-py3-none-any"),
             PointerKind::Symlink,
             "k3CHgPZ6YXK4OIjD",
+            Vec::new(),
+        ));
+        // Built from an earlier download of the same file (a revision uv has replaced).
+        inv.pointers.push(pointer(
+            delta.join("OldRevision00000/delta-1.0-py3-none-any"),
+            PointerKind::Symlink,
+            "delta0rebuilt000",
             Vec::new(),
         ));
         // A revision of another sdist of the same name and version (another index).
@@ -559,6 +572,7 @@ mod tests {
             let expected: BTreeMap<String, Vec<LockMatch>> = [
                 ("QpRKOmnRjkvlkZze", LockMatch::WheelHash(sha(ALPHA))),
                 ("k3CHgPZ6YXK4OIjD", LockMatch::SdistHash(sha(DELTA_SDIST))),
+                ("delta0rebuilt000", LockMatch::SdistHash(sha(DELTA_SDIST))),
                 ("aNgjhJpnhtV2Fi5J", LockMatch::NameVersion),
                 ("1RDINJ_Yp-XA2BMX", LockMatch::NameVersion),
                 ("94a_YszqSN826jXY", LockMatch::NameVersion),

@@ -70,6 +70,12 @@ pub struct Options {
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
     pub blind_spots: Vec<(PathBuf, String)>,
+    /// What `uv.lock` files keep (`lockfile` evidence).
+    pub locks: Findings,
+    /// CI mode (`--only-locked`): the locks are the only sign of use. Venvs, cached
+    /// environments and link counts are not consulted; doubt (unreadable pointers or
+    /// archives) and the policies still keep.
+    pub only_locked: bool,
 }
 
 /// Why a dead archive is removed.
@@ -186,7 +192,12 @@ pub fn make(
     for archive in inventory.archives.values() {
         planner.evidence.add_all(intrinsic(archive, options));
     }
-    planner.evidence.add_all(planner.matcher.pointer_findings());
+    planner.evidence.add_all(options.locks.clone());
+    let mut from_pointers = planner.matcher.pointer_findings();
+    if options.only_locked {
+        from_pointers.retain(|(_, e)| !matches!(e, Evidence::Environment { .. }));
+    }
+    planner.evidence.add_all(from_pointers);
     let bar = progress.bar(venvs.len() as u64, "matching venvs");
     for venv in venvs {
         planner.evidence.add_all(planner.matcher.scan_venv(venv));
@@ -310,6 +321,7 @@ impl<'a> Planner<'a> {
                 .values()
                 .filter(|a| matches!(a.kind, ArchiveKind::Venv))
                 .filter(|a| self.evidence.has(&a.id) && !self.scanned_envs.contains(&a.id))
+                .filter(|_| !self.options.only_locked)
                 .collect();
             if !new_envs.is_empty() {
                 for archive in new_envs {
@@ -327,7 +339,11 @@ impl<'a> Planner<'a> {
                 objects: &self.objects,
                 metadata_links: &self.metadata_links,
             };
-            let findings = links.held_outside_plan(&candidates);
+            let findings = if self.options.only_locked {
+                Findings::new()
+            } else {
+                links.held_outside_plan(&candidates)
+            };
             if findings.is_empty() {
                 return;
             }

@@ -10,6 +10,7 @@
 //! Roots are assembled in [`roots`]; the survey (stages 2 to 5), last-use bookkeeping
 //! and the report built from them in [`survey`].
 
+mod locks;
 mod roots;
 mod survey;
 
@@ -65,6 +66,19 @@ impl Mode {
     }
 }
 
+/// Which lock files count as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockUse {
+    /// Every `uv.lock` beside a `pyproject.toml` under a root keeps what it names, beside
+    /// what the venvs use.
+    Found,
+    /// `--ignore-locks`: lock files keep nothing.
+    Ignored,
+    /// CI mode (`--only-locked`): exactly what these locks name is live; no root is
+    /// walked, and venvs, cached environments and link counts are not consulted.
+    Only(Vec<PathBuf>),
+}
+
 /// Everything a run needs, flags and config already merged.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -88,6 +102,8 @@ pub struct Settings {
     pub per_venv: bool,
     /// Prune even when part of a root could not be read.
     pub allow_unreadable_roots: bool,
+    /// Which `uv.lock` files say what is live.
+    pub locks: LockUse,
     /// The clock, read once per run.
     pub now: SystemTime,
 }
@@ -126,6 +142,11 @@ impl Settings {
             explain: None,
             per_venv: false,
             allow_unreadable_roots: false,
+            locks: if config.ignore_locks {
+                LockUse::Ignored
+            } else {
+                LockUse::Found
+            },
             now: state::now()?,
         })
     }

@@ -34,13 +34,17 @@ pub(super) fn take(
     let mut warnings = inventory.warnings.clone();
     // Doubts that keep every archive, whatever --allow-unreadable-roots says.
     let mut blind_spots = Vec::new();
-    let specs = super::roots::specs(
-        settings,
-        state_dir,
-        &inventory,
-        &mut warnings,
-        &mut blind_spots,
-    );
+    // CI mode walks no root: only the locks it names say what is live.
+    let specs = match settings.locks {
+        super::LockUse::Only(_) => Vec::new(),
+        _ => super::roots::specs(
+            settings,
+            state_dir,
+            &inventory,
+            &mut warnings,
+            &mut blind_spots,
+        ),
+    };
     let roots = discover::discover(&specs, cache, progress);
 
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
@@ -98,6 +102,16 @@ pub(super) fn take(
     venvs.sort();
     venvs.dedup();
 
+    let locks = super::locks::findings(
+        &settings.locks,
+        &roots,
+        &inventory,
+        cache,
+        keep_for_blind_spots,
+        &mut warnings,
+        &mut blind_spots,
+    )?;
+
     let last_seen = match state_dir {
         Some(dir) => last_seen_before(dir, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
@@ -107,6 +121,8 @@ pub(super) fn take(
         now: settings.now,
         last_seen,
         blind_spots,
+        locks,
+        only_locked: matches!(settings.locks, super::LockUse::Only(_)),
     };
     let plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());

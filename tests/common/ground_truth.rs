@@ -263,6 +263,8 @@ pub fn cache_pointers(cache: &Path, known: &BTreeSet<String>) -> Vec<Pointer> {
                 archive_named_by(path)
             } else if entry.file_type().is_file()
                 && path.extension().is_some_and(|x| x == "rev" || x == "http")
+                // `revision.rev`/`.http` name a source revision's directory, not an archive.
+                && !entry.file_name().to_string_lossy().starts_with("revision.")
             {
                 named_in_bytes(path, known)
             } else {
