@@ -447,7 +447,6 @@ mod tests {
             kind: ArchiveKind::Wheel {
                 dist: DistInfo::from_dir(&path.join(format!("{name}-{version}.dist-info")))
                     .expect("dist-info"),
-                tags: Vec::new(),
                 metadata: EntryStat {
                     id: None,
                     nlink: 1,
