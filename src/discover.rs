@@ -277,6 +277,14 @@ impl<'a> Walker<'a> {
     fn visit(&mut self, entry: &DirEntry) -> Step {
         let kind = entry.file_type();
         let path = entry.path();
+        // A project's lock (a symlink too: it is read, never walked through), whatever it
+        // turns out to be; reading it is `lockfile`'s job, and a lock it cannot read is doubt.
+        if !kind.is_dir()
+            && entry.file_name() == OsStr::new(crate::lockfile::LOCK_FILE_NAME)
+            && path.with_file_name("pyproject.toml").is_file()
+        {
+            self.scan.locks.push(path.to_owned());
+        }
         if kind.is_symlink() {
             if !self.in_site(path) {
                 self.follow_to_venv(path);
@@ -288,12 +296,6 @@ impl<'a> Walker<'a> {
             // root itself: a root the user names is searched whatever it is.
             let tagged =
                 entry.depth() > 1 && entry.file_name() == OsStr::new(CACHEDIR_TAG) && is_tag(path);
-            if kind.is_file()
-                && entry.file_name() == OsStr::new(crate::lockfile::LOCK_FILE_NAME)
-                && path.with_file_name("pyproject.toml").is_file()
-            {
-                self.scan.locks.push(path.to_owned());
-            }
             return if tagged { Step::SkipDir } else { Step::Descend };
         }
         if entry.depth() > 0 {

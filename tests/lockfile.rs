@@ -348,3 +348,29 @@ fn only_locked_with_a_missing_lock_deletes_nothing() {
     assert!(stderr.contains(&path_str(&missing)), "{stderr}");
     assert_same_snapshot(&before, &sandbox.world_snapshot());
 }
+
+#[test]
+fn a_lock_that_cannot_be_read_keeps_every_archive() {
+    let world = World::new();
+    let sandbox = &world.sandbox;
+    let app = world.project(&uv(), "app", &strings(&["alpha==1.0"]));
+    let _gone = world.project(&uv(), "gone", &strings(&["omega"]));
+    delete(&app.join(".venv"));
+    delete(&sandbox.projects().join("gone"));
+    let lock = app.join("uv.lock");
+    set_mode(&lock, 0o000);
+    let Some(report) = sandbox.plan_with_permissions_enforced(&[&sandbox.projects()]) else {
+        return;
+    };
+    set_mode(&lock, 0o644);
+    // It may name anything: nothing is a candidate, and the warning says which file.
+    assert_eq!(candidate_ids(&report), BTreeSet::new(), "{report:#}");
+    assert_eq!(live_ids(&report), sandbox.all_archives());
+    let warnings = warnings(&report);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&path_str(&lock)) && w.contains("every archive is kept")),
+        "{warnings:?}"
+    );
+}
