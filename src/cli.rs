@@ -289,7 +289,10 @@ pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
     };
     let mut settings = Settings::new(config, mode)?;
     if !args.only_locked.is_empty() {
-        settings.locks = LockUse::Only(args.only_locked.clone());
+        // Absolute, so that the report and the evidence name the file wherever it is read.
+        let locks = args.only_locked.iter();
+        let absolute = locks.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+        settings.locks = LockUse::Only(absolute.collect());
     } else if args.ignore_locks {
         settings.locks = LockUse::Ignored;
     }

@@ -183,6 +183,9 @@ impl Survey {
             &self.roots,
             self.warnings,
         );
+        if let super::LockUse::Only(locks) = &settings.locks {
+            report.only_locked = Some(locks.clone());
+        }
         if let Some(query) = &settings.explain {
             report.explain = Some(crate::report::explain(&self.plan, query));
         }

@@ -35,13 +35,26 @@ impl Report {
                 return out;
             }
         }
+        if let Some(locks) = &self.only_locked {
+            let names = if locks.len() == 1 { "names" } else { "name" };
+            let _ = writeln!(
+                out,
+                "Only locked: live is exactly what {} {names} (no venvs searched):",
+                count(locks.len(), "lock file")
+            );
+            for lock in locks {
+                let _ = writeln!(out, "  {}", shown(lock));
+            }
+        }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
-        let _ = writeln!(
-            out,
-            "Searched {}, found {}:",
-            count(self.roots.len(), "root"),
-            count(venvs, "venv")
-        );
+        if self.only_locked.is_none() {
+            let _ = writeln!(
+                out,
+                "Searched {}, found {}:",
+                count(self.roots.len(), "root"),
+                count(venvs, "venv")
+            );
+        }
         for root in &self.roots {
             let unreadable = match root.unreadable.len() {
                 0 => String::new(),
@@ -51,7 +64,10 @@ impl Report {
                 0 => unreadable,
                 n => format!("{unreadable}, {} not searched", count(n, "mount")),
             };
-            let venvs = count(root.venvs, "venv");
+            let venvs = match root.locks {
+                0 => count(root.venvs, "venv"),
+                n => format!("{}, {}", count(root.venvs, "venv"), count(n, "lock")),
+            };
             let _ = writeln!(out, "  {} ({venvs}{unreadable})", shown(&root.path));
         }
         let _ = writeln!(
@@ -111,7 +127,7 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 out,
-                "\nLive because of: {} (--explain PACKAGE says which venv).",
+                "\nLive because of: {} (--explain PACKAGE says which venv or lock).",
                 reasons.join(", ")
             );
         }

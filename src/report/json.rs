@@ -29,6 +29,13 @@ pub(super) mod lossy {
         s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
     }
 
+    pub fn opt_vec<S: Serializer>(paths: &Option<Vec<PathBuf>>, s: S) -> Result<S::Ok, S::Error> {
+        match paths {
+            Some(paths) => vec(paths, s),
+            None => s.serialize_none(),
+        }
+    }
+
     /// `--per-venv` shares, each venv path written like every other path.
     pub fn shares<S: Serializer>(
         shares: &Option<Vec<crate::per_venv::VenvShare>>,

@@ -67,6 +67,13 @@ pub struct Report {
     pub live: Vec<Live>,
     /// The roots searched for venvs.
     pub roots: Vec<Root>,
+    /// Extension, `--only-locked` only: the lock files that alone say what is live (no
+    /// root is searched then).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::opt_vec"
+    )]
+    pub only_locked: Option<Vec<PathBuf>>,
     /// Extension: everything we could not read or did not expect, each naming a path.
     pub warnings: Vec<String>,
     /// Extension, `--explain` only: every archive matching the query, kept or not.
@@ -195,6 +202,8 @@ pub struct Root {
     pub origin: RootOrigin,
     /// How many venvs were found under it.
     pub venvs: usize,
+    /// Extension: how many `uv.lock` files (beside a `pyproject.toml`) were found under it.
+    pub locks: usize,
     #[serde(serialize_with = "lossy::vec")]
     /// Paths under it that could not be read.
     pub unreadable: Vec<PathBuf>,
@@ -238,6 +247,7 @@ impl Report {
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
+            only_locked: None,
             warnings: Vec::new(),
             explain: None,
             venvs: None,
@@ -304,6 +314,7 @@ impl Report {
                     path: r.path.clone(),
                     origin: r.origin,
                     venvs: r.installs.len(),
+                    locks: r.locks.len(),
                     unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
                     not_searched: r
                         .not_searched
@@ -316,6 +327,7 @@ impl Report {
                         .collect(),
                 })
                 .collect(),
+            only_locked: None,
             warnings,
             explain: None,
             venvs: None,
