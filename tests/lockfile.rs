@@ -122,6 +122,7 @@ fn a_project_whose_venv_was_deleted_keeps_what_its_lock_names() {
     let report = sandbox.plan(&[&sandbox.projects()]);
     assert_eq!(live_ids(&report), locked, "{report:#}");
     assert_eq!(candidate_ids(&report), set([&omega]), "{report:#}");
+    assert_eq!(root(&report, &path_str(&sandbox.projects()))["locks"], 1);
     for id in &locked {
         assert_eq!(evidence_paths(&report, id), only_lockfile(&lock), "{id}");
     }
@@ -203,6 +204,9 @@ fn only_locked_keeps_exactly_the_upgraded_lock_and_it_syncs_offline() {
 
     let dry = sandbox.prune_json(&only_locked_args(&[&lock], &[]));
     assert_eq!(live_ids(&dry), needed, "{dry:#}");
+    // No root walked; the report names the lock instead.
+    assert_eq!(dry["roots"], serde_json::json!([]), "{dry:#}");
+    assert_eq!(dry["only_locked"], serde_json::json!([path_str(&lock)]));
     assert_eq!(candidate_ids(&dry), set([&old_alpha, &omega]), "{dry:#}");
     for id in &needed {
         assert_eq!(evidence_paths(&dry, id), only_lockfile(&lock), "{id}");
