@@ -501,6 +501,47 @@ wheels = [
         assert!(a.unhashed);
     }
 
+    /// Mutants of real locks (flipped, cut, repeated and spliced bytes) never panic, and
+    /// whatever parses still names only packages whose names appear in the bytes.
+    #[test]
+    fn mutated_locks_never_panic() {
+        let seed = fastrand::u64(..);
+        eprintln!("mutated_locks_never_panic: seed {seed}");
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let originals = [
+            fixture("workspace-0.13.9.lock"),
+            fixture("workspace-0.10.12.lock"),
+            fixture("find-links-0.13.9.lock"),
+        ];
+        for _ in 0..2_000 {
+            let mut bytes = originals[rng.usize(..originals.len())].clone();
+            for _ in 0..rng.usize(1..8) {
+                let len = bytes.len();
+                let at = rng.usize(..len.max(1));
+                match rng.u8(..4) {
+                    0 if len > 0 => bytes[at.min(len - 1)] = rng.u8(..),
+                    1 => bytes.truncate(at),
+                    2 => {
+                        let at = at.min(bytes.len());
+                        let piece: Vec<u8> = bytes[at..].iter().take(64).copied().collect();
+                        bytes.splice(at..at, piece);
+                    }
+                    _ => bytes.insert(at.min(bytes.len()), b"[{\"=\n"[rng.usize(..5)]),
+                }
+            }
+            if let LockContent::Parsed(packages) = parse(&bytes) {
+                let text = String::from_utf8_lossy(&bytes).to_lowercase();
+                for package in packages {
+                    let name = package.name.as_str();
+                    assert!(
+                        name.split('-').all(|part| text.contains(part)),
+                        "seed {seed}: {name} is not in the bytes"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn load_refuses_what_is_not_a_regular_file() {
         let dir = tempfile::tempdir().expect("temp dir");
