@@ -111,7 +111,7 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
     let mut evidence = LockEvidence::default();
     let mut wheel_digests: HashMap<Sha256, Vec<&Path>> = HashMap::new();
     let mut sdist_digests: HashMap<Sha256, Vec<&Path>> = HashMap::new();
-    let mut by_name: HashMap<PackageName, Vec<(Option<&str>, &Path, LockMatch)>> = HashMap::new();
+    let mut by_name: HashMap<PackageName, Vec<ByName<'_>>> = HashMap::new();
     for lock in locks {
         let path = lock.path.as_path();
         match &lock.content {
@@ -129,11 +129,14 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
                         || package.unhashed
                         || (no_digest && !virtual_root)
                     {
-                        by_name.entry(package.name.clone()).or_default().push((
-                            package.version.as_deref(),
-                            path,
-                            LockMatch::NameVersion,
-                        ));
+                        by_name
+                            .entry(package.name.clone())
+                            .or_default()
+                            .push(ByName {
+                                version: package.version.as_deref(),
+                                lock: path,
+                                by: LockMatch::NameVersion,
+                            });
                     }
                 }
             }
@@ -144,11 +147,11 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
                     names.len()
                 ));
                 for name in names {
-                    by_name.entry(name.clone()).or_default().push((
-                        None,
-                        path,
-                        LockMatch::Unparsed,
-                    ));
+                    by_name.entry(name.clone()).or_default().push(ByName {
+                        version: None,
+                        lock: path,
+                        by: LockMatch::Unparsed,
+                    });
                 }
             }
         }
@@ -211,14 +214,21 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
             let ArchiveKind::Wheel { dist, .. } = &archive.kind else {
                 continue;
             };
-            for (version, lock, by) in by_name.get(&dist.name).into_iter().flatten() {
-                if version.is_none_or(|v| same_version(v, &dist.version)) {
-                    evidence.keep(&archive.id, lock, by.clone());
+            for rule in by_name.get(&dist.name).into_iter().flatten() {
+                if rule.version.is_none_or(|v| same_version(v, &dist.version)) {
+                    evidence.keep(&archive.id, rule.lock, rule.by.clone());
                 }
             }
         }
     }
     evidence
+}
+
+/// A lock that keeps every archive of a name: of one version, or of any (`None`).
+struct ByName<'a> {
+    version: Option<&'a str>,
+    lock: &'a Path,
+    by: LockMatch,
 }
 
 /// The archives named by pointers inside `dir`.
