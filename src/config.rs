@@ -74,10 +74,7 @@ pub fn path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("UV_CACHE_PRUNE_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(dirs::config_dir)?;
+    let base = crate::paths::BaseDir::Config.path()?;
     Some(base.join("uv-cache-prune").join("config.toml"))
 }
 

@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::{DirEntry, WalkDir};
 
-use crate::locate::{CACHEDIR_SIGNATURE, CacheDir};
+use crate::layout::{CACHEDIR_SIGNATURE, CACHEDIR_TAG};
+use crate::locate::CacheDir;
 pub use crate::mounts::MountClass;
 use crate::mounts::{Mount, MountTable};
 use crate::progress::Progress;
@@ -117,9 +118,6 @@ pub struct RootScan {
 /// that.
 const SKIPPED_DIRS: [&str; 2] = [".git", "node_modules"];
 
-/// The file that marks a directory as a cache (<https://bford.info/cachedir/>).
-const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
-
 /// More than any real tag holds (cargo's is under 200 bytes); a bigger file is not one.
 const CACHEDIR_TAG_MAX: u64 = 4096;
 
@@ -159,11 +157,7 @@ pub fn tool_dir() -> Option<PathBuf> {
     let data = if cfg!(windows) {
         dirs::data_dir()?.join("uv").join("data")
     } else {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| dirs::home_dir().map(|h| h.join(".local").join("share")))?
-            .join("uv")
+        crate::paths::BaseDir::Data.path()?.join("uv")
     };
     Some(data.join("tools"))
 }
@@ -178,7 +172,7 @@ fn worktree_of(dir: &Path) -> Option<PathBuf> {
 
 /// Searches every root for venvs and bare sites.
 pub fn discover(roots: &[RootSpec], cache: &CacheDir, progress: &Progress) -> Vec<RootScan> {
-    let cache_real = std::fs::canonicalize(cache.root()).ok();
+    let cache_real = Some(cache.real().to_owned());
     // Without a mount table (not Linux) each walk stays on its root's filesystem.
     let mounts = MountTable::current().ok();
     let spinner = progress.spinner("finding venvs");
