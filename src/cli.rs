@@ -356,6 +356,7 @@ fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
 struct Settings<'a> {
     args: &'a PruneArgs,
     config_roots: Vec<PathBuf>,
+    excludes: Vec<discover::Exclude>,
     policy: Policy,
     now: SystemTime,
     state_dir: Option<PathBuf>,
@@ -372,6 +373,7 @@ impl<'a> Settings<'a> {
         Ok(Self {
             args,
             config_roots: config.roots.clone(),
+            excludes: config.exclude.clone(),
             policy: if args.hook {
                 // The hooks' conservative policy: never a size target.
                 Policy {
@@ -414,7 +416,7 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
     // Doubts that keep every archive, whatever --allow-unreadable-roots says.
     let mut blind_spots = Vec::new();
     let specs = root_specs(settings, &inventory, &mut warnings, &mut blind_spots);
-    let roots = discover::discover(&specs, cache, progress);
+    let roots = discover::discover(&specs, cache, &settings.excludes, progress);
 
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
     let keep_for_blind_spots = !args.allow_unreadable_roots;
@@ -448,17 +450,18 @@ fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Res
                 mount.class.describe(),
                 mount.fstype
             );
+            let keep = keep_for_blind_spots && mount.blind_spot;
             warnings.push(format!(
                 "{} (under root {}) {cause}{}",
                 mount.path.display(),
                 root.path.display(),
-                if keep_for_blind_spots {
+                if keep {
                     "; every archive is kept (--allow-unreadable-roots to prune anyway)"
                 } else {
                     ""
                 }
             ));
-            if keep_for_blind_spots {
+            if keep {
                 blind_spots.push((mount.path.clone(), cause));
             }
         }

@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! roots = ["~/src", "/work/projects"]   # searched like --root (not with --no-default-roots)
+//! exclude = [".tox", "~/datasets"]       # never walked: a directory name, or a path
 //! keep = ["numpy", "torch"]             # like --keep
 //! unused-for = "30d"                    # like --unused-for
 //! max-size = "20GiB"                    # like --max-size
@@ -23,6 +24,9 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub roots: Vec<PathBuf>,
+    /// Trees no walk enters (a root itself is still searched).
+    #[serde(default)]
+    pub exclude: Vec<crate::discover::Exclude>,
     #[serde(default)]
     pub keep: Vec<String>,
     #[serde(default, with = "humantime_serde_opt")]

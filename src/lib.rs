@@ -54,5 +54,6 @@ pub mod report;
 #[cfg(unix)]
 pub(crate) mod rmtree;
 pub mod state;
+mod walk;
 
 pub use cli::{Args, PruneArgs, build_report, run};

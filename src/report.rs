@@ -285,6 +285,8 @@ pub struct Root {
     pub unreadable: Vec<PathBuf>,
     /// Extension: mounts under the root that were not walked (network, FUSE, unknown).
     pub not_searched: Vec<NotSearchedMount>,
+    /// Extension: directories listed by the walk.
+    pub dirs_searched: u64,
 }
 
 /// A mount under a root that discovery did not walk.
@@ -393,6 +395,7 @@ impl Report {
                             class: m.class,
                         })
                         .collect(),
+                    dirs_searched: r.dirs_searched,
                 })
                 .collect(),
             warnings,
@@ -436,10 +439,16 @@ impl Report {
             }
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
+        let dirs: u64 = self.roots.iter().map(|r| r.dirs_searched).sum();
         let _ = writeln!(
             out,
-            "Searched {}, found {}:",
+            "Searched {} ({dirs} {}), found {}:",
             count(self.roots.len(), "root"),
+            if dirs == 1 {
+                "directory"
+            } else {
+                "directories"
+            },
             count(venvs, "venv")
         );
         for root in &self.roots {
