@@ -264,3 +264,28 @@ fn a_dead_fuse_mount_in_home_is_listed_but_blocks_only_under_a_chosen_root() {
     let report = sandbox.plan(&[&home_path]);
     assert!(candidate_ids(&report).is_empty(), "{report:#}");
 }
+
+#[test]
+fn a_worktree_inside_the_home_is_walked_once_as_itself() {
+    let sandbox = Sandbox::new();
+    let planted = plant(
+        &sandbox,
+        &[("proj/.venv", "alpha"), ("notes/.venv", "beta")],
+    );
+    let proj = sandbox.home().join("proj");
+    std::fs::create_dir_all(proj.join(".git")).unwrap();
+    let mut cmd = sandbox.prune_cmd(&["--grace", "0s", "--json"]);
+    cmd.current_dir(proj.join(".venv"));
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(live_ids(&report), set(planted.iter().map(|(id, _)| id)));
+    let worktree = root(&report, &path_str(&proj));
+    assert_eq!(worktree["origin"], "worktree", "{report:#}");
+    assert_eq!(worktree["venvs"], 1, "{report:#}");
+    // The home walk leaves proj to its own walk: ~, notes, notes/.venv.
+    let home = home_root(&report, &sandbox.home());
+    assert_eq!(home["venvs"], 1, "{report:#}");
+    assert_eq!(home["dirs_searched"], 3, "{report:#}");
+}
