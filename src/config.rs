@@ -271,6 +271,26 @@ mod tests {
     }
 
     #[test]
+    fn excludes_are_names_or_absolute_paths() {
+        use crate::discover::Exclude;
+        let config = parse(b"exclude = [\".tox\", \"~/big\", \"/srv/mirror\"]\n").unwrap();
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(
+            config.exclude,
+            [
+                Exclude::Name(".tox".into()),
+                Exclude::Path(home.join("big")),
+                Exclude::Path("/srv/mirror".into()),
+            ]
+        );
+        for bad in ["src/vendor", "", "..", "./x"] {
+            let text = format!("exclude = [{bad:?}]\n");
+            let err = format!("{:#}", parse(text.as_bytes()).unwrap_err());
+            assert!(err.contains("write a directory name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn a_typo_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
