@@ -71,6 +71,7 @@ pub mod report;
 mod rmtree;
 pub mod state;
 mod units;
+mod walk;
 
 pub use cli::{Args, PruneArgs, build_report, run};
 pub use report::{Candidate, Counts, Live, Report, Status};

@@ -36,10 +36,16 @@ impl Report {
             }
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
+        let dirs: u64 = self.roots.iter().map(|r| r.dirs_searched).sum();
         let _ = writeln!(
             out,
-            "Searched {}, found {}:",
+            "Searched {} ({dirs} {}), found {}:",
             count(self.roots.len(), "root"),
+            if dirs == 1 {
+                "directory"
+            } else {
+                "directories"
+            },
             count(venvs, "venv")
         );
         for root in &self.roots {
