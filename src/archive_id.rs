@@ -37,7 +37,7 @@ impl ArchiveId {
         let components: Vec<Component<'_>> = path.components().collect();
         let at = components
             .iter()
-            .rposition(|c| c.as_os_str() == crate::locate::ARCHIVE_BUCKET)?;
+            .rposition(|c| c.as_os_str() == crate::layout::ARCHIVE_BUCKET)?;
         match components.get(at + 1)? {
             Component::Normal(name) => Self::from_os_str(name),
             _ => None,

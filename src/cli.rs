@@ -42,7 +42,8 @@ pub struct PruneArgs {
     pub roots: Vec<PathBuf>,
 
     /// Search only the --root directories: not the config's roots, the registry, uv's tool
-    /// dir or the current git worktree (the cache's own environments are always checked)
+    /// dir, the home directory or the current git worktree (the cache's own environments
+    /// are always checked)
     #[arg(long)]
     pub no_default_roots: bool,
 
@@ -197,7 +198,7 @@ Examples:
   uv-cache-prune roots add ~/work/project # remember a project for every later run
 
 Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PRUNE_CONFIG):
-  roots, keep, grace, unused-for, max-size, ignore-locks. Flags win.
+  roots, exclude, keep, grace, unused-for, max-size, ignore-locks. Flags win.
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";

@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! roots = ["~/src", "/work/projects"]   # searched like --root (not with --no-default-roots)
+//! exclude = [".tox", "~/datasets"]       # never walked: a directory name, or a path
 //! keep = ["numpy", "torch"]             # like --keep
 //! unused-for = "30d"                    # like --unused-for
 //! max-size = "20GiB"                    # like --max-size
@@ -28,6 +29,9 @@ pub struct Config {
     #[serde(default)]
     /// Searched like `--root` (not with `--no-default-roots`).
     pub roots: Vec<PathBuf>,
+    /// Trees no walk enters (a root itself is still searched).
+    #[serde(default)]
+    pub exclude: Vec<crate::discover::Exclude>,
     #[serde(default)]
     /// Like `--keep`.
     pub keep: Vec<String>,
@@ -78,10 +82,7 @@ pub fn path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("UV_CACHE_PRUNE_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(dirs::config_dir)?;
+    let base = crate::paths::BaseDir::Config.path()?;
     Some(base.join("uv-cache-prune").join("config.toml"))
 }
 
@@ -154,6 +155,26 @@ mod tests {
         assert_eq!(config.unused_for, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(config.max_size, Some(Size(20 << 30)));
         assert_eq!(config.grace, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn excludes_are_names_or_absolute_paths() {
+        use crate::discover::Exclude;
+        let config = parse(b"exclude = [\".tox\", \"~/big\", \"/srv/mirror\"]\n").unwrap();
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(
+            config.exclude,
+            [
+                Exclude::Name(".tox".into()),
+                Exclude::Path(home.join("big")),
+                Exclude::Path("/srv/mirror".into()),
+            ]
+        );
+        for bad in ["src/vendor", "", "..", "./x"] {
+            let text = format!("exclude = [{bad:?}]\n");
+            let err = format!("{:#}", parse(text.as_bytes()).unwrap_err());
+            assert!(err.contains("write a directory name"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -19,12 +19,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::archive_id::ArchiveId;
 use crate::fs_meta::{FileId, entry_stat};
-use crate::inventory::BucketFamily;
-use crate::locate::{ARCHIVE_BUCKET, CacheDir, CacheLocation, Validated, validate};
-
-/// Prefix of an archive being deleted: a dot-name inside `archive-v0`, so the rename is
-/// atomic (same filesystem), the inventory skips it, and uv's own prune would remove it.
-pub const TRASH_PREFIX: &str = ".uv-cache-prune-trash-";
+use crate::layout::{ARCHIVE_BUCKET, BucketFamily, TRASH_PREFIX};
+use crate::locate::{CacheDir, CacheLocation, Validated, validate};
 
 #[derive(Debug, Clone)]
 pub struct Guard {
@@ -37,8 +33,7 @@ pub struct Guard {
 impl Guard {
     pub fn new(cache: &CacheDir) -> Result<Self> {
         let root = cache.root();
-        let cache_real = std::fs::canonicalize(root)
-            .with_context(|| format!("cannot resolve the cache path {}", root.display()))?;
+        let cache_real = cache.real().to_owned();
         let forbidden = [Some(PathBuf::from("/")), dirs::home_dir()];
         for path in forbidden.iter().flatten() {
             let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
@@ -163,9 +158,10 @@ mod archive_dir {
     use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags};
     use rustix::io::Errno;
 
-    use super::{Guard, TRASH_PREFIX};
+    use super::Guard;
     use crate::archive_id::ArchiveId;
     use crate::fs_meta::FileId;
+    use crate::layout::TRASH_PREFIX;
     use crate::rmtree::{self, MountKey, Outcome};
 
     /// `archive-v0`, open: every archive is renamed and deleted relative to this.

@@ -18,6 +18,7 @@ use walkdir::WalkDir;
 use crate::archive_id::ArchiveId;
 use crate::dist::DistInfo;
 use crate::fs_meta::{EntryStat, entry_stat};
+use crate::layout::{Bucket, BucketFamily};
 use crate::locate::CacheDir;
 use crate::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
 use crate::progress::Progress;
@@ -53,39 +54,6 @@ impl Archive {
     pub fn dist(&self) -> Option<&DistInfo> {
         match &self.kind {
             ArchiveKind::Wheel { dist, .. } => Some(dist),
-            _ => None,
-        }
-    }
-}
-
-/// The families of buckets whose entries point into `archive-v0`. Each holds several
-/// generations (`wheels-v5`, `wheels-v6`, `wheels-v8`, …) when uv versions share a cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum BucketFamily {
-    /// `wheels-v*`: per-wheel symlinks plus `.http`/`.rev` records.
-    Wheels,
-    /// `sdists-v*` and the older `built-wheels-v*`, `source-dists-v*`: built wheels. Their
-    /// `src/` trees are unpacked sources with symlinks of their own and are skipped.
-    SourceDists,
-    /// `environments-v*`: links to archives that are whole venvs; such a link is what keeps
-    /// a cached environment alive.
-    Environments,
-    /// `builds-v*`: temporary overlay venvs whose `.pth` files name environment archives.
-    Builds,
-}
-
-impl BucketFamily {
-    /// Recognizes `<family>-v<N>`.
-    pub fn of(dir_name: &str) -> Option<Self> {
-        let (family, version) = dir_name.rsplit_once("-v")?;
-        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        match family {
-            "wheels" => Some(Self::Wheels),
-            "sdists" | "built-wheels" | "source-dists" => Some(Self::SourceDists),
-            "environments" => Some(Self::Environments),
-            "builds" => Some(Self::Builds),
             _ => None,
         }
     }
@@ -408,7 +376,7 @@ fn read_link_file(path: &Path, family: BucketFamily) -> Result<Option<Pointer>, 
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
-    if !text.contains(crate::locate::ARCHIVE_BUCKET) {
+    if !text.contains(Bucket::Archives.name()) {
         return Ok(None);
     }
     Ok(Some(Pointer {
@@ -419,28 +387,4 @@ fn read_link_file(path: &Path, family: BucketFamily) -> Result<Option<Pointer>, 
         mentions: Some(Vec::new()),
         sha256: Vec::new(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognizes_every_bucket_generation() {
-        for (name, family) in [
-            ("wheels-v5", Some(BucketFamily::Wheels)),
-            ("wheels-v8", Some(BucketFamily::Wheels)),
-            ("sdists-v11", Some(BucketFamily::SourceDists)),
-            ("built-wheels-v3", Some(BucketFamily::SourceDists)),
-            ("source-dists-v0", Some(BucketFamily::SourceDists)),
-            ("environments-v2", Some(BucketFamily::Environments)),
-            ("builds-v0", Some(BucketFamily::Builds)),
-            ("simple-v28", None),
-            ("archive-v0", None),
-            ("wheels-vx", None),
-            ("wheels", None),
-        ] {
-            assert_eq!(BucketFamily::of(name), family, "{name}");
-        }
-    }
 }

@@ -15,8 +15,9 @@
 //! | 6. apply the plan alone, under uv's lock (`lock`), within `guard`'s rules | `apply` (`rmtree`) | `Removal` |
 //! | 7. report | [`report`] (`json`, `human`, `explain`, `summary`) | [`Report`] |
 //!
-//! Beside the stages: `units` (durations, sizes, byte counts), `read` (bounded reads of
-//! files we do not control), `fs_meta`, `progress`, `archive_id`, [`config`], [`state`]
+//! Beside the stages: `layout` (every name in uv's cache: buckets, the lock, the trash
+//! prefix), `paths` (the XDG base directories), `units` (durations, sizes, byte counts),
+//! `read` (bounded reads of files we do not control), `fs_meta`, `progress`, `archive_id`, [`config`], [`state`]
 //! (registry, last use), [`hooks`], [`doctor`]. `docs/architecture.md` in the repository
 //! follows one archive through all of it; `docs/uv-cache.md` says what of uv's format
 //! this relies on, and `docs/json-schema.md` what `--json` prints.
@@ -52,6 +53,7 @@ mod fs_meta;
 mod guard;
 pub mod hooks;
 mod inventory;
+mod layout;
 mod liveness;
 mod locate;
 mod lock;
@@ -59,6 +61,7 @@ mod lock_evidence;
 mod lockfile;
 mod mounts;
 mod objects;
+mod paths;
 mod per_venv;
 mod pipeline;
 mod plan;
@@ -70,6 +73,7 @@ pub mod report;
 mod rmtree;
 pub mod state;
 mod units;
+mod walk;
 
 pub use cli::{Args, PruneArgs, build_report, run};
 pub use report::{Candidate, Counts, Live, Report, Status};

@@ -38,8 +38,9 @@ use std::time::Duration;
 use crate::archive_id::ArchiveId;
 use crate::dist::{DistInfo, METADATA_MAX, PackageName, WHEEL_MAX};
 use crate::fs_meta::{FileId, entry_stat};
-use crate::inventory::{ArchiveKind, BucketFamily, Inventory};
-use crate::locate::{ARCHIVE_BUCKET, CacheDir};
+use crate::inventory::{ArchiveKind, Inventory};
+use crate::layout::{ARCHIVE_BUCKET, BucketFamily};
+use crate::locate::CacheDir;
 use crate::lock_evidence::LockMatch;
 use crate::pointer::{PointerKind, Target};
 use crate::read::{kind_name, read_regular};
@@ -235,7 +236,7 @@ impl<'a> Matcher<'a> {
         Self {
             inventory,
             cache_root: cache.root().to_owned(),
-            cache_real: std::fs::canonicalize(cache.root()).ok(),
+            cache_real: Some(cache.real().to_owned()),
             by_inode,
             by_dist,
             contents: HashMap::new(),

@@ -12,12 +12,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::layout::{ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG};
+use crate::paths::BaseDir;
 use crate::read::{kind_name, read_regular};
 
 /// The bucket of unpacked wheels and cached venvs.
-pub const ARCHIVE_BUCKET: &str = "archive-v0";
-/// What uv writes at the start of `<cache>/CACHEDIR.TAG` (the cachedir.org signature).
-pub(crate) const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 /// Largest `CACHEDIR.TAG` we read: the signature and a comment line, a few hundred bytes.
 const CACHEDIR_TAG_MAX: u64 = 64 * 1024;
 
@@ -53,12 +52,20 @@ pub struct CacheLocation {
 #[derive(Debug, Clone)]
 pub struct CacheDir {
     root: PathBuf,
+    /// `root` with every symlink resolved, once, when the cache was validated.
+    real: PathBuf,
     pub source: CacheSource,
 }
 
 impl CacheDir {
+    /// The cache as the user (or uv) named it: what symlink-mode venvs point into.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The cache with every symlink resolved: what a canonicalized path is compared with.
+    pub fn real(&self) -> &Path {
+        &self.real
     }
 
     pub fn archive_dir(&self) -> PathBuf {
@@ -119,11 +126,7 @@ fn default_cache_dir() -> Option<PathBuf> {
     if cfg!(windows) {
         return dirs::cache_dir().map(|d| d.join("uv").join("cache"));
     }
-    let xdg = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    xdg.or_else(|| dirs::home_dir().map(|h| h.join(".cache")))
-        .map(|d| d.join("uv"))
+    BaseDir::Cache.path().map(|d| d.join("uv"))
 }
 
 /// The outcome of looking at a location.
@@ -148,7 +151,7 @@ pub fn validate(location: CacheLocation) -> Result<Validated> {
         }
         Ok(_) => {}
     }
-    let tag = path.join("CACHEDIR.TAG");
+    let tag = path.join(CACHEDIR_TAG);
     match read_regular(&tag, CACHEDIR_TAG_MAX) {
         Ok(bytes) if bytes.starts_with(CACHEDIR_SIGNATURE) => {}
         Ok(_) => bail!(
@@ -200,8 +203,11 @@ pub fn validate(location: CacheLocation) -> Result<Validated> {
             archive.display()
         ),
     }
+    let real = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve the cache path {}", path.display()))?;
     Ok(Validated::Cache(CacheDir {
         root: location.path,
+        real,
         source: location.source,
     }))
 }
@@ -239,7 +245,7 @@ mod tests {
     #[test]
     fn a_foreign_cachedir_tag_without_archive_bucket_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("CACHEDIR.TAG"), CACHEDIR_SIGNATURE).unwrap();
+        std::fs::write(tmp.path().join(CACHEDIR_TAG), CACHEDIR_SIGNATURE).unwrap();
         let err = validate(location(tmp.path())).unwrap_err().to_string();
         assert!(err.contains("archive-v0"), "{err}");
     }

@@ -83,7 +83,7 @@ pub enum Acquired {
 /// Takes the exclusive cache lock. With [`Wait::UpTo`], says once on stderr that it is
 /// waiting, and fails with a one-line error naming the lock file when the time is up.
 pub fn exclusive(cache: &CacheDir, wait: Wait) -> Result<Acquired> {
-    let path = cache.root().join(".lock");
+    let path = cache.root().join(crate::layout::LOCK_FILE);
     let file = open_lock_file(&path)?;
     let marker = marker_path(cache.root());
     let deadline = match wait {

@@ -33,7 +33,8 @@ use walkdir::WalkDir;
 
 use crate::archive_id::ArchiveId;
 use crate::dist::PackageName;
-use crate::inventory::{ArchiveKind, BucketFamily, Inventory};
+use crate::inventory::{ArchiveKind, Inventory};
+use crate::layout::BucketFamily;
 use crate::lockfile::{LockContent, LockFile};
 use crate::pointer::{POINTER_MAX, Sha256, Target, sha256_digests};
 use crate::read::read_regular;

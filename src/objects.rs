@@ -59,9 +59,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::fs_meta::FileId;
+use crate::layout::Bucket;
 
 /// The object store's directory under the cache root.
-pub const OBJECT_BUCKET: &str = "files-v0";
+pub const OBJECT_BUCKET: &str = Bucket::Objects.name();
 
 /// One object, `files-v0/<shard>/<name>`, and the inode it was when indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]

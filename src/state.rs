@@ -92,15 +92,9 @@ pub fn state_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("UV_CACHE_PRUNE_STATE_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let xdg = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    let base = if cfg!(windows) {
-        xdg.or_else(dirs::data_local_dir)
-    } else {
-        xdg.or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
-    };
-    let base = base.context("cannot find a state directory (set UV_CACHE_PRUNE_STATE_DIR)")?;
+    let base = crate::paths::BaseDir::State
+        .path()
+        .context("cannot find a state directory (set UV_CACHE_PRUNE_STATE_DIR)")?;
     Ok(base.join("uv-cache-prune"))
 }
 

@@ -92,6 +92,8 @@ pub struct Settings {
     pub no_default_roots: bool,
     /// Roots from the config file, searched unless `no_default_roots`.
     pub config_roots: Vec<PathBuf>,
+    /// Trees no walk enters (the config's `exclude`).
+    pub excludes: Vec<crate::discover::Exclude>,
     /// Directories to add to the registry before the run.
     pub register: Vec<PathBuf>,
     /// Which dead archives go.
@@ -128,6 +130,7 @@ impl Settings {
             roots: Vec::new(),
             no_default_roots: false,
             config_roots: config.roots.clone(),
+            excludes: config.exclude.clone(),
             register: Vec::new(),
             policy: Policy {
                 grace: config.grace.unwrap_or(DEFAULT_GRACE),

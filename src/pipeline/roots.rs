@@ -1,7 +1,8 @@
 //! Which directory trees are searched for venvs, in order: `--root`s; then, unless
 //! `--no-default-roots`, the config's roots, the registry (where vanished roots are
-//! dropped), uv's tool dir and the git worktree; then the cache's own overlay venvs
-//! (`builds-v*`), always.
+//! dropped), uv's tool dir, the home directory and the git worktree
+//! ([`discover::default_roots`]); then the cache's own overlay venvs (`builds-v*`),
+//! always.
 
 use std::path::{Path, PathBuf};
 

@@ -45,7 +45,7 @@ pub(super) fn take(
             &mut blind_spots,
         ),
     };
-    let roots = discover::discover(&specs, cache, progress);
+    let roots = discover::discover(&specs, cache, &settings.excludes, progress);
 
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
     let keep_for_blind_spots = !settings.allow_unreadable_roots;
@@ -79,17 +79,18 @@ pub(super) fn take(
                 mount.class.describe(),
                 mount.fstype
             );
+            let keep = keep_for_blind_spots && mount.blind_spot;
             warnings.push(format!(
                 "{} (under root {}) {cause}{}",
                 mount.path.display(),
                 root.path.display(),
-                if keep_for_blind_spots {
+                if keep {
                     "; every archive is kept (--allow-unreadable-roots to prune anyway)"
                 } else {
                     ""
                 }
             ));
-            if keep_for_blind_spots {
+            if keep {
                 blind_spots.push((mount.path.clone(), cause));
             }
         }

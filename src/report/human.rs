@@ -47,11 +47,17 @@ impl Report {
             }
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
+        let dirs: u64 = self.roots.iter().map(|r| r.dirs_searched).sum();
         if self.only_locked.is_none() {
             let _ = writeln!(
                 out,
-                "Searched {}, found {}:",
+                "Searched {} ({dirs} {}), found {}:",
                 count(self.roots.len(), "root"),
+                if dirs == 1 {
+                    "directory"
+                } else {
+                    "directories"
+                },
                 count(venvs, "venv")
             );
         }

@@ -209,6 +209,8 @@ pub struct Root {
     pub unreadable: Vec<PathBuf>,
     /// Extension: mounts under the root that were not walked (network, FUSE, unknown).
     pub not_searched: Vec<NotSearchedMount>,
+    /// Extension: directories listed by the walk.
+    pub dirs_searched: u64,
 }
 
 /// A mount under a root that discovery did not walk.
@@ -325,6 +327,7 @@ impl Report {
                             class: m.class,
                         })
                         .collect(),
+                    dirs_searched: r.dirs_searched,
                 })
                 .collect(),
             only_locked: None,
