@@ -288,7 +288,12 @@ impl Shared<'_> {
                 let result = checked(&mut cmd).map(drop);
                 if result.is_ok() {
                     for (name, version) in wanted {
-                        venv.packages.insert(name, (version.to_owned(), source));
+                        // uv leaves a requirement the venv already satisfies alone, so the
+                        // same version from the other source keeps where it came from.
+                        let same = venv.packages.get(&name).is_some_and(|(v, _)| v == version);
+                        if !same {
+                            venv.packages.insert(name, (version.to_owned(), source));
+                        }
                     }
                 }
                 ("installs", result)
@@ -360,12 +365,20 @@ impl Shared<'_> {
         self.remember_archives();
         let cache = self.bed.cache();
         let known = self.known.lock().map(|k| k.clone()).unwrap_or_default();
-        for problem in pointer_problems(&cache, &known) {
-            self.fail(format!("at the end: {problem}"));
+        // One failure for the pointers and one per venv, each with its first problem: a
+        // removed archive otherwise shows as one line per file of every venv using it.
+        let problems = pointer_problems(&cache, &known);
+        if !problems.is_empty() {
+            self.fail(format!("at the end, pointers: {}", first(&problems)));
         }
         for (i, venv) in venvs.iter().enumerate() {
-            for problem in venv_problems(&venv.path) {
-                self.fail(format!("at the end: {problem}"));
+            let problems = venv_problems(&venv.path);
+            if !problems.is_empty() {
+                self.fail(format!(
+                    "at the end, venv {}: {}",
+                    venv.path.display(),
+                    first(&problems)
+                ));
             }
             let modules: Vec<String> = venv.packages.keys().cloned().collect();
             if let Err(e) = imports(&venv.path, &modules) {
@@ -400,4 +413,13 @@ impl Shared<'_> {
         }
         Ok(())
     }
+}
+
+/// `N problem(s), first: ...`.
+fn first(problems: &[String]) -> String {
+    format!(
+        "{} problem(s), first: {}",
+        problems.len(),
+        problems.first().map_or("", String::as_str)
+    )
 }
