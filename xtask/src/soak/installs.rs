@@ -3,7 +3,9 @@
 //!
 //! Operations: venv creations and deletions, installs (every link mode, both uv
 //! generations, find-links, a loopback index and a local source tree), uninstalls,
-//! `uv run --with` and `uvx`. Each worker owns its venvs, so what each venv holds is known
+//! `uv run --with` and `uvx`. A third of the venvs are made outside the root the tool
+//! searches, in hardlink mode, with packages of their own: only link counts protect
+//! those archives. Each worker owns its venvs, so what each venv holds is known
 //! exactly. Any uv operation that fails is a failure (a prune must never take what uv is
 //! about to use: uv's shared lock against the tool's exclusive one). Afterwards every
 //! surviving venv must be sound and import what it holds, every pointer must name a
@@ -11,6 +13,7 @@
 //! package a survivor holds must work from the cache alone.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -21,7 +24,7 @@ use anyhow::{Context, Result};
 
 use super::bed::{Bed, UvBins, checked};
 use super::index::Index;
-use super::invariant::{archive_ids, imports, pointer_problems, venv_problems};
+use super::invariant::{archive_ids, imports, pointer_problems, site_packages, venv_problems};
 use super::wheel::{publish, write_source_tree, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
 
@@ -34,6 +37,9 @@ pub struct Load {
 
 /// Packages every worker draws from, each in two versions.
 const PACKAGES: usize = 12;
+/// Packages only the venvs outside the root install (`o00`..): nothing but their link
+/// counts keeps those archives, so the link-count net is what every prune tests there.
+const OUTSIDE_PACKAGES: usize = 3;
 const VERSIONS: [&str; 2] = ["1.0", "2.0"];
 const MODES: [&str; 4] = ["hardlink", "symlink", "copy", "clone"];
 /// The local source tree's package (built into `sdists-v*`).
@@ -49,8 +55,18 @@ enum Source {
 struct Venv {
     path: PathBuf,
     old_uv: bool,
-    /// Package → (version, where it came from).
-    packages: BTreeMap<String, (String, Source)>,
+    /// Outside the root the tool searches: only its link counts protect it, so it
+    /// installs in hardlink mode, packages no venv inside installs ([`OUTSIDE_PACKAGES`]).
+    outside: bool,
+    /// Package → how it was installed.
+    packages: BTreeMap<String, Installed>,
+}
+
+/// How a venv got a package: by the install that put it there (a later install of the
+/// same version is left alone by uv, and changes none of this).
+struct Installed {
+    version: String,
+    source: Source,
 }
 
 /// What the workers and the prune loop share.
@@ -72,9 +88,9 @@ pub fn run(tool: &Path, uv: &UvBins, load: &Load, seed: u64) -> Result<ModeRepor
     let started = Instant::now();
     let bed = Bed::new("installs", tool, uv)?;
     let index_dir = bed.path("index");
-    for p in 0..PACKAGES {
+    for p in 0..PACKAGES + OUTSIDE_PACKAGES {
         for version in VERSIONS {
-            let name = format!("s{p:02}");
+            let name = package(p);
             let wheel = write_wheel(&bed.wheels(), &name, version, 5 + p)?;
             publish(&index_dir, &name, &wheel)?;
         }
@@ -119,6 +135,10 @@ pub fn run(tool: &Path, uv: &UvBins, load: &Load, seed: u64) -> Result<ModeRepor
     let mut counts: Vec<(&'static str, usize)> = vec![
         ("uv operations", shared.done.load(Ordering::SeqCst)),
         ("surviving venvs", venvs.len()),
+        (
+            "of them outside the root",
+            venvs.iter().filter(|v| v.outside).count(),
+        ),
     ];
     counts.extend(shared.counts.into_inner().unwrap_or_default());
     if failures.is_empty() {
@@ -130,6 +150,25 @@ pub fn run(tool: &Path, uv: &UvBins, load: &Load, seed: u64) -> Result<ModeRepor
         failures,
         duration: started.elapsed(),
     })
+}
+
+impl Venv {
+    /// Records a successful install of `name==version`, unless the venv already held
+    /// that version: uv then leaves it as it was.
+    fn record(&mut self, name: &str, version: &str, source: Source) {
+        if self
+            .packages
+            .get(name)
+            .is_some_and(|installed| installed.version == version)
+        {
+            return;
+        }
+        let installed = Installed {
+            version: version.to_owned(),
+            source,
+        };
+        self.packages.insert(name.to_owned(), installed);
+    }
 }
 
 impl Shared<'_> {
@@ -195,13 +234,20 @@ impl Shared<'_> {
         let roll = rng.u8(..100);
         if venvs.is_empty() || (roll < 12 && venvs.len() < 6) {
             let old_uv = rng.u8(..3) == 0;
-            let path = bed.projects().join(format!("w{k}/v{made}/.venv"));
+            let outside = rng.u8(..3) == 0;
+            let base = if outside {
+                bed.path("outside")
+            } else {
+                bed.projects()
+            };
+            let path = base.join(format!("w{k}/v{made}/.venv"));
             *made += 1;
             let result = checked(self.uv(old_uv).arg("venv").arg(&path)).map(drop);
             if result.is_ok() {
                 venvs.push(Venv {
                     path,
                     old_uv,
+                    outside,
                     packages: BTreeMap::new(),
                 });
             }
@@ -249,19 +295,17 @@ impl Shared<'_> {
             }
             45..=49 => {
                 let venv = &mut venvs[v];
+                let mode = link_mode(rng, venv.outside);
                 let result = checked(
                     self.uv(venv.old_uv)
                         .args(["pip", "install", "--python"])
                         .arg(&venv.path)
-                        .args(["--link-mode", MODES[rng.usize(..MODES.len())]])
+                        .args(["--link-mode", mode])
                         .arg(&self.tree),
                 )
                 .map(drop);
                 if result.is_ok() {
-                    venv.packages.insert(
-                        SOURCE_PACKAGE.to_owned(),
-                        ("1.0".to_owned(), Source::FindLinks),
-                    );
+                    venv.record(SOURCE_PACKAGE, "1.0", Source::FindLinks);
                 }
                 ("source tree installs", result)
             }
@@ -274,21 +318,22 @@ impl Shared<'_> {
                 };
                 let mut wanted = Vec::new();
                 for _ in 0..rng.usize(1..=3) {
-                    let (name, version, _) = self.pick(rng);
+                    let (name, version, _) = self.pick_for(rng, venv.outside);
                     if !wanted.iter().any(|(n, _): &(String, &str)| *n == name) {
                         wanted.push((name, version));
                     }
                 }
+                let mode = link_mode(rng, venv.outside);
                 let mut cmd = self.uv(venv.old_uv);
                 cmd.args(["pip", "install", "--python"])
                     .arg(&venv.path)
-                    .args(["--link-mode", MODES[rng.usize(..MODES.len())]]);
+                    .args(["--link-mode", mode]);
                 self.source_args(&mut cmd, source);
                 cmd.args(wanted.iter().map(|(n, v)| format!("{n}=={v}")));
                 let result = checked(&mut cmd).map(drop);
                 if result.is_ok() {
                     for (name, version) in wanted {
-                        venv.packages.insert(name, (version.to_owned(), source));
+                        venv.record(&name, version, source);
                     }
                 }
                 ("installs", result)
@@ -297,7 +342,16 @@ impl Shared<'_> {
     }
 
     fn pick(&self, rng: &mut fastrand::Rng) -> (String, &'static str, Source) {
-        let name = format!("s{:02}", rng.usize(..PACKAGES));
+        self.pick_for(rng, false)
+    }
+
+    /// A package for a venv inside the root (or anywhere else but a venv), or outside it.
+    fn pick_for(&self, rng: &mut fastrand::Rng, outside: bool) -> (String, &'static str, Source) {
+        let name = if outside {
+            package(PACKAGES + rng.usize(..OUTSIDE_PACKAGES))
+        } else {
+            package(rng.usize(..PACKAGES))
+        };
         let version = VERSIONS[rng.usize(..VERSIONS.len())];
         let source = if rng.bool() {
             Source::Index
@@ -329,11 +383,13 @@ impl Shared<'_> {
         }
     }
 
-    /// `--prunes` passes, the `i`-th once `i/M` of the operations are done.
+    /// `--prunes` passes, the `i`-th once `(i+1)/(M+1)` of the operations are done: never
+    /// before the first, which may still be making the cache (a cache without its
+    /// `CACHEDIR.TAG` is refused, rightly).
     fn prune_loop(&self) {
         let load = self.load;
         for i in 0..load.prunes {
-            let due = i * load.operations / load.prunes.max(1);
+            let due = ((i + 1) * load.operations / (load.prunes + 1)).max(1);
             while self.done.load(Ordering::SeqCst) < due {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -360,12 +416,28 @@ impl Shared<'_> {
         self.remember_archives();
         let cache = self.bed.cache();
         let known = self.known.lock().map(|k| k.clone()).unwrap_or_default();
-        for problem in pointer_problems(&cache, &known) {
-            self.fail(format!("at the end: {problem}"));
+        // One failure for the pointers and one per venv, each with its first problem: a
+        // removed archive otherwise shows as one line per file of every venv using it.
+        let problems = pointer_problems(&cache, &known);
+        if !problems.is_empty() {
+            self.fail(format!("at the end, pointers: {}", first(&problems)));
         }
         for (i, venv) in venvs.iter().enumerate() {
-            for problem in venv_problems(&venv.path) {
-                self.fail(format!("at the end: {problem}"));
+            let problems = venv_problems(&venv.path);
+            if !problems.is_empty() {
+                self.fail(format!(
+                    "at the end, venv {}: {}",
+                    venv.path.display(),
+                    first(&problems)
+                ));
+            }
+            if venv.outside {
+                for unlinked in unlinked_metadata(venv) {
+                    self.fail(format!(
+                        "at the end: {} has one link left: the archive it was hardlinked from is gone though this venv outside the root links it (the link-count net)",
+                        unlinked.display()
+                    ));
+                }
             }
             let modules: Vec<String> = venv.packages.keys().cloned().collect();
             if let Err(e) = imports(&venv.path, &modules) {
@@ -377,16 +449,17 @@ impl Shared<'_> {
         }
     }
 
-    /// A fresh venv, with the same uv, gets every package `venv` holds with `--offline`.
+    /// A fresh venv, with the same uv, gets every package `venv` holds with `--offline`
+    /// (outside the root too: its installs are all hardlinks, which the tool must see).
     fn offline_reinstall(&self, i: usize, venv: &Venv) -> Result<()> {
         let mut by_source: BTreeMap<Source, Vec<String>> = BTreeMap::new();
-        for (name, (version, source)) in &venv.packages {
+        for (name, installed) in &venv.packages {
             let spec = if name == SOURCE_PACKAGE {
                 self.tree.display().to_string()
             } else {
-                format!("{name}=={version}")
+                format!("{name}=={}", installed.version)
             };
-            by_source.entry(*source).or_default().push(spec);
+            by_source.entry(installed.source).or_default().push(spec);
         }
         let fresh = self.bed.path(format!("offline/{i}"));
         checked(self.uv(venv.old_uv).arg("venv").arg(&fresh))?;
@@ -399,5 +472,49 @@ impl Shared<'_> {
                 .with_context(|| format!("reinstalling what {} holds", venv.path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// The `METADATA` of each package `venv` holds that no archive shares any more (one link):
+/// for a venv outside the root, installed by hardlink, its archive must have stayed.
+fn unlinked_metadata(venv: &Venv) -> Vec<PathBuf> {
+    let Some(site) = site_packages(&venv.path) else {
+        return Vec::new();
+    };
+    venv.packages
+        .iter()
+        .map(|(name, installed)| {
+            site.join(format!("{name}-{}.dist-info/METADATA", installed.version))
+        })
+        .filter(|metadata| std::fs::metadata(metadata).is_ok_and(|m| m.nlink() == 1))
+        .collect()
+}
+
+/// `N problem(s), first: ...`.
+fn first(problems: &[String]) -> String {
+    format!(
+        "{} problem(s), first: {}",
+        problems.len(),
+        problems.first().map_or("", String::as_str)
+    )
+}
+
+/// A link mode for an install: any inside the root; outside it hardlink, the one mode
+/// whose archive must stay there (a copy or clone needs it no more, a symlink cannot be
+/// seen from the cache: a documented limit).
+fn link_mode(rng: &mut fastrand::Rng, outside: bool) -> &'static str {
+    if outside {
+        "hardlink"
+    } else {
+        MODES[rng.usize(..MODES.len())]
+    }
+}
+
+/// The `p`-th package: `s00`.. shared by everything, then `o00`.. for outside venvs.
+fn package(p: usize) -> String {
+    if p < PACKAGES {
+        format!("s{p:02}")
+    } else {
+        format!("o{:02}", p - PACKAGES)
     }
 }

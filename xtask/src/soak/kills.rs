@@ -8,18 +8,28 @@
 //! symlinks) and a `uv run --with` environment, into venvs of all four link modes; a
 //! third of the venvs are then deleted, so a full `--apply` removes over a hundred
 //! archives of tens of files each, which is what most instants land in.
+//!
+//! Half the kills are timed, half are triggered: the process is killed as soon as the
+//! `k`-th archive is seen turned to trash. Removing pointers and renaming archives takes
+//! a few milliseconds of a run that mostly unlinks files, so timed kills would almost
+//! never land there, yet that order (every pointer gone before its archive goes) is what
+//! keeps uv from trusting a pointer to a missing archive; triggered kills land in it.
+//! Where strace can delay a syscall, the tool is frozen right after that rename returns,
+//! so the SIGKILL lands exactly there; without strace the kill races the tool.
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
 use super::bed::{Bed, UvBins, checked};
 use super::index::Index;
-use super::invariant::{archive_ids, imports, pointer_problems, pointers, trash, venv_problems};
+use super::invariant::{
+    TRASH_PREFIX, archive_ids, imports, pointer_problems, pointers, trash, venv_problems,
+};
 use super::wheel::{publish, write_source_tree, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
 
@@ -37,6 +47,9 @@ struct Scenario {
     dead: BTreeSet<String>,
     /// Surviving venvs and the modules each imports.
     venvs: Vec<(PathBuf, Vec<String>)>,
+    /// Triggered kills freeze the tool with strace right after the rename (else they
+    /// race it).
+    strace: bool,
 }
 
 pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeReport> {
@@ -51,6 +64,9 @@ pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeRepo
         scenario.live.len(),
         scenario.venvs.len()
     );
+    if !scenario.strace {
+        println!("kills: note: no working strace; kills triggered by a rename race the tool");
+    }
     scenario.bed.restore()?;
     let clock = Instant::now();
     let output = checked(&mut scenario.bed.prune_cmd(&["--apply"]))?;
@@ -66,14 +82,16 @@ pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeRepo
     println!("kills: a full --apply takes {full:.2?}");
 
     let mut landed = [0usize; 3];
+    let mut triggered = 0;
     for i in 0..kills {
         let kill_seed = stratified_seed(seed, i, kills);
-        let delay = full.mul_f64(fraction(kill_seed));
+        let trigger = Trigger::of(kill_seed, full, scenario.dead.len());
+        triggered += usize::from(matches!(trigger, Trigger::Renamed(_)));
         let replay = format!("cargo xtask soak --kills 1 --seed {kill_seed}");
-        match scenario.kill_once(delay) {
+        match scenario.kill_once(trigger) {
             Ok(phase) => landed[phase as usize] += 1,
             Err(e) => {
-                let message = format!("kill after {delay:.2?} of {full:.2?}: {e:#}");
+                let message = format!("kill {}: {e:#}", trigger.describe(full));
                 println!("kills: FAILED {message}\n  replay: {replay}");
                 failures.push(Failure { replay, message });
             }
@@ -89,6 +107,7 @@ pub fn run(tool: &Path, uv: &UvBins, kills: usize, seed: u64) -> Result<ModeRepo
         mode: "kills",
         counts: vec![
             ("kills", kills),
+            ("triggered by a rename", triggered),
             ("mid-deletion", landed[Phase::MidDeletion as usize]),
             ("before any deletion", landed[Phase::Before as usize]),
             ("after the end", landed[Phase::After as usize]),
@@ -106,9 +125,39 @@ enum Phase {
     After = 2,
 }
 
+/// When a kill comes.
+#[derive(Clone, Copy)]
+enum Trigger {
+    /// This long after the start.
+    After(Duration),
+    /// As soon as this many archives are seen renamed to trash (1-based).
+    Renamed(usize),
+}
+
+impl Trigger {
+    /// The seed's trigger: its kind from [`triggered`], its instant (or archive) from
+    /// [`fraction`], of a run that takes `full` and renames `dead` archives.
+    fn of(seed: u64, full: Duration, dead: usize) -> Trigger {
+        let at = fraction(seed);
+        if triggered(seed) && dead > 0 {
+            Trigger::Renamed(1 + ((at * dead as f64) as usize).min(dead - 1))
+        } else {
+            Trigger::After(full.mul_f64(at))
+        }
+    }
+
+    fn describe(self, full: Duration) -> String {
+        match self {
+            Trigger::After(delay) => format!("after {delay:.2?} of {full:.2?}"),
+            Trigger::Renamed(k) => format!("as archive {k} was seen turned to trash"),
+        }
+    }
+}
+
 /// The `i`-th of `n` kill seeds: the first seed after `nth_seed(base, i)` whose instant
-/// falls in the `i`-th `n`-th of the run, so that the kills cover the whole run while each
-/// still replays from its seed alone.
+/// falls in the `i`-th `n`-th of the run and whose kind alternates (timed, triggered), so
+/// that the kills cover the whole run, and every rename position, while each still
+/// replays from its seed alone.
 fn stratified_seed(base: u64, i: usize, n: usize) -> u64 {
     let start = nth_seed(base, i);
     if n <= 1 {
@@ -117,26 +166,55 @@ fn stratified_seed(base: u64, i: usize, n: usize) -> u64 {
     let (low, high) = (i as f64 / n as f64, (i + 1) as f64 / n as f64);
     (0..10_000u64)
         .map(|k| start.wrapping_add(k))
-        .find(|&s| (low..high).contains(&fraction(s)))
+        .find(|&s| (low..high).contains(&fraction(s)) && triggered(s) == (i % 2 == 1))
         .unwrap_or(start)
 }
 
-/// The instant of a kill, as a fraction of a full run.
+/// The instant of a kill, as a fraction of a full run (or of the archives it renames).
 fn fraction(seed: u64) -> f64 {
     fastrand::Rng::with_seed(seed).f64()
 }
 
+/// Whether the seed's kill is triggered by a rename rather than timed.
+fn triggered(seed: u64) -> bool {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    rng.f64();
+    rng.bool()
+}
+
 impl Scenario {
-    /// Restores the cache, kills `--apply` after `delay`, checks the cache, reruns.
-    fn kill_once(&self, delay: Duration) -> Result<Phase> {
+    /// Restores the cache, kills `--apply` when `trigger` says, checks the cache, reruns.
+    fn kill_once(&self, trigger: Trigger) -> Result<Phase> {
         let clock = Instant::now();
         self.bed.restore()?;
         let restored = clock.elapsed();
-        let mut cmd = self.bed.prune_cmd(&["--apply"]);
+        let cmd = self.bed.prune_cmd(&["--apply"]);
+        let mut cmd = match trigger {
+            Trigger::Renamed(k) if self.strace => paused_after_rename(&cmd, k),
+            _ => cmd,
+        };
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = cmd.spawn().context("spawning --apply")?;
-        std::thread::sleep(delay);
-        let _ = child.kill();
+        match trigger {
+            Trigger::After(delay) => {
+                std::thread::sleep(delay);
+                let _ = child.kill();
+            }
+            Trigger::Renamed(k) => {
+                // Busy polling: without strace the renames follow each other within
+                // microseconds; with it the tool waits, frozen, right after the k-th.
+                let archive_dir = self.bed.cache().join("archive-v0");
+                while trash_count(&archive_dir) < k {
+                    if child.try_wait().context("polling --apply")?.is_some() {
+                        break;
+                    }
+                }
+                if self.strace {
+                    kill_tracee(child.id());
+                }
+                let _ = child.kill();
+            }
+        }
         let status = child.wait().context("reaping --apply")?;
         ensure!(
             status.success() || status.signal() == Some(9),
@@ -202,6 +280,77 @@ impl Scenario {
         );
         self.check_usable()
     }
+}
+
+/// `cmd` under strace, frozen for a minute right after its `k`-th `renameat2` (the tool
+/// turns archives to trash with `renameat2(RENAME_NOREPLACE)`, and makes no other).
+fn paused_after_rename(cmd: &Command, k: usize) -> Command {
+    let mut traced = Command::new("strace");
+    traced
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=renameat2",
+            "-e",
+        ])
+        .arg(format!("inject=renameat2:delay_exit=60s:when={k}"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        traced.current_dir(dir);
+    }
+    traced
+}
+
+/// SIGKILLs the process strace (`tracer`) runs: killing strace alone would let it go on.
+fn kill_tracee(tracer: u32) {
+    let children = format!("/proc/{tracer}/task/{tracer}/children");
+    for pid in std::fs::read_to_string(children)
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+}
+
+/// Whether `strace` with syscall delays runs here.
+fn strace_works() -> bool {
+    Command::new("strace")
+        .args([
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=getpid:delay_exit=1",
+            "true",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// How many trash directories `archive_dir` holds (0 when it cannot be listed).
+fn trash_count(archive_dir: &Path) -> usize {
+    std::fs::read_dir(archive_dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(TRASH_PREFIX.as_bytes())
+            })
+            .count()
+    })
 }
 
 fn first(problems: &[String]) -> String {
@@ -321,6 +470,7 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
         live,
         dead,
         venvs,
+        strace: strace_works(),
     })
 }
 

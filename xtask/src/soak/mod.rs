@@ -24,7 +24,7 @@ use anyhow::{Result, bail};
 const EXAMPLES: &str = "\
 Examples:
   cargo xtask soak --kills 50 --installs 1000 --prunes 100 --cases 1000   # the goal figures
-  cargo xtask soak --kills 3 --installs 30 --prunes 3 --cases 20          # a smoke run (CI)
+  cargo xtask soak --kills 3 --installs 30 --prunes 3 --workers 2 --cases 30   # CI
   cargo xtask soak --cases 1 --seed 1234567     # replay one property case a failure printed
   cargo xtask soak --kills 1 --seed 1234567     # replay one kill
 Each mode's bed is left under target/soak/ (or --dir) when it fails, removed when it passes.";
