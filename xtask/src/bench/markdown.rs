@@ -151,10 +151,10 @@ mod tests {
         assert_eq!(rows.len(), 3, "{table}");
         assert_eq!(
             rows[1],
-            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 40.0 ms | 200 µs | 80.0 ms | 50 µs |"
+            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 60.0 ms | 300 µs | 120.0 ms | 75 µs |"
         );
         assert!(
-            rows[2].starts_with("| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 80.0 ms | 200 µs |"),
+            rows[2].starts_with("| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 120.0 ms | 300 µs |"),
             "{}",
             rows[2]
         );
@@ -180,11 +180,13 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "| `uv-cache-prune (dry run)` | 20.0 ms | 0.50 | 9 | 7 | 0.0 MiB |",
-                "| `du -s <cache>` | 40.0 ms | 1.00 | n/a | n/a | n/a |",
-                "| `find archive-v0 -type f -links 1` | 60.0 ms | 1.50 | n/a | n/a | n/a |",
-                "| `uv-cache-prune --apply` | 80.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
-                "| `rm -rf <dead archives>` | 100.0 ms | 2.50 | n/a | n/a | n/a |",
+                "| `uv-cache-prune (dry run)` | 20.0 ms | 0.33 | 9 | 7 | 0.0 MiB |",
+                "| `uv-cache-prune --threads 1 (dry run)` | 40.0 ms | 0.67 | n/a | n/a | 0.0 MiB |",
+                "| `du -s <cache>` | 60.0 ms | 1.00 | n/a | n/a | n/a |",
+                "| `find archive-v0 -type f -links 1` | 80.0 ms | 1.33 | n/a | n/a | n/a |",
+                "| `floor: uv cache prune + du -s <dead archives>` | 100.0 ms | 1.67 | n/a | n/a | n/a |",
+                "| `uv-cache-prune --apply` | 120.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
+                "| `rm -rf <dead archives>` | 140.0 ms | 2.33 | n/a | n/a | n/a |",
             ]
         );
         assert!(table.contains("Venvs: 3 hardlink, 3 symlink, 2 copy, holding 222 dists."));

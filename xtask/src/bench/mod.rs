@@ -44,6 +44,7 @@ mod measure;
 mod probe;
 mod results;
 mod trace;
+mod uv;
 
 use std::fs;
 
@@ -85,6 +86,9 @@ pub struct Args {
     /// Exit 1 when a target is missed
     #[arg(long)]
     check: bool,
+    /// Threads for the tool's runs (its --threads) [default: the tool's, all cores]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 /// What the flags ask for, with the `--quick` presets applied and every value checked.
@@ -98,6 +102,8 @@ struct Options {
     factors: &'static [usize],
     /// Fail the task when a target is missed.
     check: bool,
+    /// The tool's `--threads`, if given.
+    threads: Option<usize>,
 }
 
 impl Args {
@@ -111,6 +117,7 @@ impl Args {
         size.validate()?;
         let runs = self.runs.unwrap_or(self.preset(3, 5));
         ensure!(runs > 0, "--runs must be at least 1");
+        ensure!(self.threads != Some(0), "--threads must be at least 1");
         Ok(Options {
             size,
             runs,
@@ -120,6 +127,7 @@ impl Args {
                 &SCALING_FACTORS[..1]
             },
             check: self.check,
+            threads: self.threads,
         })
     }
 
@@ -140,7 +148,7 @@ pub fn run(args: &Args) -> Result<()> {
     let options = args.options()?;
 
     let sh = Shell::new().context("starting a shell for the bench's commands")?;
-    let bench = Bench::new(&sh)?;
+    let bench = Bench::new(&sh, options.threads)?;
     let mut results = Vec::new();
     for &factor in options.factors {
         let result = bench.measure(options.size, factor, options.runs)?;

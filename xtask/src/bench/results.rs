@@ -77,8 +77,10 @@ impl Table {
         }))
     }
 
-    pub(super) fn rows(&self) -> &[ProbeResult] {
-        &self.0
+    /// The probes that ran, in table order: a probe this system cannot run (no uv for the
+    /// floor, a tool without `--threads`) has no samples and no row.
+    pub(super) fn rows(&self) -> impl Iterator<Item = &ProbeResult> {
+        self.0.iter().filter(|row| !row.samples.is_empty())
     }
 
     pub(super) fn row(&self, probe: Probe) -> &ProbeResult {
@@ -133,14 +135,26 @@ impl BenchResult {
         self.probes.row(probe)
     }
 
-    /// Median wall time of `probe` over that of `to`.
+    /// The probe's runs, if it ran.
+    pub(super) fn measured(&self, probe: Probe) -> Option<&ProbeResult> {
+        Some(self.probes.row(probe)).filter(|row| !row.samples.is_empty())
+    }
+
+    /// Median wall time of `probe` over that of `to`; both always run (not the floor or
+    /// the one-thread dry run: see `ratio_if_measured`).
     pub(super) fn ratio(&self, probe: Probe, to: Probe) -> f64 {
         self.probe(probe).median().as_secs_f64() / self.probe(to).median().as_secs_f64()
     }
 
+    /// `ratio`, when both probes ran.
+    pub(super) fn ratio_if_measured(&self, probe: Probe, to: Probe) -> Option<f64> {
+        let (a, b) = (self.measured(probe)?, self.measured(to)?);
+        Some(a.median().as_secs_f64() / b.median().as_secs_f64())
+    }
+
     fn record(&self) -> BenchRecord<'_> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let commands = self.probes.rows().iter().map(|result| CommandRecord {
+        let commands = self.probes.rows().map(|result| CommandRecord {
             command: result.probe,
             cpu_ms: result.samples.iter().map(|s| s.cpu.map(ms)).collect(),
             label: result.probe.to_string(),
@@ -364,23 +378,39 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["dry_run", "du", "find_links_1", "apply", "rm_rf_dead"]
+            [
+                "dry_run",
+                "dry_run_1_thread",
+                "du",
+                "find_links_1",
+                "floor",
+                "apply",
+                "rm_rf_dead"
+            ]
         );
-        assert_eq!(commands[3]["label"], "uv-cache-prune --apply");
+        assert_eq!(commands[5]["label"], "uv-cache-prune --apply");
         assert_eq!(commands[0]["median_ms"], 20.0);
-        assert_eq!(commands[0]["ratio_to_du"], 0.5);
+        assert_eq!(commands[2]["ratio_to_du"], 1.0);
+        assert_eq!(commands[4]["ratio_to_du"], 100.0 / 60.0);
         assert_eq!(
             commands[0]["wall_ms"],
             serde_json::json!([30.0, 10.0, 20.0])
         );
         assert_eq!(commands[0]["cpu_ms"], serde_json::json!([null, null, null]));
         assert_eq!(commands[0]["peak_rss_kib"], 30);
-        assert_eq!(commands[1]["peak_rss_kib"], serde_json::Value::Null);
+        assert_eq!(commands[1]["peak_rss_kib"], 30);
+        assert_eq!(commands[2]["peak_rss_kib"], serde_json::Value::Null);
         assert_eq!(
             commands[0]["syscalls"],
             serde_json::json!({"stat": 7, "top": [["statx", 5]], "total": 9})
         );
         assert_eq!(commands[1]["syscalls"], serde_json::Value::Null);
+
+        // A probe that could not run here (no uv, no --threads) has no record.
+        let mut result = BenchResult::example(1);
+        result.probes.row_mut(Probe::Floor).samples.clear();
+        let text = serde_json::to_string(&ResultsFile::new(&[result], &checks, 3)).unwrap();
+        assert!(!text.contains("\"floor\""), "{text}");
         assert_eq!(json["benches"][0]["fixture"]["dead_archives"], 20);
         assert_eq!(json["checks"][0]["pass"], serde_json::Value::Null);
         assert_eq!(
