@@ -2,7 +2,39 @@
 
 use super::markdown::{human, thousands};
 use super::probe::Probe;
-use super::results::{BenchResult, Check, ToolReport};
+use super::results::{BenchResult, Check, Extras, ToolReport};
+
+/// The shim's foreground cost per checkout, median.
+const HOOK_MAX_MEDIAN_MS: f64 = 20.0;
+/// The venv search of a home against `find <home> -name pyvenv.cfg`.
+const HOME_WALK_MAX_RATIO_TO_FIND: f64 = 0.5;
+
+impl Extras {
+    pub(super) fn checks(&self) -> Vec<Check> {
+        let hook_ms = self.hook.median().as_secs_f64() * 1000.0;
+        vec![
+            Check {
+                name: format!("hook shim ≤ {HOOK_MAX_MEDIAN_MS} ms in the foreground (median)"),
+                pass: Some(hook_ms <= HOOK_MAX_MEDIAN_MS),
+                detail: format!(
+                    "median {}, max {} over {} checkouts while the cache was locked",
+                    human(self.hook.median()),
+                    human(self.hook.max()),
+                    self.hook.samples.len()
+                ),
+            },
+            Check {
+                name: format!("home walk ≤ {HOME_WALK_MAX_RATIO_TO_FIND} × find -name pyvenv.cfg"),
+                pass: Some(self.home_walk.ratio <= HOME_WALK_MAX_RATIO_TO_FIND),
+                detail: format!(
+                    "{:.2} × on a home of {} entries",
+                    self.home_walk.ratio,
+                    thousands(self.home_walk.entries)
+                ),
+            },
+        ]
+    }
+}
 
 const DRY_RUN_MAX_RATIO_TO_DU: f64 = 0.25;
 /// The floor is what the job cannot avoid (list every bucket and archive, count the dead

@@ -3,8 +3,33 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::home::median;
 use super::probe::Probe;
-use super::results::BenchResult;
+use super::results::{BenchResult, Extras};
+
+impl Extras {
+    /// The hook row and the home-walk row.
+    pub(super) fn markdown(&self) -> String {
+        let walk = &self.home_walk;
+        let ms = |v: f64| human(Duration::from_secs_f64(v / 1000.0));
+        format!(
+            "\n### Hook and home walk\n\n\
+             | row | measured |\n|---|---:|\n\
+             | hook shim, foreground, {} checkouts with the cache locked | median {}, max {} |\n\
+             | `uv-cache-prune --no-default-roots --root <home>` ({} entries, {} venvs) | {} |\n\
+             | `find <home> -name pyvenv.cfg` | {} |\n\
+             | home walk × find | {:.2} |\n",
+            self.hook.samples.len(),
+            human(self.hook.median()),
+            human(self.hook.max()),
+            thousands(walk.entries),
+            walk.venvs,
+            ms(median(&walk.tool_ms)),
+            ms(median(&walk.find_ms)),
+            walk.ratio,
+        )
+    }
+}
 
 impl BenchResult {
     /// The fixture in a sentence, then one row per probe and the most frequent syscalls.

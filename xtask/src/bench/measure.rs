@@ -109,8 +109,18 @@ impl<'a> Bench<'a> {
     }
 
     /// The tool's HOME and XDG dirs: it writes its last-use record there.
-    fn home(&self) -> PathBuf {
+    pub(super) fn home(&self) -> PathBuf {
         self.dir.join("home")
+    }
+
+    /// `target/bench`, where fixtures live.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The release build of the tool.
+    pub(super) fn tool(&self) -> &Path {
+        &self.tool
     }
 
     /// The whole table for the fixture `factor` times the size of `base`.

@@ -39,9 +39,13 @@
 
 mod checks;
 mod fixture;
+mod home;
+mod hook;
 mod markdown;
 mod measure;
+mod parallel;
 mod probe;
+mod real;
 mod results;
 mod trace;
 mod uv;
@@ -53,9 +57,12 @@ use xshell::Shell;
 
 use self::checks::scaling_check;
 use self::fixture::Size;
+use self::home::Home;
+use self::hook::{HOOK_CHECKOUTS, measure_hook};
 use self::markdown::scaling_markdown;
 use self::measure::Bench;
-use self::results::{BenchResult, Check, ResultsFile};
+use self::real::real_fixture;
+use self::results::{BenchResult, Check, Extras, ResultsFile};
 
 /// The sizes of `--scaling`, as multiples of the first.
 const SCALING_FACTORS: [usize; 3] = [1, 2, 4];
@@ -77,12 +84,20 @@ pub struct Args {
     /// Timed runs of each command; the median is reported [default: 5; --quick: 3]
     #[arg(long, value_name = "N")]
     runs: Option<usize>,
-    /// A small fixture for CI: 200 archives, 20,000 files, 8 venvs, 3 runs
+    /// A small fixture for CI: 200 archives, 20,000 files, 8 venvs, 3 runs, a small home
     #[arg(long)]
     quick: bool,
+    /// Projects in the synthetic home of the home-walk row, about 7,000 entries each
+    /// [default: 45; --quick: 4]
+    #[arg(long, value_name = "N")]
+    home_projects: Option<usize>,
     /// Also run at 2× and 4× the size, and report the time per archive
     #[arg(long)]
     scaling: bool,
+    /// Also measure a cache the pinned uv fills from the real index (needs the network
+    /// once): ansible, botocore, scipy, pandas, numpy, with older versions dead
+    #[arg(long)]
+    real: bool,
     /// Exit 1 when a target is missed
     #[arg(long)]
     check: bool,
@@ -102,8 +117,12 @@ struct Options {
     factors: &'static [usize],
     /// Fail the task when a target is missed.
     check: bool,
+    /// Also measure the `--real` fixture.
+    real: bool,
     /// The tool's `--threads`, if given.
     threads: Option<usize>,
+    /// Projects in the home-walk row's synthetic home.
+    home_projects: usize,
 }
 
 impl Args {
@@ -127,7 +146,9 @@ impl Args {
                 &SCALING_FACTORS[..1]
             },
             check: self.check,
+            real: self.real,
             threads: self.threads,
+            home_projects: self.home_projects.unwrap_or(self.preset(4, 45)),
         })
     }
 
@@ -160,12 +181,35 @@ pub fn run(args: &Args) -> Result<()> {
         println!("{}", scaling_markdown(&results));
         checks.extend(scaling_check(&results));
     }
+    if options.real {
+        let uv = bench
+            .uv
+            .as_deref()
+            .context("--real needs the pinned uv, which could not be installed")?;
+        let fixture = real_fixture(&sh, uv, bench.dir())?;
+        let result = bench.measure_fixture(&fixture, 1, options.runs)?;
+        println!("\n#### The --real fixture{}", result.markdown());
+        checks.extend(result.checks().into_iter().map(|mut check| {
+            check.name = format!("[real] {}", check.name);
+            check
+        }));
+        results.push(result);
+    }
+
+    eprintln!("bench: the hook row ({HOOK_CHECKOUTS} checkouts while the cache is locked)");
+    let hook = measure_hook(&sh, bench.tool(), &bench.dir().join("hook"))?;
+    let home = Home::new(bench.dir(), options.home_projects);
+    eprintln!("bench: the home-walk row");
+    let home_walk = home.measure(&sh, bench.tool(), &bench.home(), options.runs)?;
+    let extras = Extras { hook, home_walk };
+    println!("{}", extras.markdown());
+    checks.extend(extras.checks());
     println!();
     for check in &checks {
         println!("{check}");
     }
 
-    let report = ResultsFile::new(&results, &checks, options.runs);
+    let report = ResultsFile::new(&results, &checks, options.runs).with_extras(&extras);
     let path = bench.results_path();
     let json = serde_json::to_string_pretty(&report).context("serializing the results")?;
     fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;

@@ -10,10 +10,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fixture::{FixtureSummary, Size};
+use super::home::HomeWalkRecord;
+use super::hook::HookResult;
 use super::probe::Probe;
 
 /// Bump when `results.json` changes shape.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// One timed run.
 #[derive(Debug, Clone)]
@@ -204,8 +206,24 @@ impl fmt::Display for Check {
 pub(super) struct ResultsFile<'a> {
     benches: Vec<BenchRecord<'a>>,
     checks: &'a [Check],
+    home_walk: Option<&'a HomeWalkRecord>,
+    hook: Option<HookRecord>,
     runs: usize,
     schema_version: u32,
+}
+
+/// The rows measured once per bench, not per size.
+pub(super) struct Extras {
+    pub(super) hook: HookResult,
+    pub(super) home_walk: HomeWalkRecord,
+}
+
+/// The hook row in `results.json`; times in milliseconds.
+#[derive(Serialize)]
+struct HookRecord {
+    max_ms: f64,
+    median_ms: f64,
+    wall_ms: Vec<f64>,
 }
 
 impl<'a> ResultsFile<'a> {
@@ -213,9 +231,22 @@ impl<'a> ResultsFile<'a> {
         ResultsFile {
             benches: results.iter().map(BenchResult::record).collect(),
             checks,
+            home_walk: None,
+            hook: None,
             runs,
             schema_version: SCHEMA_VERSION,
         }
+    }
+
+    pub(super) fn with_extras(mut self, extras: &'a Extras) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        self.hook = Some(HookRecord {
+            max_ms: ms(extras.hook.max()),
+            median_ms: ms(extras.hook.median()),
+            wall_ms: extras.hook.samples.iter().copied().map(ms).collect(),
+        });
+        self.home_walk = Some(&extras.home_walk);
+        self
     }
 }
 
@@ -306,7 +337,7 @@ mod tests {
     }
 
     /// The keys of `results.json`, each at its first appearance: the file's shape and order.
-    const KEYS: [&str; 39] = [
+    const KEYS: [&str; 46] = [
         "benches",
         "commands",
         "command",
@@ -344,6 +375,13 @@ mod tests {
         "detail",
         "name",
         "pass",
+        "home_walk",
+        "entries",
+        "find_ms",
+        "ratio",
+        "tool_ms",
+        "hook",
+        "max_ms",
         "runs",
         "schema_version",
     ];
@@ -356,7 +394,21 @@ mod tests {
             name: "n".into(),
             pass: None,
         }];
-        let text = serde_json::to_string_pretty(&ResultsFile::new(&[result], &checks, 3)).unwrap();
+        let extras = Extras {
+            hook: HookResult {
+                samples: [12, 30, 9].map(Duration::from_millis).to_vec(),
+            },
+            home_walk: HomeWalkRecord {
+                entries: 300_000,
+                find_ms: vec![100.0],
+                ratio: 0.25,
+                tool_ms: vec![25.0],
+                venvs: 12,
+            },
+        };
+        let results = [result];
+        let file = ResultsFile::new(&results, &checks, 3).with_extras(&extras);
+        let text = serde_json::to_string_pretty(&file).unwrap();
 
         let mut keys: Vec<&str> = Vec::new();
         for line in text.lines() {
@@ -415,7 +467,12 @@ mod tests {
         assert_eq!(json["checks"][0]["pass"], serde_json::Value::Null);
         assert_eq!(
             (json["runs"].clone(), json["schema_version"].clone()),
-            (3.into(), 1.into())
+            (3.into(), 2.into())
         );
+        assert_eq!(
+            json["hook"],
+            serde_json::json!({"max_ms": 30.0, "median_ms": 12.0, "wall_ms": [12.0, 30.0, 9.0]})
+        );
+        assert_eq!(json["home_walk"]["ratio"], 0.25);
     }
 }
