@@ -23,7 +23,6 @@
 //! The environment variable `UV_CACHE_PRUNE_FAULT_AFTER=N` (for crash tests only) aborts
 //! the process after N filesystem changes, as a `kill -9` would.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::Path;
@@ -32,11 +31,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 
-use crate::archive_id::ArchiveId;
 use crate::guard::{ArchiveDir, Guard};
-use crate::inventory::Inventory;
 use crate::plan::Plan;
-use crate::pointer::Target;
 use crate::progress::Progress;
 
 /// What a deletion did, measured as it happened.
@@ -89,11 +85,6 @@ impl Faults {
         }
     }
 
-    /// No fault injection: what a program embedding [`apply`] passes.
-    pub fn none() -> Self {
-        Self { remaining: None }
-    }
-
     fn step(&self) {
         if let Some(remaining) = &self.remaining {
             let left =
@@ -134,26 +125,14 @@ pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> 
 
 /// Deletes every candidate of `plan` with its pointers, then every dangling pointer.
 /// Call with the lock held, on a plan made under that lock.
-pub fn apply(
-    plan: &Plan,
-    inventory: &Inventory,
-    guard: &Guard,
-    faults: &Faults,
-    progress: &Progress,
-) -> Result<Removal> {
+pub fn apply(plan: &Plan, guard: &Guard, faults: &Faults, progress: &Progress) -> Result<Removal> {
     let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
-    let mut pointers: HashMap<&ArchiveId, Vec<&Path>> = HashMap::new();
-    for pointer in &inventory.pointers {
-        if let Target::Archive(id) = &pointer.target {
-            pointers.entry(id).or_default().push(&pointer.path);
-        }
-    }
     // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
     // a trash directory.
     let mut trash = Vec::new();
     for (archive, bytes) in plan.candidates() {
-        for path in pointers.get(&archive.id).into_iter().flatten() {
+        for path in &archive.pointers {
             removal.pointers += remove_pointer(path, guard, faults)?;
         }
         guard.archive(&archive.path)?;
@@ -165,12 +144,10 @@ pub fn apply(
     let (freed, warnings) = delete_in_parallel(&dir, trash, faults, progress);
     removal.bytes += freed;
     removal.warnings.extend(warnings);
-    for pointer in &inventory.pointers {
-        if let Target::Archive(id) = &pointer.target
-            && !inventory.archives.contains_key(id)
-            && dir.lacks(id)?
-        {
-            removal.pointers += remove_pointer(&pointer.path, guard, faults)?;
+    for dangling in &plan.dangling {
+        // Checked again under the lock: an archive that appeared since keeps its pointer.
+        if dir.lacks(&dangling.id)? {
+            removal.pointers += remove_pointer(&dangling.path, guard, faults)?;
         }
     }
     removal.bytes += crate::objects::remove_orphans(guard.cache_root(), &plan.objects)?.bytes;

@@ -25,6 +25,7 @@ impl ArchiveId {
         valid.then(|| Self(name.to_owned()))
     }
 
+    /// The id of an `archive-v0` entry named `name`, if it is one uv could have made.
     pub fn from_os_str(name: &OsStr) -> Option<Self> {
         name.to_str().and_then(Self::new)
     }
@@ -43,6 +44,7 @@ impl ArchiveId {
         }
     }
 
+    /// The id as uv writes it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,36 +1,32 @@
 //! The command line, shared by the binary, `cargo xtask cache-prune` and any other
 //! repository's xtask (which can `#[command(flatten)]` [`Args`] and call [`run`]).
 //!
-//! Settings come from flags, then the config file ([`crate::config`]), then built-in
-//! defaults; roots from `--root`, then (unless `--no-default-roots`) the config, the
-//! registry ([`crate::state`]), uv's tool dir and the current git worktree.
+//! It holds the clap types, the merge of flags with the config file ([`crate::config`])
+//! into typed `Settings`, and dispatch; the run itself is `pipeline`'s.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::apply::{self, Faults};
-use crate::config::{self, Config, Size};
-use crate::discover::{self, RootOrigin, RootScan, RootSpec};
+use crate::config::{self, Config};
 use crate::dist::PackageName;
-use crate::guard::Guard;
-use crate::inventory::{self, Inventory};
-use crate::locate::{self, CacheDir, Validated};
-use crate::lock::{self, Acquired, Wait};
-use crate::plan::{self, Plan, Policy};
-use crate::progress::Progress;
-use crate::report::{LeftoverTrash, Report, Status};
+use crate::lock::Wait;
+use crate::pipeline::{self, Mode, Settings};
+use crate::report::Report;
 use crate::state;
+pub use crate::units::{Size, parse_duration};
 
 /// Find and remove unpacked wheels in uv's cache that no live virtualenv uses.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
+    /// A subcommand; none is the prune itself.
     pub command: Option<Command>,
 
     #[command(flatten)]
+    /// The prune's flags.
     pub prune: PruneArgs,
 }
 
@@ -108,6 +104,7 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
+/// The subcommands besides the prune.
 pub enum Command {
     /// The registry of project roots searched on every run
     #[command(subcommand)]
@@ -119,6 +116,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+/// `install-hooks`: where, and whether to uninstall.
 pub struct InstallHooksArgs {
     /// The repository (repeatable) [default: the current one]
     #[arg(long = "repo", value_name = "DIR")]
@@ -154,17 +152,20 @@ impl InstallHooksArgs {
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
+/// `roots`: the registry of project roots.
 pub enum RootsCommand {
     /// List the registered roots (and whether each still exists)
     List,
     /// Register directories as roots
     Add {
         #[arg(required = true)]
+        /// The directories to register.
         dirs: Vec<PathBuf>,
     },
     /// Forget registered roots
     Remove {
         #[arg(required = true)]
+        /// The directories to forget.
         dirs: Vec<PathBuf>,
     },
     /// Forget every registered root that no longer exists
@@ -185,28 +186,6 @@ Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PR
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
-
-/// The longest duration taken: a thousand years is "never" for a cache, and a bound keeps
-/// every clock sum (`now + timeout`, `now - age`) far from overflowing.
-const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 86_400);
-
-/// Parses `0s`, `90m`, `30d`, `1h 30m` (humantime syntax), up to a thousand years.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?}: {e} (examples: 0s, 90m, 30d)"))?;
-    if duration > MAX_DURATION {
-        return Err(format!(
-            "{text:?} is longer than a thousand years, the longest duration taken; to set no limit, leave the option out"
-        ));
-    }
-    Ok(duration)
-}
-
-/// The default grace window: an archive this young may be mid-install.
-const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
-/// What the hooks remove by default: dead and unused for a week, so that switching back
-/// to last week's branch does not download everything again.
-const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
 
 /// Runs the tool: the report goes to stdout, warnings and progress to stderr.
 pub fn run(args: &Args) -> Result<()> {
@@ -274,354 +253,43 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
 
 /// Everything but the printing, for callers that want the value.
 pub fn build_report(args: &PruneArgs) -> Result<Report> {
-    if args.hook {
-        let hook = PruneArgs {
-            apply: true,
-            no_wait: true,
-            ..args.clone()
-        };
-        return build_report_with(&hook, Progress::hidden());
-    }
-    build_report_with(args, Progress::auto())
+    pipeline::run(&settings(args, &config::load()?)?)
 }
 
-fn build_report_with(args: &PruneArgs, progress: Progress) -> Result<Report> {
-    let config = config::load()?;
-    let state_dir = state::state_dir();
-    if !args.register.is_empty() {
-        let dir = state_dir.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        for root in &args.register {
-            state::register_root(dir, root)?;
-        }
-    }
-    let location = locate::locate(args.cache_dir.as_deref())?;
-    let cache = match locate::validate(location)? {
-        Validated::Cache(cache) => cache,
-        Validated::Missing(location) => {
-            return Ok(Report::empty(
-                location.path,
-                location.source,
-                !args.apply,
-                Status::NoCache,
-            ));
-        }
-    };
-    let settings = Settings::new(args, &config, state_dir.ok())?;
-    if !args.apply {
-        let survey = survey(&settings, &cache, &progress)?;
-        return Ok(survey.report(&settings, &cache, true));
-    }
-
-    // Refuse before locking: the lock file is created if missing, and we create nothing
-    // in a directory we would refuse.
-    let guard = Guard::new(&cache)?;
-    let wait = if args.no_wait {
-        Wait::No
-    } else {
-        Wait::UpTo(args.lock_timeout)
-    };
-    let _lock = match lock::exclusive(&cache, wait)? {
-        Acquired::Held(lock) => lock,
-        Acquired::Busy { path, holder } => {
-            eprintln!(
-                "{} (the lock on {}); nothing was deleted (--no-wait)",
-                holder.describe(),
-                path.display()
-            );
-            let mut report =
-                Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);
-            report.lock_holder = Some(holder.program());
-            return Ok(report);
-        }
-    };
-    let faults = Faults::from_env();
-    let leftover = apply::remove_leftover_trash(&guard, &faults)?;
-    // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey(&settings, &cache, &progress)?;
-    let mut removal = apply::apply(&survey.plan, &survey.inventory, &guard, &faults, &progress)?;
-    removal += leftover;
-    let mut report = survey.report(&settings, &cache, false);
-    report.removed_bytes = Some(removal.bytes);
-    report.removed_pointers = Some(removal.pointers);
-    report.leftover_trash =
-        (removal.leftover.entries > 0 || removal.leftover.bytes > 0).then_some(LeftoverTrash {
-            entries: removal.leftover.entries,
-            bytes: removal.leftover.bytes,
-        });
-    report.warnings.extend(removal.warnings);
-    Ok(report)
-}
-
-/// Flags merged with the config.
-struct Settings<'a> {
-    args: &'a PruneArgs,
-    config_roots: Vec<PathBuf>,
-    policy: Policy,
-    now: SystemTime,
-    state_dir: Option<PathBuf>,
-}
-
-impl<'a> Settings<'a> {
-    fn new(args: &'a PruneArgs, config: &Config, state_dir: Option<PathBuf>) -> Result<Self> {
-        let keep = args
-            .keep
-            .iter()
-            .chain(&config.keep)
-            .map(|name| PackageName::new(name))
-            .collect();
-        Ok(Self {
-            args,
-            config_roots: config.roots.clone(),
-            policy: if args.hook {
-                // The hooks' conservative policy: never a size target.
-                Policy {
-                    grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
-                    keep,
-                    unused_for: Some(
-                        args.unused_for
-                            .or(config.hook_unused_for)
-                            .unwrap_or(DEFAULT_HOOK_UNUSED_FOR),
-                    ),
-                    max_size: None,
-                }
+/// Flags merged with the config: a flag wins over the config, which wins over the
+/// built-in defaults ([`Settings::new`]). `--hook` is [`Mode::Hook`], whatever else says.
+pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
+    let mode = if args.hook {
+        Mode::Hook
+    } else if args.apply {
+        Mode::Apply {
+            wait: if args.no_wait {
+                Wait::No
             } else {
-                Policy {
-                    grace: args.grace.or(config.grace).unwrap_or(DEFAULT_GRACE),
-                    keep,
-                    unused_for: args.unused_for.or(config.unused_for),
-                    max_size: args.max_size.or(config.max_size).map(|s| s.0),
-                }
+                Wait::UpTo(args.lock_timeout)
             },
-            now: state::now()?,
-            state_dir,
-        })
-    }
-}
-
-/// Stages 2 to 5: what the cache holds, who uses it, and the plan.
-struct Survey {
-    inventory: Inventory,
-    roots: Vec<RootScan>,
-    venvs: Vec<PathBuf>,
-    plan: Plan,
-    warnings: Vec<String>,
-}
-
-fn survey(settings: &Settings<'_>, cache: &CacheDir, progress: &Progress) -> Result<Survey> {
-    let args = settings.args;
-    let inventory = inventory::take(cache, progress)?;
-    let mut warnings = inventory.warnings.clone();
-    // Doubts that keep every archive, whatever --allow-unreadable-roots says.
-    let mut blind_spots = Vec::new();
-    let specs = root_specs(settings, &inventory, &mut warnings, &mut blind_spots);
-    let roots = discover::discover(&specs, cache, progress);
-
-    // The dry run keeps for blind spots too, so that it shows what --apply would do.
-    let keep_for_blind_spots = !args.allow_unreadable_roots;
-    for root in &roots {
-        if root.missing && root.origin == RootOrigin::Flag {
-            warnings.push(format!("root {} does not exist", root.path.display()));
         }
-        for (path, cause) in &root.unreadable {
-            warnings.push(format!(
-                "cannot read {} (under root {}): {cause}{}",
-                path.display(),
-                root.path.display(),
-                if keep_for_blind_spots {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
-            ));
-            if keep_for_blind_spots {
-                blind_spots.push((path.clone(), cause.clone()));
-            }
-        }
-        for mount in &root.not_searched {
-            // Named as a root of its own, it was walked: no blind spot.
-            if roots.iter().any(|r| r.path == mount.path && !r.missing) {
-                continue;
-            }
-            let cause = format!(
-                "not searched: a {} mount ({}), which could hang the walk; name it with \
-                 --root to search it",
-                mount.class.describe(),
-                mount.fstype
-            );
-            warnings.push(format!(
-                "{} (under root {}) {cause}{}",
-                mount.path.display(),
-                root.path.display(),
-                if keep_for_blind_spots {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
-            ));
-            if keep_for_blind_spots {
-                blind_spots.push((mount.path.clone(), cause));
-            }
-        }
-    }
-    // Venvs and bare sites alike: the matcher looks for `site-packages` only in a venv.
-    let mut venvs: Vec<PathBuf> = roots
-        .iter()
-        .flat_map(|r| r.installs.iter().map(|i| i.path().to_owned()))
-        .collect();
-    venvs.sort();
-    venvs.dedup();
-
-    let last_seen = match &settings.state_dir {
-        Some(dir) => last_seen_before(dir, cache, settings.now, &mut warnings),
-        None => state::LastSeen::default(),
+    } else {
+        Mode::DryRun
     };
-    let options = plan::Options {
-        policy: settings.policy.clone(),
-        now: settings.now,
-        last_seen,
-        blind_spots,
-    };
-    let plan = plan::make(&inventory, cache, &venvs, &options, progress);
-    warnings.extend(plan.notes.iter().cloned());
-    if let Some(dir) = &settings.state_dir {
-        record_live(dir, cache, &inventory, &plan, settings.now, &mut warnings);
+    let mut settings = Settings::new(config, mode)?;
+    let policy = &mut settings.policy;
+    policy.grace = args.grace.unwrap_or(policy.grace);
+    let flagged = args.keep.iter().map(|name| PackageName::new(name));
+    policy.keep = flagged.chain(policy.keep.drain(..)).collect();
+    policy.unused_for = args.unused_for.or(policy.unused_for);
+    if mode != Mode::Hook {
+        // The hooks' conservative policy: never a size target.
+        policy.max_size = args.max_size.map(|size| size.0).or(policy.max_size);
     }
-    Ok(Survey {
-        inventory,
-        roots,
-        venvs,
-        plan,
-        warnings,
-    })
-}
-
-/// What earlier scans recorded; a damaged record is a warning, and makes every archive
-/// count as used when it was last written (see [`crate::state`]).
-fn last_seen_before(
-    dir: &std::path::Path,
-    cache: &CacheDir,
-    now: SystemTime,
-    warnings: &mut Vec<String>,
-) -> state::LastSeen {
-    let (seen, note) = state::last_seen(dir, cache.root(), now);
-    warnings.extend(note);
-    seen
-}
-
-/// Records every archive in use as seen now. Failing to is a warning: it costs memory,
-/// not safety.
-fn record_live(
-    dir: &std::path::Path,
-    cache: &CacheDir,
-    inventory: &Inventory,
-    plan: &Plan,
-    now: SystemTime,
-    warnings: &mut Vec<String>,
-) {
-    let live = plan
-        .kept()
-        .filter(|(_, evidence)| evidence.iter().any(|e| e.kind().is_use()))
-        .map(|(archive, _)| &archive.id);
-    if let Err(err) =
-        state::record_last_seen(dir, cache.root(), inventory.archives.keys(), live, now)
-    {
-        warnings.push(format!("cannot record last use: {err:#}"));
-    }
-}
-
-impl Survey {
-    fn report(self, settings: &Settings<'_>, cache: &CacheDir, dry_run: bool) -> Report {
-        let args = settings.args;
-        let mut report = Report::new(
-            cache.root().to_owned(),
-            cache.source,
-            dry_run,
-            &self.plan,
-            &self.roots,
-            self.warnings,
-        );
-        if let Some(query) = &args.explain {
-            report.explain = Some(crate::report::explain(&self.plan, query));
-        }
-        if args.per_venv {
-            report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
-        }
-        report
-    }
-}
-
-/// `--root`s; then, unless `--no-default-roots`, the config's roots, the registry (where
-/// vanished roots are dropped), uv's tool dir and the git worktree; then the cache's own
-/// overlay venvs (`builds-v*`).
-fn root_specs(
-    settings: &Settings<'_>,
-    inventory: &Inventory,
-    warnings: &mut Vec<String>,
-    blind_spots: &mut Vec<(PathBuf, String)>,
-) -> Vec<RootSpec> {
-    let args = settings.args;
-    let spec = |path: &PathBuf, origin| RootSpec {
-        path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
-        origin,
-    };
-    let mut specs: Vec<RootSpec> = args
-        .roots
-        .iter()
-        .map(|p| spec(p, RootOrigin::Flag))
-        .collect();
-    if !args.no_default_roots {
-        specs.extend(
-            settings
-                .config_roots
-                .iter()
-                .map(|p| spec(p, RootOrigin::Config)),
-        );
-        if let Some(dir) = &settings.state_dir {
-            specs.extend(
-                registered(dir, warnings, blind_spots)
-                    .iter()
-                    .map(|p| spec(p, RootOrigin::Registered)),
-            );
-        }
-        specs.extend(discover::default_roots());
-    }
-    specs.extend(
-        inventory
-            .build_dirs
-            .iter()
-            .map(|p| spec(p, RootOrigin::CacheBuilds)),
-    );
-    let mut seen = std::collections::HashSet::new();
-    specs.retain(|spec| seen.insert(spec.path.clone()));
-    specs
-}
-
-/// The registry's roots, after dropping the ones that vanished. A root that exists but
-/// cannot be read stays: the walk reports it, and it keeps what it might hold. A damaged
-/// registry is a blind spot: the roots it named are unknown.
-fn registered(
-    dir: &std::path::Path,
-    warnings: &mut Vec<String>,
-    blind_spots: &mut Vec<(PathBuf, String)>,
-) -> Vec<PathBuf> {
-    let vanished = |root: &std::path::Path| matches!(std::fs::symlink_metadata(root), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
-    match state::unregister_roots(dir, vanished) {
-        Ok(dropped) => {
-            for root in dropped {
-                warnings.push(format!(
-                    "registered root {} vanished: forgotten",
-                    root.display()
-                ));
-            }
-        }
-        Err(err) => warnings.push(format!("cannot update the root registry: {err:#}")),
-    }
-    let registry = state::registry(dir);
-    if let Some(doubt) = registry.doubt {
-        warnings.push(format!("{}; every archive is kept", doubt.reason));
-        blind_spots.push((doubt.path, doubt.reason));
-    }
-    registry.roots
+    settings.cache_dir.clone_from(&args.cache_dir);
+    settings.roots.clone_from(&args.roots);
+    settings.no_default_roots = args.no_default_roots;
+    settings.register.clone_from(&args.register);
+    settings.explain.clone_from(&args.explain);
+    settings.per_venv = args.per_venv;
+    settings.allow_unreadable_roots = args.allow_unreadable_roots;
+    Ok(settings)
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

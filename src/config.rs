@@ -18,144 +18,30 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+pub use crate::units::Size;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// The config file's settings; each is a default a flag overrides.
 pub struct Config {
     #[serde(default)]
+    /// Searched like `--root` (not with `--no-default-roots`).
     pub roots: Vec<PathBuf>,
     #[serde(default)]
+    /// Like `--keep`.
     pub keep: Vec<String>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// Like `--grace`.
     pub grace: Option<Duration>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// Like `--unused-for`.
     pub unused_for: Option<Duration>,
     #[serde(default)]
+    /// Like `--max-size`.
     pub max_size: Option<Size>,
     #[serde(default, with = "humantime_serde_opt")]
+    /// What the git hooks remove: dead archives unused this long.
     pub hook_unused_for: Option<Duration>,
-}
-
-/// A size written like `20GiB`, `500MB`, `1.5 GiB` or plain bytes (`976896`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size(pub u64);
-
-/// Units by their lowercase spelling: decimal (kB, MB, ...) and binary (KiB, MiB, ...),
-/// with or without the trailing `b`, as `bytesize` and `du` users write them.
-const UNITS: [(&str, u64); 15] = [
-    ("b", 1),
-    ("k", 1_000),
-    ("kb", 1_000),
-    ("m", 1_000_000),
-    ("mb", 1_000_000),
-    ("g", 1_000_000_000),
-    ("gb", 1_000_000_000),
-    ("t", 1_000_000_000_000),
-    ("tb", 1_000_000_000_000),
-    ("kib", 1 << 10),
-    ("mib", 1 << 20),
-    ("gib", 1 << 30),
-    ("tib", 1 << 40),
-    ("pib", 1 << 50),
-    ("eib", 1 << 60),
-];
-
-const SIZE_EXAMPLES: &str = "examples: 20GiB, 500MB, 1.5TiB, 976896";
-
-impl std::str::FromStr for Size {
-    type Err = String;
-
-    /// Parsed by hand, in integers: a float would round big sizes silently, and every
-    /// way to be wrong gets its own message saying what to write instead.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        if trimmed.starts_with('-') {
-            return Err(format!(
-                "{trimmed:?}: a size cannot be negative ({SIZE_EXAMPLES})"
-            ));
-        }
-        let number_end = trimmed
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(number_end);
-        let unit = unit.trim().to_ascii_lowercase();
-        let Some(&(_, multiplier)) = UNITS
-            .iter()
-            .find(|(name, _)| *name == unit || (unit.is_empty() && *name == "b"))
-        else {
-            return Err(format!(
-                "{trimmed:?}: unknown unit {unit:?} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB, PiB or EiB; {SIZE_EXAMPLES})"
-            ));
-        };
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
-            return Err(format!("{trimmed:?} is not a size ({SIZE_EXAMPLES})"));
-        }
-        let too_large = || {
-            format!(
-                "{trimmed:?} is larger than the largest size this tool can count, {} bytes (16 EiB); for no size limit, leave --max-size out ({SIZE_EXAMPLES})",
-                u64::MAX
-            )
-        };
-        // whole * multiplier + fraction * multiplier / 10^digits, in u128 so that only
-        // the final check can overflow.
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse::<u64>().map_err(|_| too_large())?.into()
-        };
-        let whole_bytes = whole
-            .checked_mul(u128::from(multiplier))
-            .ok_or_else(too_large)?;
-        // Past 20 digits a fraction cannot change a byte count; 10^20 * 2^60 fits in u128.
-        let digits = &fraction[..fraction.len().min(20)];
-        let fraction_bytes = match digits.parse::<u128>() {
-            Ok(numerator) => numerator * u128::from(multiplier) / 10u128.pow(digits.len() as u32),
-            Err(_) => 0,
-        };
-        u64::try_from(whole_bytes + fraction_bytes)
-            .map(Size)
-            .map_err(|_| too_large())
-    }
-}
-
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SizeVisitor)
-    }
-}
-
-/// A size in the config: a whole number of bytes, or a string with a unit. Each wrong
-/// type gets a message saying what to write, not serde's "did not match any variant".
-struct SizeVisitor;
-
-impl serde::de::Visitor<'_> for SizeVisitor {
-    type Value = Size;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a size: a number of bytes or a string ({SIZE_EXAMPLES})")
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, bytes: u64) -> Result<Size, E> {
-        Ok(Size(bytes))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Size, E> {
-        u64::try_from(value).map(Size).map_err(|_| {
-            E::custom(format!(
-                "{value} is negative: a size is at least 0 ({SIZE_EXAMPLES})"
-            ))
-        })
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Size, E> {
-        Err(E::custom(format!(
-            "{value} is not a whole number of bytes: write a fraction as a string with a unit, like \"1.5GiB\""
-        )))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Size, E> {
-        text.parse().map_err(E::custom)
-    }
 }
 
 /// Durations as humantime strings (`"30d"`).
@@ -178,7 +64,7 @@ mod humantime_serde_opt {
         }
 
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
-            crate::cli::parse_duration(text).map_err(E::custom)
+            crate::units::parse_duration(text).map_err(E::custom)
         }
     }
 }
@@ -207,7 +93,7 @@ pub fn load() -> Result<Config> {
 const CONFIG_LIMIT: u64 = 1 << 20;
 
 /// Loads the config at `path`; a missing file is the empty config. The file is read with
-/// [`crate::read::read_regular`]: a FIFO or device there is an error, never a hang.
+/// `read::read_regular`: a FIFO or device there is an error, never a hang.
 pub fn load_from(path: &Path) -> Result<Config> {
     let bytes = match crate::read::read_regular(path, CONFIG_LIMIT) {
         Ok(bytes) => bytes,

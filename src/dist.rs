@@ -1,4 +1,4 @@
-//! Names, versions and tags of installed distributions, read from `*.dist-info`.
+//! Names and versions of installed distributions, read from `*.dist-info`.
 //!
 //! Both sides of the match (archives and venvs) go through here so they agree on what
 //! "the same distribution" means: a PEP 503-normalized name plus the version string as
@@ -86,16 +86,6 @@ impl DistInfo {
     }
 }
 
-/// The `Tag:` lines of a `WHEEL` file (`py3-none-any`, …).
-pub fn wheel_tags(wheel_file: &str) -> Vec<String> {
-    wheel_file
-        .lines()
-        .filter_map(|line| line.strip_prefix("Tag:"))
-        .map(|tag| tag.trim().to_owned())
-        .filter(|tag| !tag.is_empty())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,17 +109,5 @@ mod tests {
         assert_eq!(d.version, "4.12.2");
         assert_eq!(DistInfo::from_dir(Path::new("/x/foo.dist-info")), None);
         assert_eq!(DistInfo::from_dir(Path::new("/x/foo-1.0.egg-info")), None);
-    }
-
-    #[test]
-    fn reads_wheel_tags() {
-        let wheel = "Wheel-Version: 1.0\nGenerator: bdist_wheel\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n";
-        assert_eq!(
-            wheel_tags(wheel),
-            [
-                "cp312-cp312-manylinux_2_17_x86_64",
-                "cp312-cp312-manylinux2014_x86_64"
-            ]
-        );
     }
 }

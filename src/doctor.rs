@@ -9,11 +9,13 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::cli::PruneArgs;
 use crate::locate::{self, Validated};
-use crate::report::{Status, human_bytes, one_line, shown};
+use crate::pipeline::{self, Mode, Settings};
+use crate::report::{Status, one_line, shown};
+use crate::units::human_bytes;
 use crate::{config, hooks, state};
 
+/// The doctor's screen: one labelled line per fact, then what a dry run would free.
 pub fn report() -> Result<String> {
     let mut out = String::new();
     let line = |out: &mut String, label: &str, value: String| {
@@ -70,7 +72,10 @@ pub fn report() -> Result<String> {
         Err(_) => "not in a git repository".into(),
     };
     line(&mut out, "hooks", hooks);
-    let dry_run = match crate::cli::build_report(&PruneArgs::default()) {
+    let dry_run = config::load()
+        .and_then(|config| Settings::new(&config, Mode::DryRun))
+        .and_then(|settings| pipeline::run(&settings));
+    let dry_run = match dry_run {
         Ok(report) if report.status == Status::Ok => format!(
             "{} archives, {} live, {} dead: {} reclaimable (`uv-cache-prune` for details)",
             report.archives.total,

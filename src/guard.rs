@@ -1,4 +1,4 @@
-//! The safety rules of `DESIGN.md`, enforced in one place before anything is deleted.
+//! The safety rules of `docs/architecture.md`, enforced in one place before anything is deleted.
 //!
 //! A [`Guard`] is built from a validated cache and refuses caches that are `/`, the home
 //! directory, not a uv cache once symlinks are resolved, or whose `archive-v0` is itself a

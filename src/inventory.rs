@@ -3,8 +3,8 @@
 //! bucket generation with what it names.
 //!
 //! Cost matters here (it runs from git hooks): per archive we read one directory and
-//! `lstat` one file (`METADATA`, whose inode is the hardlink evidence) and read `WHEEL`
-//! for the tags; archive contents are only walked later, and only for candidates.
+//! `lstat` one file (`METADATA`, whose inode is the hardlink evidence), and read no file;
+//! archive contents are only walked later, and only for candidates.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -16,22 +16,18 @@ use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
 use crate::archive_id::ArchiveId;
-use crate::dist::{DistInfo, WHEEL_MAX, wheel_tags};
+use crate::dist::DistInfo;
 use crate::fs_meta::{EntryStat, entry_stat};
 use crate::locate::CacheDir;
 use crate::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
 use crate::progress::Progress;
-use crate::read::{ReadError, read_regular, read_regular_text};
+use crate::read::{ReadError, read_regular};
 
 /// What an archive directory turned out to hold.
 #[derive(Debug, Clone)]
 pub enum ArchiveKind {
     /// An unpacked wheel. `metadata` is the `lstat` of its `METADATA`.
-    Wheel {
-        dist: DistInfo,
-        tags: Vec<String>,
-        metadata: EntryStat,
-    },
+    Wheel { dist: DistInfo, metadata: EntryStat },
     /// A whole virtualenv (`uvx`, `uv run --with`), named by `environments-v*` links.
     Venv,
     /// Neither: kept, because we do not know who uses it.
@@ -64,8 +60,7 @@ impl Archive {
 
 /// The families of buckets whose entries point into `archive-v0`. Each holds several
 /// generations (`wheels-v5`, `wheels-v6`, `wheels-v8`, …) when uv versions share a cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BucketFamily {
     /// `wheels-v*`: per-wheel symlinks plus `.http`/`.rev` records.
     Wheels,
@@ -108,6 +103,9 @@ pub struct Pointer {
     pub mentions: Option<Vec<ArchiveId>>,
     /// The SHA-256 digests of the wheel file a `.rev`/`.http` record was unpacked from
     /// (empty for other kinds, and when uv recorded none).
+    /// Not read yet: kept for the lockfile evidence that matches a lock's hashes to the
+    /// wheel an archive was unpacked from.
+    #[allow(dead_code)]
     pub sha256: Vec<Sha256>,
 }
 
@@ -203,14 +201,7 @@ fn classify_archive(path: &Path) -> (ArchiveKind, Option<SystemTime>) {
             return (ArchiveKind::Unreadable(reason), None);
         }
     };
-    let tags = read_regular_text(&dist.wheel(), WHEEL_MAX)
-        .map(|text| wheel_tags(&text))
-        .unwrap_or_default();
-    let kind = ArchiveKind::Wheel {
-        dist,
-        tags,
-        metadata,
-    };
+    let kind = ArchiveKind::Wheel { dist, metadata };
     (kind, linked)
 }
 

@@ -1,20 +1,28 @@
 //! uv-cache-prune: free disk space in uv's cache by removing unpacked wheels
 //! (`archive-v0/<id>`) that no live virtualenv uses.
 //!
-//! The pipeline, one module per stage, each handing a typed value to the next:
+//! The pipeline, one module per stage, each handing a typed value to the next; the
+//! driver, `pipeline`, runs them in order from typed `Settings` (its `Mode` says dry run,
+//! apply or hook), and `cli` only turns flags and the config into those settings.
 //!
 //! | stage | module | output |
 //! |---|---|---|
-//! | 1. locate the cache, prove it is one | [`locate`] | [`locate::CacheDir`] |
-//! | 2. inventory archives and pointers | [`inventory`] | [`inventory::Inventory`] |
-//! | 3. discover venvs under roots | [`discover`] | [`discover::RootScan`] |
-//! | 4. match venv dists to archives | [`liveness`] | [`liveness::Evidence`] per archive |
-//! | 5. plan: live, dead, bytes | [`plan`] | [`plan::Plan`] |
-//! | 6. apply, under uv's lock ([`lock`]), within the rules of [`guard`] | [`apply`] | [`apply::Removal`] |
-//! | 7. report | [`report`] | [`report::Report`] (human or JSON) |
+//! | 1. locate the cache, prove it is one | `locate` | `CacheDir` |
+//! | 2. inventory archives and pointers | `inventory` | `Inventory` |
+//! | 3. discover venvs under roots | `discover` (`mounts`) | `RootScan` |
+//! | 4. match venv dists to archives | `liveness` (`dist`, `pointer`) | `Evidence` per archive |
+//! | 5. plan: fates, bytes, each candidate's pointers | `plan` (`objects`, `per_venv`) | `Plan` |
+//! | 6. apply the plan alone, under uv's lock (`lock`), within `guard`'s rules | `apply` (`rmtree`) | `Removal` |
+//! | 7. report | [`report`] (`json`, `human`, `explain`, `summary`) | [`Report`] |
 //!
-//! "Why was this archive kept?" is answered in [`liveness`] (evidence) and [`plan`]
-//! (grace, `nlink`). Embedding in another repository's xtask:
+//! Beside the stages: `units` (durations, sizes, byte counts), `read` (bounded reads of
+//! files we do not control), `fs_meta`, `progress`, `archive_id`, [`config`], [`state`]
+//! (registry, last use), [`hooks`], [`doctor`]. `docs/architecture.md` in the repository
+//! follows one archive through all of it; `docs/uv-cache.md` says what of uv's format
+//! this relies on, and `docs/json-schema.md` what `--json` prints.
+//!
+//! "Why was this archive kept?" is answered by the evidence (`liveness`) and the plan
+//! (grace, `nlink`); `--explain` prints it. Embedding in another repository's xtask:
 //!
 //! ```no_run
 //! #[derive(clap::Parser)]
@@ -28,31 +36,38 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`build_report`] returns the [`Report`] value instead of printing it.
 
-pub mod apply;
+#![warn(missing_docs)]
+
+mod apply;
 pub mod archive_id;
 pub mod cli;
 pub mod config;
-pub mod discover;
-pub mod dist;
+mod discover;
+mod dist;
 pub mod doctor;
-pub mod fs_meta;
-pub mod guard;
+mod fs_meta;
+mod guard;
 pub mod hooks;
-pub mod inventory;
-pub mod liveness;
-pub mod locate;
-pub mod lock;
+mod inventory;
+mod liveness;
+mod locate;
+mod lock;
 mod mounts;
 mod objects;
-pub mod per_venv;
-pub mod plan;
+mod per_venv;
+mod pipeline;
+mod plan;
 pub mod pointer;
-pub mod progress;
-pub mod read;
+mod progress;
+mod read;
 pub mod report;
 #[cfg(unix)]
-pub(crate) mod rmtree;
+mod rmtree;
 pub mod state;
+mod units;
 
 pub use cli::{Args, PruneArgs, build_report, run};
+pub use report::{Candidate, Counts, Live, Report, Status};

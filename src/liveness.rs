@@ -3,7 +3,7 @@
 //! # Why evidence, and which
 //!
 //! uv links every file of an archive into a venv's site-packages in one of four ways, and
-//! each leaves a different trace (see `UV_CACHE.md`):
+//! each leaves a different trace (see `docs/uv-cache.md`):
 //!
 //! - **symlink**: the venv's file is a symlink to `<cache>/archive-v0/<id>/…`. Deleting
 //!   the archive breaks the venv at import time, so this evidence must never be missed.
@@ -90,6 +90,27 @@ pub enum EvidenceKind {
     KeepList,
     RecentlyUsed,
     WithinSize,
+}
+
+/// Spelled as in the JSON report (kebab-case), so that the human views and `--explain`
+/// use the same words.
+impl std::fmt::Display for EvidenceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EvidenceKind::Symlink => "symlink",
+            EvidenceKind::Hardlink => "hardlink",
+            EvidenceKind::Content => "content",
+            EvidenceKind::Nlink => "nlink",
+            EvidenceKind::Environment => "environment",
+            EvidenceKind::PointerUnreadable => "pointer-unreadable",
+            EvidenceKind::Unreadable => "unreadable",
+            EvidenceKind::Unrecognized => "unrecognized",
+            EvidenceKind::Grace => "grace",
+            EvidenceKind::KeepList => "keep",
+            EvidenceKind::RecentlyUsed => "recently-used",
+            EvidenceKind::WithinSize => "within-size",
+        })
+    }
 }
 
 impl EvidenceKind {

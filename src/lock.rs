@@ -29,11 +29,10 @@ use crate::locate::CacheDir;
 pub struct CacheLock {
     _marker: Option<File>,
     _file: File,
-    pub path: PathBuf,
 }
 
 /// How long to wait when uv is using the cache.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     /// Give up at once.
     No,
@@ -100,7 +99,6 @@ pub fn exclusive(cache: &CacheDir, wait: Wait) -> Result<Acquired> {
                 return Ok(Acquired::Held(CacheLock {
                     _marker: marker,
                     _file: file,
-                    path,
                 }));
             }
             Err(TryLockError::Error(err)) => {

@@ -16,7 +16,7 @@ use walkdir::WalkDir;
 use crate::archive_id::ArchiveId;
 use crate::fs_meta::{FileId, entry_stat};
 use crate::liveness::Evidence;
-use crate::plan::{ArchiveWalk, Fate, Plan};
+use crate::plan::{ArchiveWalk, Fate, Plan, held_elsewhere};
 
 /// What one venv alone keeps alive.
 #[derive(Debug, Clone)]
@@ -85,8 +85,9 @@ fn share_of(plan: &Plan, venv: &Path, in_plan: &HashMap<FileId, u64>) -> VenvSha
     for (id, walk) in walks {
         let freed = walk.unreadable.is_none()
             && walk.shared.iter().all(|(_, stat)| {
-                stat.id
-                    .is_some_and(|i| accounted.get(&i).copied().unwrap_or(0) >= stat.nlink)
+                stat.id.is_some_and(|i| {
+                    !held_elsewhere(stat.nlink, accounted.get(&i).copied().unwrap_or(0))
+                })
             });
         if freed {
             share.bytes += walk.bytes(&mut counted);

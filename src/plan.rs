@@ -42,6 +42,7 @@ use crate::inventory::{Archive, ArchiveKind, Inventory};
 use crate::liveness::{Evidence, Findings, Matcher};
 use crate::locate::CacheDir;
 use crate::objects::{Object, ObjectIndex};
+use crate::pointer::Target;
 use crate::progress::Progress;
 use crate::state::LastSeen;
 
@@ -83,6 +84,17 @@ pub enum Selection {
     MaxSize,
 }
 
+/// Spelled as in the JSON report (kebab-case).
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Selection::Dead => "dead",
+            Selection::UnusedFor => "unused-for",
+            Selection::MaxSize => "max-size",
+        })
+    }
+}
+
 /// The decision for one archive.
 #[derive(Debug, Clone)]
 pub enum Fate {
@@ -103,6 +115,18 @@ pub struct ArchivePlan {
     /// The latest sign of use we know of (see [`crate::state`]).
     pub last_use: Option<SystemTime>,
     pub fate: Fate,
+    /// Every pointer naming this archive (`.rev`/`.http` records, bucket symlinks,
+    /// environment links), in inventory order: what apply removes before the archive, so
+    /// that no pointer ever outlives it.
+    pub pointers: Vec<PathBuf>,
+}
+
+/// A pointer naming an archive the inventory did not find: removed by apply once it has
+/// checked, under the lock, that the archive is still absent.
+#[derive(Debug, Clone)]
+pub struct Dangling {
+    pub path: PathBuf,
+    pub id: ArchiveId,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,8 +135,8 @@ pub struct Plan {
     pub archives: Vec<ArchivePlan>,
     /// Sum of the candidates' bytes: what applying the plan frees.
     pub reclaimable_bytes: u64,
-    /// `du -sB1 archive-v0`, measured only for a size target.
-    pub cache_bytes: Option<u64>,
+    /// Pointers whose archive is gone, in inventory order.
+    pub dangling: Vec<Dangling>,
     /// Policy outcomes worth telling the user (a size target that cannot be met).
     pub notes: Vec<String>,
     /// The walks made while planning (candidates, or all archives for a size target),
@@ -188,7 +212,6 @@ pub fn make(
         planner.evidence.add_all(spared);
     }
     let mut plan = planner.finish();
-    plan.cache_bytes = cache_bytes;
     plan.notes = notes;
     plan
 }
@@ -383,8 +406,8 @@ impl<'a> Planner<'a> {
         let note = (remaining > max_size).then(|| {
             format!(
                 "the cache stays above --max-size {} after removing every dead archive: {} remain, held by live archives",
-                crate::report::human_bytes(max_size),
-                crate::report::human_bytes(remaining)
+                crate::units::human_bytes(max_size),
+                crate::units::human_bytes(remaining)
             )
         });
         (spared, note)
@@ -411,8 +434,23 @@ impl<'a> Planner<'a> {
         };
         let (freed, objects) = links.freed(&candidates);
         let mut counted: HashSet<FileId> = HashSet::new();
+        let mut pointers: HashMap<&ArchiveId, Vec<PathBuf>> = HashMap::new();
+        let mut dangling = Vec::new();
+        for pointer in &self.inventory.pointers {
+            if let Target::Archive(id) = &pointer.target {
+                if self.inventory.archives.contains_key(id) {
+                    pointers.entry(id).or_default().push(pointer.path.clone());
+                } else {
+                    dangling.push(Dangling {
+                        path: pointer.path.clone(),
+                        id: id.clone(),
+                    });
+                }
+            }
+        }
         let mut plan = Plan {
             objects,
+            dangling,
             ..Plan::default()
         };
         for archive in self.inventory.archives.values() {
@@ -433,6 +471,7 @@ impl<'a> Planner<'a> {
                 is_venv: matches!(archive.kind, ArchiveKind::Venv),
                 last_use: last_use(archive, &self.options.last_seen),
                 fate,
+                pointers: pointers.remove(&archive.id).unwrap_or_default(),
             });
         }
         plan.walks = self.walks;
@@ -510,7 +549,7 @@ impl CacheLinks<'_> {
                 };
                 let in_plan = links_in_plan.get(&id).map_or(0, |(count, _)| *count);
                 if self.objects.get(&id).is_none() {
-                    return stat.nlink > in_plan;
+                    return held_elsewhere(stat.nlink, in_plan);
                 }
                 if Some(id) != metadata {
                     // Extra links may be live archives sharing the content: not use.
@@ -518,7 +557,7 @@ impl CacheLinks<'_> {
                 }
                 let archives = self.metadata_links.get(&id).copied().unwrap_or(0);
                 let live_archives = archives.saturating_sub(metadata_in_plan[&id]);
-                stat.nlink > 1 + in_plan + live_archives
+                held_elsewhere(stat.nlink, 1 + in_plan + live_archives)
             });
             if let Some((file, stat)) = outside {
                 findings.push((
@@ -541,7 +580,7 @@ impl CacheLinks<'_> {
         let mut objects = Vec::new();
         for (id, (in_plan, nlink)) in links_in_plan {
             let object = self.objects.get(&id);
-            if nlink <= in_plan + u64::from(object.is_some()) {
+            if !held_elsewhere(nlink, in_plan + u64::from(object.is_some())) {
                 freed.insert(id);
             }
             objects.extend(object.cloned());
@@ -549,6 +588,14 @@ impl CacheLinks<'_> {
         objects.sort_by_key(|o| o.file());
         (freed, objects)
     }
+}
+
+/// The last safety net's rule, in one place: a file with more links (`st_nlink`) than
+/// the ones accounted for (the plan's, and those the cache itself holds) is linked by
+/// something we did not find, so its archive is in use. Used by the plan and by the
+/// per-venv view, which must agree with it.
+pub(crate) fn held_elsewhere(nlink: u64, accounted: u64) -> bool {
+    nlink > accounted
 }
 
 /// Evidence per archive, without duplicates, in the order found.

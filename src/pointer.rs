@@ -43,8 +43,7 @@ use crate::archive_id::ArchiveId;
 pub const POINTER_MAX: u64 = 256 * 1024;
 
 /// How a pointer refers to its archive; the file's own format, not its bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PointerKind {
     /// `<key> -> ../../../../archive-v0/<id>` (wheels, sdists, environments).
     Symlink,
@@ -59,6 +58,7 @@ pub enum PointerKind {
 /// What a pointer names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// An archive, by id.
     Archive(ArchiveId),
     /// A well-formed entry that names no archive (a symlink elsewhere, say).
     Elsewhere,
@@ -85,6 +85,7 @@ impl Sha256 {
         Some(Self(bytes))
     }
 
+    /// The 32 raw bytes of the digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -115,7 +116,9 @@ impl serde::Serialize for Sha256 {
 /// from (empty when uv computed none, as it does for installs without hash checking).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveRecord {
+    /// The archive the record names.
     pub id: ArchiveId,
+    /// The digests of the wheel file it was unpacked from (none when uv recorded none).
     pub sha256: Vec<Sha256>,
 }
 

@@ -32,7 +32,7 @@
 //!
 //! # Damage is doubt
 //!
-//! Every file is read with [`crate::read::read_regular`], so a FIFO or device put in its
+//! Every file is read with `read::read_regular`, so a FIFO or device put in its
 //! place is refused at once, and a file past its size cap is refused too. A file we
 //! cannot make sense of is never overwritten: an update first renames it aside, to
 //! `<name>.corrupt-<seconds>`, where the user can look at it. What it said is then unknown,
@@ -138,6 +138,7 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
+    /// When an earlier scan last saw this archive live.
     pub fn get(&self, id: &ArchiveId) -> Option<SystemTime> {
         self.times.get(id.as_str()).copied().max(self.floor)
     }
@@ -253,7 +254,9 @@ pub struct Registry {
 /// A reason to keep every archive: the file it is about, and what is wrong, in words.
 #[derive(Debug, Clone)]
 pub struct Doubt {
+    /// The file in doubt.
     pub path: PathBuf,
+    /// What is wrong with it, and what it costs.
     pub reason: String,
 }
 

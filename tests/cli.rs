@@ -1,4 +1,4 @@
-//! The command-line contract from DESIGN.md: help, exit codes (0 done, 1 runtime error with
+//! The command-line contract from docs/architecture.md: help, exit codes (0 done, 1 runtime error with
 //! a one-line cause naming the path, 2 bad usage) and the shape of `--json` schema 1.
 
 mod common;

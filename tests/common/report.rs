@@ -1,4 +1,4 @@
-//! Readers for the `--json` report (schema 1 in DESIGN.md), so scenarios state what they
+//! Readers for the `--json` report (schema 1 in docs/json-schema.md), so scenarios state what they
 //! expect as sets of ids and evidence kinds instead of walking JSON by hand.
 
 use std::collections::BTreeSet;

@@ -6,6 +6,7 @@ mod cache_prune;
 mod doctor;
 mod install;
 mod install_hooks;
+mod soak;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,8 @@ enum Task {
     Install,
     /// Show the cache, config, roots, hooks and what a prune would free
     Doctor,
+    /// Soak the tool: SIGKILLs, racing uv workers and model-based cases, with a summary
+    Soak(soak::Args),
 }
 
 /// The workspace root: xtask lives one level below it.
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Task::InstallHooks(args) => install_hooks::run(&args),
         Task::Install => install::run(),
         Task::Doctor => doctor::run(),
+        Task::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,200 @@
+//! The pipeline driver: from typed [`Settings`] to a [`Report`], running the stages in
+//! order (locate, inventory, discover, plan, and under the lock apply) and nothing else.
+//!
+//! The command line (`cli`) only turns flags and the config into [`Settings`];
+//! `doctor` and embedding programs call [`run`] the same way. What the run may change is
+//! one value, [`Mode`]: a dry run changes nothing in the cache; an apply (or the hooks'
+//! apply, which never waits for uv and shows no progress) takes uv's lock first and plans
+//! again under it, since nothing computed before the lock is trusted.
+//!
+//! Roots are assembled in [`roots`]; the survey (stages 2 to 5), last-use bookkeeping
+//! and the report built from them in [`survey`].
+
+mod roots;
+mod survey;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+
+use crate::apply::{self, Faults};
+use crate::config::Config;
+use crate::dist::PackageName;
+use crate::guard::Guard;
+use crate::locate::{self, Validated};
+use crate::lock::{self, Acquired, Wait};
+use crate::plan::Policy;
+use crate::progress::Progress;
+use crate::report::{LeftoverTrash, Report, Status};
+use crate::state;
+
+/// The default grace window: an archive this young may be mid-install.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+/// What the hooks remove by default: dead and unused for a week, so that switching back
+/// to last week's branch does not download everything again.
+const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
+
+/// What a run may do to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plan and report; change nothing in the cache.
+    DryRun,
+    /// Delete the plan's candidates under uv's lock, waiting for it as told.
+    Apply {
+        /// How long to wait for uv to release the cache.
+        wait: Wait,
+    },
+    /// What the git hooks run: apply without waiting for the lock and without progress
+    /// bars, with the hooks' conservative policy (see [`Settings::new`]).
+    Hook,
+}
+
+impl Mode {
+    /// Whether this run deletes.
+    pub fn applies(self) -> bool {
+        !matches!(self, Mode::DryRun)
+    }
+
+    /// How long to wait for the lock: the hooks never wait.
+    fn wait(self) -> Wait {
+        match self {
+            Mode::Apply { wait } => wait,
+            Mode::DryRun | Mode::Hook => Wait::No,
+        }
+    }
+}
+
+/// Everything a run needs, flags and config already merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What the run may change.
+    pub mode: Mode,
+    /// The cache named by the user; `None` finds it as uv would.
+    pub cache_dir: Option<PathBuf>,
+    /// Roots named on the command line (`--root`).
+    pub roots: Vec<PathBuf>,
+    /// Search only [`Settings::roots`] (and the cache's own environments).
+    pub no_default_roots: bool,
+    /// Roots from the config file, searched unless `no_default_roots`.
+    pub config_roots: Vec<PathBuf>,
+    /// Directories to add to the registry before the run.
+    pub register: Vec<PathBuf>,
+    /// Which dead archives go.
+    pub policy: Policy,
+    /// A package or archive id to explain in the report.
+    pub explain: Option<String>,
+    /// Add each venv's own share to the report.
+    pub per_venv: bool,
+    /// Prune even when part of a root could not be read.
+    pub allow_unreadable_roots: bool,
+    /// The clock, read once per run.
+    pub now: SystemTime,
+}
+
+impl Settings {
+    /// The config's settings with the built-in defaults for what it leaves unset: a dry
+    /// run's, or (for [`Mode::Hook`]) the hooks' policy, which removes only archives dead
+    /// and unused for `hook-unused-for` (7 days by default) and never sets a size target.
+    pub fn new(config: &Config, mode: Mode) -> Result<Self> {
+        let (unused_for, max_size) = match mode {
+            Mode::Hook => (
+                Some(config.hook_unused_for.unwrap_or(DEFAULT_HOOK_UNUSED_FOR)),
+                None,
+            ),
+            Mode::DryRun | Mode::Apply { .. } => {
+                (config.unused_for, config.max_size.map(|size| size.0))
+            }
+        };
+        Ok(Self {
+            mode,
+            cache_dir: None,
+            roots: Vec::new(),
+            no_default_roots: false,
+            config_roots: config.roots.clone(),
+            register: Vec::new(),
+            policy: Policy {
+                grace: config.grace.unwrap_or(DEFAULT_GRACE),
+                keep: config
+                    .keep
+                    .iter()
+                    .map(|name| PackageName::new(name))
+                    .collect(),
+                unused_for,
+                max_size,
+            },
+            explain: None,
+            per_venv: false,
+            allow_unreadable_roots: false,
+            now: state::now()?,
+        })
+    }
+}
+
+/// Runs the pipeline: the report of a dry run, or of what was deleted.
+pub fn run(settings: &Settings) -> Result<Report> {
+    let progress = match settings.mode {
+        Mode::Hook => Progress::hidden(),
+        Mode::DryRun | Mode::Apply { .. } => Progress::auto(),
+    };
+    let state_dir = state::state_dir();
+    if !settings.register.is_empty() {
+        let dir = state_dir.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        for root in &settings.register {
+            state::register_root(dir, root)?;
+        }
+    }
+    let state_dir = state_dir.ok();
+    let dry_run = !settings.mode.applies();
+    let location = locate::locate(settings.cache_dir.as_deref())?;
+    let cache = match locate::validate(location)? {
+        Validated::Cache(cache) => cache,
+        Validated::Missing(location) => {
+            return Ok(Report::empty(
+                location.path,
+                location.source,
+                dry_run,
+                Status::NoCache,
+            ));
+        }
+    };
+    if dry_run {
+        let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
+        return Ok(survey.report(settings, &cache, true));
+    }
+
+    // Refuse before locking: the lock file is created if missing, and we create nothing
+    // in a directory we would refuse.
+    let guard = Guard::new(&cache)?;
+    let _lock = match lock::exclusive(&cache, settings.mode.wait())? {
+        Acquired::Held(lock) => lock,
+        Acquired::Busy { path, holder } => {
+            eprintln!(
+                "{} (the lock on {}); nothing was deleted (--no-wait)",
+                holder.describe(),
+                path.display()
+            );
+            let mut report =
+                Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);
+            report.lock_holder = Some(holder.program());
+            return Ok(report);
+        }
+    };
+    let faults = Faults::from_env();
+    let leftover = apply::remove_leftover_trash(&guard, &faults)?;
+    // The plan is made only now, under the lock: nothing computed before it is trusted.
+    let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
+    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress)?;
+    removal += leftover;
+    let mut report = survey.report(settings, &cache, false);
+    report.removed_bytes = Some(removal.bytes);
+    report.removed_archives = Some(removal.archives);
+    report.removed_pointers = Some(removal.pointers);
+    report.leftover_trash =
+        (removal.leftover.entries > 0 || removal.leftover.bytes > 0).then_some(LeftoverTrash {
+            entries: removal.leftover.entries,
+            bytes: removal.leftover.bytes,
+        });
+    report.warnings.extend(removal.warnings);
+    Ok(report)
+}

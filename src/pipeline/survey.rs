@@ -1,0 +1,178 @@
+//! Stages 2 to 5: what the cache holds, who uses it, and the plan; the last-use record
+//! read before planning and written after; the report built from all of it.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::Settings;
+use crate::discover::{self, RootOrigin, RootScan};
+use crate::inventory::{self, Inventory};
+use crate::locate::CacheDir;
+use crate::plan::{self, Plan};
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::state;
+
+/// What one survey found: the roots walked, the venvs, the plan and the warnings.
+pub(super) struct Survey {
+    roots: Vec<RootScan>,
+    venvs: Vec<PathBuf>,
+    pub(super) plan: Plan,
+    warnings: Vec<String>,
+}
+
+/// Takes the inventory, walks the roots, and plans.
+pub(super) fn take(
+    settings: &Settings,
+    state_dir: Option<&Path>,
+    cache: &CacheDir,
+    progress: &Progress,
+) -> Result<Survey> {
+    let inventory = inventory::take(cache, progress)?;
+    let mut warnings = inventory.warnings.clone();
+    // Doubts that keep every archive, whatever --allow-unreadable-roots says.
+    let mut blind_spots = Vec::new();
+    let specs = super::roots::specs(
+        settings,
+        state_dir,
+        &inventory,
+        &mut warnings,
+        &mut blind_spots,
+    );
+    let roots = discover::discover(&specs, cache, progress);
+
+    // The dry run keeps for blind spots too, so that it shows what --apply would do.
+    let keep_for_blind_spots = !settings.allow_unreadable_roots;
+    for root in &roots {
+        if root.missing && root.origin == RootOrigin::Flag {
+            warnings.push(format!("root {} does not exist", root.path.display()));
+        }
+        for (path, cause) in &root.unreadable {
+            warnings.push(format!(
+                "cannot read {} (under root {}): {cause}{}",
+                path.display(),
+                root.path.display(),
+                if keep_for_blind_spots {
+                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
+                } else {
+                    ""
+                }
+            ));
+            if keep_for_blind_spots {
+                blind_spots.push((path.clone(), cause.clone()));
+            }
+        }
+        for mount in &root.not_searched {
+            // Named as a root of its own, it was walked: no blind spot.
+            if roots.iter().any(|r| r.path == mount.path && !r.missing) {
+                continue;
+            }
+            let cause = format!(
+                "not searched: a {} mount ({}), which could hang the walk; name it with \
+                 --root to search it",
+                mount.class.describe(),
+                mount.fstype
+            );
+            warnings.push(format!(
+                "{} (under root {}) {cause}{}",
+                mount.path.display(),
+                root.path.display(),
+                if keep_for_blind_spots {
+                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
+                } else {
+                    ""
+                }
+            ));
+            if keep_for_blind_spots {
+                blind_spots.push((mount.path.clone(), cause));
+            }
+        }
+    }
+    // Venvs and bare sites alike: the matcher looks for `site-packages` only in a venv.
+    let mut venvs: Vec<PathBuf> = roots
+        .iter()
+        .flat_map(|r| r.installs.iter().map(|i| i.path().to_owned()))
+        .collect();
+    venvs.sort();
+    venvs.dedup();
+
+    let last_seen = match state_dir {
+        Some(dir) => last_seen_before(dir, cache, settings.now, &mut warnings),
+        None => state::LastSeen::default(),
+    };
+    let options = plan::Options {
+        policy: settings.policy.clone(),
+        now: settings.now,
+        last_seen,
+        blind_spots,
+    };
+    let plan = plan::make(&inventory, cache, &venvs, &options, progress);
+    warnings.extend(plan.notes.iter().cloned());
+    if let Some(dir) = state_dir {
+        record_live(dir, cache, &inventory, &plan, settings.now, &mut warnings);
+    }
+    Ok(Survey {
+        roots,
+        venvs,
+        plan,
+        warnings,
+    })
+}
+
+/// What earlier scans recorded; a damaged record is a warning, and makes every archive
+/// count as used when it was last written (see [`crate::state`]).
+fn last_seen_before(
+    dir: &Path,
+    cache: &CacheDir,
+    now: SystemTime,
+    warnings: &mut Vec<String>,
+) -> state::LastSeen {
+    let (seen, note) = state::last_seen(dir, cache.root(), now);
+    warnings.extend(note);
+    seen
+}
+
+/// Records every archive in use as seen now. Failing to is a warning: it costs memory,
+/// not safety.
+fn record_live(
+    dir: &Path,
+    cache: &CacheDir,
+    inventory: &Inventory,
+    plan: &Plan,
+    now: SystemTime,
+    warnings: &mut Vec<String>,
+) {
+    let live = plan
+        .kept()
+        .filter(|(_, evidence)| evidence.iter().any(|e| e.kind().is_use()))
+        .map(|(archive, _)| &archive.id);
+    if let Err(err) =
+        state::record_last_seen(dir, cache.root(), inventory.archives.keys(), live, now)
+    {
+        warnings.push(format!("cannot record last use: {err:#}"));
+    }
+}
+
+impl Survey {
+    /// The report of this survey: the plan, the roots, the warnings, and what the
+    /// settings asked for besides (`--explain`, `--per-venv`).
+    pub(super) fn report(self, settings: &Settings, cache: &CacheDir, dry_run: bool) -> Report {
+        let mut report = Report::new(
+            cache.root().to_owned(),
+            cache.source,
+            dry_run,
+            &self.plan,
+            &self.roots,
+            self.warnings,
+        );
+        if let Some(query) = &settings.explain {
+            report.explain = Some(crate::report::explain(&self.plan, query));
+        }
+        if settings.per_venv {
+            report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
+        }
+        report
+    }
+}

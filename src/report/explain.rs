@@ -1,0 +1,121 @@
+//! `--explain PACKAGE_OR_ID`: every archive of a package (or one archive) with every
+//! reason it is kept, or the policy that removes it.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::text::{one_line, shown};
+use super::{EvidenceJson, Report, epoch_secs, name_of};
+use crate::archive_id::ArchiveId;
+use crate::plan::{Fate, Plan, Selection};
+use crate::units::human_bytes;
+
+/// One archive as `--explain` shows it.
+#[derive(Debug, Serialize)]
+pub struct Explained {
+    /// Its directory name in `archive-v0`.
+    pub id: ArchiveId,
+    /// Its package, when it is a wheel.
+    pub name: Option<String>,
+    /// Its version, when it is a wheel.
+    pub version: Option<String>,
+    /// `keep` or `remove`.
+    pub fate: &'static str,
+    /// For `remove`: the policy that selected it, and the bytes it frees.
+    pub policy: Option<Selection>,
+    /// For `remove`: the bytes it frees.
+    pub bytes: Option<u64>,
+    /// When it was last used, in seconds since 1970, if known.
+    pub last_use: Option<u64>,
+    /// For `keep`: every reason.
+    pub evidence: Vec<EvidenceJson>,
+}
+
+/// Every archive of the package `query` names (or the archive with that id).
+pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
+    let package = crate::dist::PackageName::new(query);
+    plan.archives
+        .iter()
+        .filter(|a| a.id.as_str() == query || a.name.as_ref() == Some(&package))
+        .map(|archive| {
+            let (fate, policy, bytes, evidence) = match &archive.fate {
+                Fate::Remove { bytes, selection } => {
+                    ("remove", Some(*selection), Some(*bytes), &[][..])
+                }
+                Fate::Keep(evidence) => ("keep", None, None, evidence.as_slice()),
+            };
+            Explained {
+                id: archive.id.clone(),
+                name: name_of(archive),
+                version: archive.version.clone(),
+                fate,
+                policy,
+                bytes,
+                last_use: epoch_secs(archive.last_use),
+                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+            }
+        })
+        .collect()
+}
+
+impl Report {
+    /// The `--explain` view: each matching archive with every reason.
+    pub fn to_explanation(&self) -> String {
+        let explained = self.explain.as_deref().unwrap_or_default();
+        let mut out = String::new();
+        if explained.is_empty() {
+            let _ = writeln!(
+                out,
+                "No archive in {} matches that package or id.",
+                shown(&self.cache_dir)
+            );
+        }
+        for archive in explained {
+            let last_use = archive.last_use.map_or_else(
+                || "unknown".to_owned(),
+                |secs| {
+                    std::time::UNIX_EPOCH
+                        .checked_add(std::time::Duration::from_secs(secs))
+                        .map_or_else(
+                            || format!("{secs} seconds after 1970"),
+                            crate::state::rfc3339,
+                        )
+                },
+            );
+            let _ = writeln!(
+                out,
+                "{} {} (archive {}), last used {last_use}",
+                archive.name.as_deref().unwrap_or("(venv)"),
+                archive.version.as_deref().unwrap_or("-"),
+                archive.id
+            );
+            match (archive.fate, archive.policy, archive.bytes) {
+                ("remove", Some(policy), Some(bytes)) => {
+                    let _ = writeln!(
+                        out,
+                        "  dead: removed by policy {policy}, frees {}",
+                        human_bytes(bytes)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(out, "  kept:");
+                    for evidence in &archive.evidence {
+                        let mut line = format!("    {}", evidence.kind);
+                        for part in [evidence.venv.as_ref(), evidence.path.as_ref()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            line += &format!(" {}", shown(part));
+                        }
+                        if let Some(detail) = &evidence.detail {
+                            line += &format!(" ({})", one_line(detail));
+                        }
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            }
+        }
+        out
+    }
+}

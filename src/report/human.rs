@@ -1,0 +1,164 @@
+//! The human report: summary, candidates grouped by package (largest group first), then
+//! why the rest is live.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::text::{count, shown};
+use super::{Candidate, Report, Status};
+use crate::liveness::EvidenceKind;
+use crate::units::human_bytes;
+
+impl Report {
+    /// The human report: summary, candidates grouped by package (largest group first),
+    /// then why the rest is live.
+    pub fn to_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "uv cache: {} (from {})",
+            shown(&self.cache_dir),
+            self.cache_source
+        );
+        match self.status {
+            Status::Ok => {}
+            Status::NoCache => {
+                let _ = writeln!(out, "No cache there yet: nothing to prune.");
+                return out;
+            }
+            Status::Busy => {
+                let holder = match self.lock_holder {
+                    Some("uv-cache-prune") => "another uv-cache-prune",
+                    _ => "uv",
+                };
+                let _ = writeln!(out, "{holder} is using the cache: nothing was deleted.");
+                return out;
+            }
+        }
+        let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
+        let _ = writeln!(
+            out,
+            "Searched {}, found {}:",
+            count(self.roots.len(), "root"),
+            count(venvs, "venv")
+        );
+        for root in &self.roots {
+            let unreadable = match root.unreadable.len() {
+                0 => String::new(),
+                n => format!(", {} unreadable", count(n, "path")),
+            };
+            let unreadable = match root.not_searched.len() {
+                0 => unreadable,
+                n => format!("{unreadable}, {} not searched", count(n, "mount")),
+            };
+            let venvs = count(root.venvs, "venv");
+            let _ = writeln!(out, "  {} ({venvs}{unreadable})", shown(&root.path));
+        }
+        let _ = writeln!(
+            out,
+            "{}: {} live, {} dead; {} reclaimable.",
+            count(self.archives.total, "archive"),
+            self.archives.live,
+            self.archives.dead,
+            human_bytes(self.reclaimable_bytes)
+        );
+        if let Some(removed) = self.removed_bytes {
+            let _ = writeln!(
+                out,
+                "Removed {} and {}: {} freed (planned {}).",
+                count(self.removed_archives.unwrap_or(0), "archive"),
+                count(self.removed_pointers.unwrap_or(0), "pointer"),
+                human_bytes(removed),
+                human_bytes(self.reclaimable_bytes)
+            );
+        }
+        if let Some(leftover) = self.leftover_trash {
+            let _ = writeln!(
+                out,
+                "Also removed {} left by an interrupted run: {} freed.",
+                count(leftover.entries, "trash dir"),
+                human_bytes(leftover.bytes)
+            );
+        }
+        if !self.candidates.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "{:>10}  {:<28} {:<16} ARCHIVE",
+                "SIZE", "PACKAGE", "VERSION"
+            );
+            for candidate in self.grouped_candidates() {
+                let _ = writeln!(
+                    out,
+                    "{:>10}  {:<28} {:<16} {}",
+                    human_bytes(candidate.bytes),
+                    candidate.name.as_deref().unwrap_or("(venv)"),
+                    candidate.version.as_deref().unwrap_or("-"),
+                    candidate.id
+                );
+            }
+        }
+        let mut reasons: BTreeMap<EvidenceKind, usize> = BTreeMap::new();
+        for live in &self.live {
+            for kind in live.evidence.iter().map(|e| e.kind) {
+                *reasons.entry(kind).or_default() += 1;
+            }
+        }
+        if !reasons.is_empty() {
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nLive because of: {} (--explain PACKAGE says which venv).",
+                reasons.join(", ")
+            );
+        }
+        if let Some(venvs) = &self.venvs {
+            let _ = writeln!(
+                out,
+                "\n{:>10}  {:<9} VENV (what deleting it frees)",
+                "ALONE", "ARCHIVES"
+            );
+            for share in venvs {
+                let _ = writeln!(
+                    out,
+                    "{:>10}  {:<9} {}",
+                    human_bytes(share.bytes),
+                    share.archives.len(),
+                    shown(&share.venv)
+                );
+            }
+        }
+        if self.dry_run {
+            let _ = writeln!(
+                out,
+                "\nDry run: nothing was deleted.{}",
+                if self.candidates.is_empty() {
+                    ""
+                } else {
+                    " Run again with --apply to delete the dead archives."
+                }
+            );
+        }
+        out
+    }
+
+    /// Candidates with the largest package first, each package's archives largest first.
+    fn grouped_candidates(&self) -> Vec<&Candidate> {
+        let mut totals: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+        for c in &self.candidates {
+            *totals.entry(c.name.as_deref()).or_default() += c.bytes;
+        }
+        let mut rows: Vec<&Candidate> = self.candidates.iter().collect();
+        rows.sort_by(|a, b| {
+            let (ta, tb) = (totals[&a.name.as_deref()], totals[&b.name.as_deref()]);
+            tb.cmp(&ta)
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| b.bytes.cmp(&a.bytes))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        rows
+    }
+}

@@ -1,0 +1,324 @@
+//! Stage 7: the report. Built once as a value (so `--json` and the human table cannot
+//! disagree), then rendered: `json` (the versioned schema, `docs/json-schema.md`),
+//! `human` (the table), `explain` (`--explain`), `summary` (the hook log's line).
+//! Fields marked "extension" are additions that do not break schema 1 readers.
+
+mod explain;
+mod human;
+mod json;
+mod summary;
+mod text;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive_id::ArchiveId;
+use crate::discover::{MountClass, RootOrigin, RootScan};
+use crate::liveness::{Evidence, EvidenceKind};
+use crate::locate::CacheSource;
+use crate::per_venv::VenvShare;
+use crate::plan::{ArchivePlan, Fate, Plan, Selection};
+pub use crate::units::human_bytes;
+pub use explain::{Explained, explain};
+pub use json::SCHEMA_VERSION;
+use json::lossy;
+pub use text::{one_line, shown};
+
+#[derive(Debug, Serialize)]
+/// The whole report of one run, as JSON (schema 1) and as the human views render it.
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    #[serde(serialize_with = "lossy::path")]
+    /// The cache the run looked at.
+    pub cache_dir: PathBuf,
+    /// Extension: how the cache was found.
+    pub cache_source: CacheSource,
+    /// Extension: `ok`, `no-cache` (nothing at `cache_dir` yet) or `busy` (uv held the
+    /// lock and `--no-wait` was given: nothing was done).
+    pub status: Status,
+    /// True unless the run deleted (`--apply`, `--hook`).
+    pub dry_run: bool,
+    /// How many archives, live and dead.
+    pub archives: Counts,
+    /// What removing every candidate frees, in `du -B1` bytes.
+    pub reclaimable_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `--apply` only: the bytes freed, measured while deleting.
+    pub removed_bytes: Option<u64>,
+    /// `--apply` only: archives deleted, as counted while deleting (not in the JSON,
+    /// where `archives.dead` already says it).
+    #[serde(skip)]
+    pub removed_archives: Option<usize>,
+    /// Extension, `--apply` only: pointer files and links removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_pointers: Option<usize>,
+    /// Extension, `--apply` only: trash of an interrupted run, removed before planning
+    /// (not part of the plan, so not in `removed_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leftover_trash: Option<LeftoverTrash>,
+    /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_holder: Option<&'static str>,
+    /// The dead archives the plan removes, largest first.
+    pub candidates: Vec<Candidate>,
+    /// The archives kept, each with every reason.
+    pub live: Vec<Live>,
+    /// The roots searched for venvs.
+    pub roots: Vec<Root>,
+    /// Extension: everything we could not read or did not expect, each naming a path.
+    pub warnings: Vec<String>,
+    /// Extension, `--explain` only: every archive matching the query, kept or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<Explained>>,
+    /// Extension, `--per-venv` only: what each venv alone keeps alive.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::shares"
+    )]
+    pub venvs: Option<Vec<VenvShare>>,
+}
+
+/// Trash directories an interrupted run left, removed by this one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LeftoverTrash {
+    /// Trash directories removed whole.
+    pub entries: usize,
+    /// Bytes freed by removing them.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+/// How far the run got.
+pub enum Status {
+    /// The cache was surveyed (and, with `--apply`, pruned).
+    Ok,
+    /// Nothing is at the cache's path yet.
+    NoCache,
+    /// uv held the lock and the run was told not to wait.
+    Busy,
+}
+
+#[derive(Debug, Default, Serialize)]
+/// Archive counts.
+pub struct Counts {
+    /// Every archive in `archive-v0`.
+    pub total: usize,
+    /// Kept, by evidence or policy.
+    pub live: usize,
+    /// Removed (or, in a dry run, to be removed).
+    pub dead: usize,
+}
+
+#[derive(Debug, Serialize)]
+/// A dead archive the plan removes.
+pub struct Candidate {
+    /// Its directory name in `archive-v0`.
+    pub id: ArchiveId,
+    /// Its package, when it is a wheel.
+    pub name: Option<String>,
+    /// Its version, when it is a wheel.
+    pub version: Option<String>,
+    /// What removing it frees.
+    pub bytes: u64,
+    /// Extension: which policy selected it.
+    pub policy: Selection,
+    /// Extension: the latest sign of use, seconds since the epoch.
+    pub last_use: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+/// An archive kept, and why.
+pub struct Live {
+    /// Its directory name in `archive-v0`.
+    pub id: ArchiveId,
+    /// Its package, when it is a wheel.
+    pub name: Option<String>,
+    /// Its version, when it is a wheel.
+    pub version: Option<String>,
+    /// Every reason it is kept.
+    pub evidence: Vec<EvidenceJson>,
+    /// Extension: the latest sign of use, seconds since the epoch.
+    pub last_use: Option<u64>,
+}
+
+fn epoch_secs(time: Option<std::time::SystemTime>) -> Option<u64> {
+    time?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+fn name_of(archive: &ArchivePlan) -> Option<String> {
+    archive.name.as_ref().map(ToString::to_string)
+}
+
+#[derive(Debug, Serialize)]
+/// One reason an archive is kept.
+pub struct EvidenceJson {
+    /// What kind of reason.
+    pub kind: EvidenceKind,
+    #[serde(serialize_with = "lossy::option")]
+    /// The venv that uses the archive, for evidence of use.
+    pub venv: Option<PathBuf>,
+    /// Extension: the file that proves it (pointer, `.pth`, linked file), where not the venv.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::option"
+    )]
+    pub path: Option<PathBuf>,
+    /// Extension: a reason in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Evidence> for EvidenceJson {
+    fn from(evidence: &Evidence) -> Self {
+        Self {
+            kind: evidence.kind(),
+            venv: evidence.venv().map(Path::to_owned),
+            path: evidence.path().map(Path::to_owned),
+            detail: evidence.detail(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+/// A root searched for venvs.
+pub struct Root {
+    #[serde(serialize_with = "lossy::path")]
+    /// The root, absolute.
+    pub path: PathBuf,
+    /// Extension: why this root was searched.
+    pub origin: RootOrigin,
+    /// How many venvs were found under it.
+    pub venvs: usize,
+    #[serde(serialize_with = "lossy::vec")]
+    /// Paths under it that could not be read.
+    pub unreadable: Vec<PathBuf>,
+    /// Extension: mounts under the root that were not walked (network, FUSE, unknown).
+    pub not_searched: Vec<NotSearchedMount>,
+}
+
+/// A mount under a root that discovery did not walk.
+#[derive(Debug, Serialize)]
+pub struct NotSearchedMount {
+    #[serde(serialize_with = "lossy::path")]
+    /// Where it is mounted.
+    pub path: PathBuf,
+    /// Its filesystem type, as the mount table says.
+    pub fstype: String,
+    /// Why it was not searched.
+    pub class: MountClass,
+}
+
+impl Report {
+    /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
+    pub fn empty(
+        cache_dir: PathBuf,
+        cache_source: CacheSource,
+        dry_run: bool,
+        status: Status,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            cache_dir,
+            cache_source,
+            status,
+            dry_run,
+            archives: Counts::default(),
+            reclaimable_bytes: 0,
+            removed_bytes: None,
+            removed_archives: None,
+            removed_pointers: None,
+            leftover_trash: None,
+            lock_holder: None,
+            candidates: Vec::new(),
+            live: Vec::new(),
+            roots: Vec::new(),
+            warnings: Vec::new(),
+            explain: None,
+            venvs: None,
+        }
+    }
+
+    /// The report of a survey: the plan's fates, the roots, the warnings.
+    pub fn new(
+        cache_dir: PathBuf,
+        cache_source: CacheSource,
+        dry_run: bool,
+        plan: &Plan,
+        roots: &[RootScan],
+        warnings: Vec<String>,
+    ) -> Self {
+        let mut candidates: Vec<Candidate> = plan
+            .archives
+            .iter()
+            .filter_map(|archive| match archive.fate {
+                Fate::Remove { bytes, selection } => Some(Candidate {
+                    id: archive.id.clone(),
+                    name: name_of(archive),
+                    version: archive.version.clone(),
+                    bytes,
+                    policy: selection,
+                    last_use: epoch_secs(archive.last_use),
+                }),
+                Fate::Keep(_) => None,
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.id.cmp(&b.id)));
+        let live: Vec<Live> = plan
+            .kept()
+            .map(|(archive, evidence)| Live {
+                id: archive.id.clone(),
+                name: name_of(archive),
+                version: archive.version.clone(),
+                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+                last_use: epoch_secs(archive.last_use),
+            })
+            .collect();
+        Self {
+            schema_version: SCHEMA_VERSION,
+            cache_dir,
+            cache_source,
+            status: Status::Ok,
+            dry_run,
+            archives: Counts {
+                total: plan.archives.len(),
+                live: live.len(),
+                dead: candidates.len(),
+            },
+            reclaimable_bytes: plan.reclaimable_bytes,
+            removed_bytes: None,
+            removed_archives: None,
+            removed_pointers: None,
+            leftover_trash: None,
+            lock_holder: None,
+            candidates,
+            live,
+            roots: roots
+                .iter()
+                .map(|r| Root {
+                    path: r.path.clone(),
+                    origin: r.origin,
+                    venvs: r.installs.len(),
+                    unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                    not_searched: r
+                        .not_searched
+                        .iter()
+                        .map(|m| NotSearchedMount {
+                            path: m.path.clone(),
+                            fstype: m.fstype.clone(),
+                            class: m.class,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            warnings,
+            explain: None,
+            venvs: None,
+        }
+    }
+}
