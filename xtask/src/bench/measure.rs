@@ -130,6 +130,13 @@ impl<'a> Bench<'a> {
         self.measure_fixture(&fixture, factor, runs)
     }
 
+    /// Deletes the fixture of `size`: the scaling sizes take tens of GB.
+    pub(super) fn remove_fixture(&self, size: Size) -> Result<()> {
+        let dir = Fixture::plan(size, &self.dir).dir;
+        eprintln!("bench: removing {} (regenerated when needed)", dir.display());
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+    }
+
     /// Whether this system can run `probe`.
     fn available(&self, probe: Probe) -> bool {
         match probe {

@@ -66,16 +66,21 @@ use self::results::{BenchResult, Check, Extras, ResultsFile};
 
 /// The sizes of `--scaling`, as multiples of the first.
 const SCALING_FACTORS: [usize; 3] = [1, 2, 4];
+/// `--scaling`'s first size unless flags say otherwise: at 4× a million files, which is
+/// what the scaling table must reach, in about 30 GB of fixtures, deleted after use.
+const SCALING_BASE: (usize, usize, usize) = (1250, 250_000, 16);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Archives in the synthetic cache [default: 3000; --quick: 200]
+    /// Archives in the synthetic cache [default: 3000; --scaling: 1250; --quick: 200]
     #[arg(long, value_name = "N")]
     archives: Option<usize>,
-    /// Files in all archives together, long-tailed [default: 600000; --quick: 20000]
+    /// Files in all archives together, long-tailed [default: 600000; --scaling: 250000;
+    /// --quick: 20000]
     #[arg(long, value_name = "N")]
     files: Option<usize>,
-    /// Project venvs, in hardlink, symlink and copy mode in turn [default: 40; --quick: 8]
+    /// Project venvs, in hardlink, symlink and copy mode in turn [default: 40; --scaling: 16;
+    /// --quick: 8]
     #[arg(long, value_name = "N")]
     venvs: Option<usize>,
     /// Share of archives that no venv uses
@@ -91,7 +96,8 @@ pub struct Args {
     /// [default: 45; --quick: 4]
     #[arg(long, value_name = "N")]
     home_projects: Option<usize>,
-    /// Also run at 2× and 4× the size, and report the time per archive
+    /// Also run at 2× and 4× the size, and report the time per archive; the larger
+    /// fixtures are deleted after use (they take tens of GB)
     #[arg(long)]
     scaling: bool,
     /// Also measure a cache the pinned uv fills from the real index (needs the network
@@ -127,10 +133,15 @@ struct Options {
 
 impl Args {
     fn options(&self) -> Result<Options> {
+        let (archives, files, venvs) = if self.scaling && !self.quick {
+            SCALING_BASE
+        } else {
+            (3000, 600_000, 40)
+        };
         let size = Size {
-            archives: self.archives.unwrap_or(self.preset(200, 3000)),
-            files: self.files.unwrap_or(self.preset(20_000, 600_000)),
-            venvs: self.venvs.unwrap_or(self.preset(8, 40)),
+            archives: self.archives.unwrap_or(self.preset(200, archives)),
+            files: self.files.unwrap_or(self.preset(20_000, files)),
+            venvs: self.venvs.unwrap_or(self.preset(8, venvs)),
             dead_percent: self.dead_percent,
         };
         size.validate()?;
@@ -175,6 +186,9 @@ pub fn run(args: &Args) -> Result<()> {
         let result = bench.measure(options.size, factor, options.runs)?;
         println!("{}", result.markdown());
         results.push(result);
+        if factor > 1 {
+            bench.remove_fixture(options.size.scaled(factor))?;
+        }
     }
     let mut checks: Vec<Check> = results.iter().flat_map(BenchResult::checks).collect();
     if options.scaling() {
