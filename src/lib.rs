@@ -67,6 +67,7 @@ pub mod report;
 #[cfg(unix)]
 mod rmtree;
 pub mod state;
+mod threads;
 mod units;
 
 pub use cli::{Args, PruneArgs, build_report, run};

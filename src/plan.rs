@@ -45,6 +45,7 @@ use crate::objects::{Object, ObjectIndex};
 use crate::pointer::Target;
 use crate::progress::Progress;
 use crate::state::LastSeen;
+use crate::threads::{self, Threads};
 
 /// The policies a user can set; all choose among dead archives only.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +71,8 @@ pub struct Options {
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
     pub blind_spots: Vec<(PathBuf, String)>,
+    /// Threads for venv matching and the candidate walk.
+    pub threads: Threads,
 }
 
 /// Why a dead archive is removed.
@@ -187,10 +190,21 @@ pub fn make(
         planner.evidence.add_all(intrinsic(archive, options));
     }
     planner.evidence.add_all(planner.matcher.pointer_findings());
+    // Venvs on every thread, each with its own matcher (its caches are per thread); the
+    // findings are added in venv order, as if one thread had matched them all.
     let bar = progress.bar(venvs.len() as u64, "matching venvs");
-    for venv in venvs {
-        planner.evidence.add_all(planner.matcher.scan_venv(venv));
-        bar.inc(1);
+    let found = threads::map_with(
+        options.threads,
+        venvs,
+        || Matcher::new(inventory, cache),
+        |matcher, venv| {
+            let findings = matcher.scan_venv(venv);
+            bar.inc(1);
+            findings
+        },
+    );
+    for findings in found {
+        planner.evidence.add_all(findings);
     }
     bar.finish_and_clear();
 
@@ -335,19 +349,23 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Walks the archives not walked yet.
+    /// Walks the archives not walked yet, on every thread (an archive per work item).
     fn walk(&mut self, archives: &[&Archive]) {
-        let unwalked: Vec<_> = archives
+        let unwalked: Vec<&Archive> = archives
             .iter()
             .filter(|a| !self.walks.contains_key(&a.id))
+            .copied()
             .collect();
         let bar = self
             .progress
             .bar(unwalked.len() as u64, "measuring archives");
-        for archive in unwalked {
-            self.walks
-                .insert(archive.id.clone(), ArchiveWalk::of(&archive.path));
+        let walks = threads::map(self.options.threads, &unwalked, |archive| {
+            let walk = ArchiveWalk::of(&archive.path);
             bar.inc(1);
+            walk
+        });
+        for (archive, walk) in unwalked.into_iter().zip(walks) {
+            self.walks.insert(archive.id.clone(), walk);
         }
         bar.finish_and_clear();
     }

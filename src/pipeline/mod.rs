@@ -28,6 +28,7 @@ use crate::plan::Policy;
 use crate::progress::Progress;
 use crate::report::{LeftoverTrash, Report, Status};
 use crate::state;
+use crate::threads::Threads;
 
 /// The default grace window: an archive this young may be mid-install.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
@@ -90,6 +91,8 @@ pub struct Settings {
     pub allow_unreadable_roots: bool,
     /// The clock, read once per run.
     pub now: SystemTime,
+    /// Threads for the inventory, venv matching, the candidate walk and deletion.
+    pub threads: Threads,
 }
 
 impl Settings {
@@ -127,6 +130,7 @@ impl Settings {
             per_venv: false,
             allow_unreadable_roots: false,
             now: state::now()?,
+            threads: Threads::all_cores(),
         })
     }
 }
@@ -184,7 +188,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
-    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress)?;
+    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);
