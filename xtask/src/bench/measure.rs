@@ -133,7 +133,10 @@ impl<'a> Bench<'a> {
     /// Deletes the fixture of `size`: the scaling sizes take tens of GB.
     pub(super) fn remove_fixture(&self, size: Size) -> Result<()> {
         let dir = Fixture::plan(size, &self.dir).dir;
-        eprintln!("bench: removing {} (regenerated when needed)", dir.display());
+        eprintln!(
+            "bench: removing {} (regenerated when needed)",
+            dir.display()
+        );
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
     }
 
