@@ -112,7 +112,7 @@ mod tests {
         let items: Vec<u64> = (0..1000).collect();
         // Uneven work, so that threads finish out of order.
         let slow_square = |n: &u64| {
-            if n % 7 == 0 {
+            if n.is_multiple_of(7) {
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
             n * n
