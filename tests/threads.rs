@@ -14,7 +14,7 @@ use common::*;
 /// times and threads finish out of order); `pkg12` to `pkg17` only in venvs 8 to 11.
 fn packages(k: usize) -> Vec<String> {
     (0..18)
-        .filter(|i| (i + k) % 4 != 0 && (*i < 12 || k >= 8))
+        .filter(|i| !(i + k).is_multiple_of(4) && (*i < 12 || k >= 8))
         .map(|i| format!("pkg{i:02}"))
         .collect()
 }
