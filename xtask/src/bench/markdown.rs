@@ -102,8 +102,8 @@ impl BenchResult {
 pub(super) fn scaling_markdown(results: &[BenchResult]) -> String {
     let mut out = String::from(
         "\n### Scaling\n\n\
-         | size | archives | files | dry run | per archive | du -s | per archive | --apply | per dead file |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | size | archives | files | dry run | per archive | peak RSS | du -s | per archive | --apply | per dead file |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for result in results {
         let median = |probe: Probe| result.probe(probe).median();
@@ -116,12 +116,16 @@ pub(super) fn scaling_markdown(results: &[BenchResult]) -> String {
         let (archives, dead_files) = (result.fixture.archives, result.fixture.dead_files);
         let _ = writeln!(
             out,
-            "| {}× | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {}× | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             result.factor,
             thousands(archives),
             thousands(result.fixture.files),
             human(median(Probe::DryRun)),
             per(Probe::DryRun, archives),
+            result
+                .probe(Probe::DryRun)
+                .peak_rss_mib()
+                .map_or_else(|| "n/a".into(), |mib| format!("{mib:.1} MiB")),
             human(median(Probe::Du)),
             per(Probe::Du, archives),
             human(median(Probe::Apply)),
@@ -176,10 +180,12 @@ mod tests {
         assert_eq!(rows.len(), 3, "{table}");
         assert_eq!(
             rows[1],
-            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 60.0 ms | 300 µs | 120.0 ms | 75 µs |"
+            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 0.0 MiB | 60.0 ms | 300 µs | 120.0 ms | 75 µs |"
         );
         assert!(
-            rows[2].starts_with("| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 120.0 ms | 300 µs |"),
+            rows[2].starts_with(
+                "| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 0.0 MiB | 120.0 ms | 300 µs |"
+            ),
             "{}",
             rows[2]
         );
