@@ -8,6 +8,14 @@
 //!   of conda and pnpm). It stats every file of every archive (and is wrong for symlink and
 //!   copy venvs); it shows what "stat everything" costs.
 //! - `--apply` against `rm -rf` of exactly the dead archives: the floor for deleting them.
+//! - The floor of the dry run's job: `uv cache prune` on a floor copy of the same cache
+//!   (it lists every bucket and archive, and there deletes nothing) plus `du -s` of just
+//!   the dead archives, whose bytes the tool must count (`probe::Probe::Floor`).
+//! - With `--threads`-capable tools, the dry run on one thread: what the parallel stages buy.
+//!
+//! Once per bench, not per size: the installed hook shim's foreground time (`hook`), and
+//! the venv search of a synthetic home against `find -name pyvenv.cfg` (`home`). With
+//! `--real`, the same table on a cache the pinned uv fills from the index (`real`).
 //!
 //! Each read-only command runs once untimed (warm page cache), then `--runs` times in
 //! rounds (one run of each in turn, so that drift hits all alike); the median is reported.
@@ -33,9 +41,10 @@
 //!
 //! # The modules
 //!
-//! `fixture` plans and writes the cache, `measure` runs the `probe`s (reading `time` and
-//! `strace` through `trace`), `results` holds what they measured, `checks` judges it against
-//! the targets and `markdown` prints it.
+//! `fixture` plans and writes the cache (with `parallel`), `real` builds the `--real` one
+//! with the pinned `uv`, `measure` runs the `probe`s (reading `time` and `strace` through
+//! `trace`), `hook` and `home` measure their rows, `results` holds what they measured,
+//! `checks` judges it against the targets and `markdown` prints it.
 
 mod checks;
 mod fixture;
