@@ -34,6 +34,7 @@ use anyhow::{Context, Result};
 use crate::guard::{ArchiveDir, Guard};
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::threads::Threads;
 
 /// What a deletion did, measured as it happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,7 +126,13 @@ pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> 
 
 /// Deletes every candidate of `plan` with its pointers, then every dangling pointer.
 /// Call with the lock held, on a plan made under that lock.
-pub fn apply(plan: &Plan, guard: &Guard, faults: &Faults, progress: &Progress) -> Result<Removal> {
+pub fn apply(
+    plan: &Plan,
+    guard: &Guard,
+    faults: &Faults,
+    progress: &Progress,
+    threads: Threads,
+) -> Result<Removal> {
     let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
     // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
@@ -141,7 +148,7 @@ pub fn apply(plan: &Plan, guard: &Guard, faults: &Faults, progress: &Progress) -
         removal.archives += 1;
         trash.push((name, bytes));
     }
-    let (freed, warnings) = delete_in_parallel(&dir, trash, faults, progress);
+    let (freed, warnings) = delete_in_parallel(&dir, trash, faults, progress, threads);
     removal.bytes += freed;
     removal.warnings.extend(warnings);
     for dangling in &plan.dangling {
@@ -154,20 +161,21 @@ pub fn apply(plan: &Plan, guard: &Guard, faults: &Faults, progress: &Progress) -
     Ok(removal)
 }
 
-/// Step 3: deletes trash directories on every core, largest first (the long tail of a
+/// Step 3: deletes trash directories on `threads` threads, largest first (the long tail of a
 /// torch-sized archive starts early); returns the bytes freed and what was left in place.
 fn delete_in_parallel(
     dir: &ArchiveDir,
     mut trash: Vec<(OsString, u64)>,
     faults: &Faults,
     progress: &Progress,
+    threads: Threads,
 ) -> (u64, Vec<String>) {
     trash.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     let bar = progress.bytes(trash.iter().map(|(_, bytes)| bytes).sum(), "removing");
     let (next, freed) = (AtomicUsize::new(0), AtomicU64::new(0));
     let warnings = Mutex::new(Vec::new());
     let step = || faults.step();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = threads.get();
     std::thread::scope(|scope| {
         let worker = || {
             while let Some((name, bytes)) = trash.get(next.fetch_add(1, Ordering::Relaxed)) {

@@ -116,6 +116,10 @@ pub struct PruneArgs {
     /// for the config's `hook-unused-for` (default 7d; no --max-size), then one summary line
     #[arg(long, conflicts_with_all = ["apply", "explain", "json"])]
     pub hook: bool,
+
+    /// Threads for reading the cache, matching venvs and deleting [default: one per core]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -317,6 +321,9 @@ pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
     settings.explain.clone_from(&args.explain);
     settings.per_venv = args.per_venv;
     settings.allow_unreadable_roots = args.allow_unreadable_roots;
+    if let Some(threads) = args.threads {
+        settings.threads = crate::threads::Threads::new(threads);
+    }
     Ok(settings)
 }
 

@@ -4,7 +4,10 @@
 //!
 //! Cost matters here (it runs from git hooks): per archive we read one directory and
 //! `lstat` one file (`METADATA`, whose inode is the hardlink evidence), and read no file;
-//! archive contents are only walked later, and only for candidates.
+//! archive contents are only walked later, and only for candidates. The archives are
+//! classified, and the pointers read, on every thread (`crate::threads`): each is
+//! independent, and the results are folded in listing order, so the inventory is the same
+//! on any number of threads.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -23,6 +26,7 @@ use crate::locate::CacheDir;
 use crate::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
 use crate::progress::Progress;
 use crate::read::{ReadError, read_regular};
+use crate::threads::{self, Threads};
 
 /// What an archive directory turned out to hold.
 #[derive(Debug, Clone)]
@@ -87,15 +91,29 @@ pub struct Inventory {
     pub warnings: Vec<String>,
 }
 
-/// Scans `archive-v0` and every pointer bucket.
-pub fn take(cache: &CacheDir, progress: &Progress) -> Result<Inventory> {
+/// Scans `archive-v0` and every pointer bucket, on `threads` threads.
+pub fn take(cache: &CacheDir, progress: &Progress, threads: Threads) -> Result<Inventory> {
     let mut inventory = Inventory::default();
-    scan_archives(cache, &mut inventory, progress)?;
-    scan_buckets(cache, &mut inventory, progress)?;
+    scan_archives(cache, &mut inventory, progress, threads)?;
+    scan_buckets(cache, &mut inventory, progress, threads)?;
     Ok(inventory)
 }
 
-fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> Result<()> {
+/// What one entry of `archive-v0` turned out to be.
+enum Listed {
+    /// A dot entry: trash or a temp dir, never an archive.
+    Skipped,
+    Archive(Archive),
+    /// Something to warn about and leave alone.
+    Warning(String),
+}
+
+fn scan_archives(
+    cache: &CacheDir,
+    inv: &mut Inventory,
+    progress: &Progress,
+    threads: Threads,
+) -> Result<()> {
     let dir = cache.archive_dir();
     let entries = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot list archives in {}", dir.display()))?;
@@ -103,41 +121,48 @@ fn scan_archives(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> 
         .collect::<io::Result<Vec<_>>>()
         .with_context(|| format!("cannot list archives in {}", dir.display()))?;
     let bar = progress.bar(names.len() as u64, "reading archives");
-    for entry in names {
+    let listed = threads::map(threads, &names, |entry| {
         bar.inc(1);
-        let name = entry.file_name();
-        // Dot entries are our own trash or uv's temp dirs: never archives.
-        if name.as_encoded_bytes().starts_with(b".") {
-            continue;
-        }
-        let path = entry.path();
-        let Some(id) = ArchiveId::from_os_str(&name) else {
-            inv.warnings
-                .push(format!("{}: not an archive id, left alone", path.display()));
-            continue;
-        };
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {
-                let (kind, linked) = classify_archive(&path);
-                inv.archives.insert(
-                    id.clone(),
-                    Archive {
-                        id,
-                        path,
-                        kind,
-                        created: meta.modified().ok(),
-                        linked,
-                    },
-                );
+        list_archive(entry)
+    });
+    for listed in listed {
+        match listed {
+            Listed::Skipped => {}
+            Listed::Archive(archive) => {
+                inv.archives.insert(archive.id.clone(), archive);
             }
-            Ok(_) => inv
-                .warnings
-                .push(format!("{}: not a directory, left alone", path.display())),
-            Err(err) => inv.warnings.push(format!("{}: {err}", path.display())),
+            Listed::Warning(warning) => inv.warnings.push(warning),
         }
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// One entry of `archive-v0`, classified.
+fn list_archive(entry: &std::fs::DirEntry) -> Listed {
+    let name = entry.file_name();
+    // Dot entries are our own trash or uv's temp dirs: never archives.
+    if name.as_encoded_bytes().starts_with(b".") {
+        return Listed::Skipped;
+    }
+    let path = entry.path();
+    let Some(id) = ArchiveId::from_os_str(&name) else {
+        return Listed::Warning(format!("{}: not an archive id, left alone", path.display()));
+    };
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => {
+            let (kind, linked) = classify_archive(&path);
+            Listed::Archive(Archive {
+                id,
+                path,
+                kind,
+                created: meta.modified().ok(),
+                linked,
+            })
+        }
+        Ok(_) => Listed::Warning(format!("{}: not a directory, left alone", path.display())),
+        Err(err) => Listed::Warning(format!("{}: {err}", path.display())),
+    }
 }
 
 /// What the archive is, and the ctime of its `METADATA` if it is a wheel.
@@ -185,7 +210,21 @@ fn changed(_: &std::fs::Metadata) -> Option<SystemTime> {
     None
 }
 
-fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> Result<()> {
+/// One step of a bucket's walk, kept in walk order so that the pointers can be read on
+/// every thread and still be folded in that order.
+enum Walked {
+    /// A subtree that could not be read.
+    Unreadable(PathBuf, String),
+    /// A file or symlink: maybe a pointer.
+    Entry(PathBuf, std::fs::FileType),
+}
+
+fn scan_buckets(
+    cache: &CacheDir,
+    inv: &mut Inventory,
+    progress: &Progress,
+    threads: Threads,
+) -> Result<()> {
     let root = cache.root();
     let entries =
         std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
@@ -206,27 +245,24 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
             continue;
         }
         let mut undecoded = Undecoded::default();
+        let mut walked = Vec::new();
         let mut walk = WalkDir::new(&dir).follow_links(false).into_iter();
         while let Some(entry) = walk.next() {
             spinner.inc(1);
+            if walked.len() >= WALKED_BATCH {
+                read_walked(
+                    std::mem::take(&mut walked),
+                    family,
+                    inv,
+                    &mut undecoded,
+                    threads,
+                );
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
-                    // A subtree we cannot read may hold pointers: record it as one
-                    // unreadable pointer, so that doubt keeps archives.
                     let path = err.path().unwrap_or(&dir).to_owned();
-                    inv.warnings.push(format!(
-                        "cannot read {}: {err}; every archive is kept",
-                        path.display()
-                    ));
-                    inv.pointers.push(Pointer {
-                        path,
-                        kind: PointerKind::Symlink,
-                        family,
-                        target: Target::Unreadable(err.to_string()),
-                        mentions: None,
-                        sha256: Vec::new(),
-                    });
+                    walked.push(Walked::Unreadable(path, err.to_string()));
                     continue;
                 }
             };
@@ -237,22 +273,61 @@ fn scan_buckets(cache: &CacheDir, inv: &mut Inventory, progress: &Progress) -> R
                 }
                 continue;
             }
-            let read = read_pointer(entry.path(), file_type, family, &inv.archives);
-            match read {
-                Ok(Some(pointer)) => {
-                    if let Target::Unreadable(reason) = &pointer.target {
-                        undecoded.add(&pointer.path, reason);
-                    }
-                    inv.pointers.push(pointer);
-                }
-                Ok(None) => {}
-                Err(warning) => inv.warnings.push(warning),
-            }
+            walked.push(Walked::Entry(entry.into_path(), file_type));
         }
+        read_walked(walked, family, inv, &mut undecoded, threads);
         inv.warnings.extend(undecoded.warning(&dir));
     }
     spinner.finish_and_clear();
     Ok(())
+}
+
+/// Bucket entries listed before their pointers are read: memory stays bounded whatever
+/// the bucket's size, and a batch is plenty of work for every thread.
+const WALKED_BATCH: usize = 4096;
+
+/// Reads the pointers among `walked` on every thread, and folds them into `inv` in walk
+/// order.
+fn read_walked(
+    walked: Vec<Walked>,
+    family: BucketFamily,
+    inv: &mut Inventory,
+    undecoded: &mut Undecoded,
+    threads: Threads,
+) {
+    let archives = &inv.archives;
+    let read = threads::map(threads, &walked, |walked| match walked {
+        Walked::Entry(path, file_type) => Some(read_pointer(path, *file_type, family, archives)),
+        Walked::Unreadable(..) => None,
+    });
+    for (walked, read) in walked.into_iter().zip(read) {
+        match (walked, read) {
+            (Walked::Unreadable(path, err), _) => {
+                // A subtree we cannot read may hold pointers: record it as one
+                // unreadable pointer, so that doubt keeps archives.
+                inv.warnings.push(format!(
+                    "cannot read {}: {err}; every archive is kept",
+                    path.display()
+                ));
+                inv.pointers.push(Pointer {
+                    path,
+                    kind: PointerKind::Symlink,
+                    family,
+                    target: Target::Unreadable(err),
+                    mentions: None,
+                    sha256: Vec::new(),
+                });
+            }
+            (Walked::Entry(..), Some(Ok(Some(pointer)))) => {
+                if let Target::Unreadable(reason) = &pointer.target {
+                    undecoded.add(&pointer.path, reason);
+                }
+                inv.pointers.push(pointer);
+            }
+            (Walked::Entry(..), Some(Err(warning))) => inv.warnings.push(warning),
+            (Walked::Entry(..), Some(Ok(None)) | None) => {}
+        }
+    }
 }
 
 /// The pointers of one bucket that did not decode: one warning per bucket, with a count

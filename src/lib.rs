@@ -72,6 +72,7 @@ pub mod report;
 #[cfg(unix)]
 mod rmtree;
 pub mod state;
+mod threads;
 mod units;
 mod walk;
 

@@ -45,6 +45,7 @@ use crate::objects::{Object, ObjectIndex};
 use crate::pointer::Target;
 use crate::progress::Progress;
 use crate::state::LastSeen;
+use crate::threads::{self, Threads};
 
 /// The policies a user can set; all choose among dead archives only.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +77,8 @@ pub struct Options {
     /// environments and link counts are not consulted; doubt (unreadable pointers or
     /// archives) and the policies still keep.
     pub only_locked: bool,
+    /// Threads for venv matching and the candidate walk.
+    pub threads: Threads,
 }
 
 /// Why a dead archive is removed.
@@ -198,10 +201,21 @@ pub fn make(
         from_pointers.retain(|(_, e)| !matches!(e, Evidence::Environment { .. }));
     }
     planner.evidence.add_all(from_pointers);
+    // Venvs on every thread, each with its own matcher (its caches are per thread); the
+    // findings are added in venv order, as if one thread had matched them all.
     let bar = progress.bar(venvs.len() as u64, "matching venvs");
-    for venv in venvs {
-        planner.evidence.add_all(planner.matcher.scan_venv(venv));
-        bar.inc(1);
+    let found = threads::map_with(
+        options.threads,
+        venvs,
+        || Matcher::new(inventory, cache),
+        |matcher, venv| {
+            let findings = matcher.scan_venv(venv);
+            bar.inc(1);
+            findings
+        },
+    );
+    for findings in found {
+        planner.evidence.add_all(findings);
     }
     bar.finish_and_clear();
 
@@ -351,19 +365,23 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Walks the archives not walked yet.
+    /// Walks the archives not walked yet, on every thread (an archive per work item).
     fn walk(&mut self, archives: &[&Archive]) {
-        let unwalked: Vec<_> = archives
+        let unwalked: Vec<&Archive> = archives
             .iter()
             .filter(|a| !self.walks.contains_key(&a.id))
+            .copied()
             .collect();
         let bar = self
             .progress
             .bar(unwalked.len() as u64, "measuring archives");
-        for archive in unwalked {
-            self.walks
-                .insert(archive.id.clone(), ArchiveWalk::of(&archive.path));
+        let walks = threads::map(self.options.threads, &unwalked, |archive| {
+            let walk = ArchiveWalk::of(&archive.path);
             bar.inc(1);
+            walk
+        });
+        for (archive, walk) in unwalked.into_iter().zip(walks) {
+            self.walks.insert(archive.id.clone(), walk);
         }
         bar.finish_and_clear();
     }

@@ -29,6 +29,7 @@ use crate::plan::Policy;
 use crate::progress::Progress;
 use crate::report::{LeftoverTrash, Report, Status};
 use crate::state;
+use crate::threads::Threads;
 
 /// The default grace window: an archive this young may be mid-install.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
@@ -108,6 +109,8 @@ pub struct Settings {
     pub locks: LockUse,
     /// The clock, read once per run.
     pub now: SystemTime,
+    /// Threads for the inventory, venv matching, the candidate walk and deletion.
+    pub threads: Threads,
 }
 
 impl Settings {
@@ -151,6 +154,7 @@ impl Settings {
                 LockUse::Found
             },
             now: state::now()?,
+            threads: Threads::all_cores(),
         })
     }
 }
@@ -208,7 +212,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
-    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress)?;
+    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);

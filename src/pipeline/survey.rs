@@ -30,7 +30,7 @@ pub(super) fn take(
     cache: &CacheDir,
     progress: &Progress,
 ) -> Result<Survey> {
-    let inventory = inventory::take(cache, progress)?;
+    let inventory = inventory::take(cache, progress, settings.threads)?;
     let mut warnings = inventory.warnings.clone();
     // Doubts that keep every archive, whatever --allow-unreadable-roots says.
     let mut blind_spots = Vec::new();
@@ -124,6 +124,7 @@ pub(super) fn take(
         blind_spots,
         locks,
         only_locked: matches!(settings.locks, super::LockUse::Only(_)),
+        threads: settings.threads,
     };
     let plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());

@@ -3,8 +3,33 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::home::median;
 use super::probe::Probe;
-use super::results::BenchResult;
+use super::results::{BenchResult, Extras};
+
+impl Extras {
+    /// The hook row and the home-walk row.
+    pub(super) fn markdown(&self) -> String {
+        let walk = &self.home_walk;
+        let ms = |v: f64| human(Duration::from_secs_f64(v / 1000.0));
+        format!(
+            "\n### Hook and home walk\n\n\
+             | row | measured |\n|---|---:|\n\
+             | hook shim, foreground, {} checkouts with the cache locked | median {}, max {} |\n\
+             | `uv-cache-prune --no-default-roots --root <home>` ({} entries, {} venvs) | {} |\n\
+             | `find <home> -name pyvenv.cfg` | {} |\n\
+             | home walk × find | {:.2} |\n",
+            self.hook.samples.len(),
+            human(self.hook.median()),
+            human(self.hook.max()),
+            thousands(walk.entries),
+            walk.venvs,
+            ms(median(&walk.tool_ms)),
+            ms(median(&walk.find_ms)),
+            walk.ratio,
+        )
+    }
+}
 
 impl BenchResult {
     /// The fixture in a sentence, then one row per probe and the most frequent syscalls.
@@ -77,8 +102,8 @@ impl BenchResult {
 pub(super) fn scaling_markdown(results: &[BenchResult]) -> String {
     let mut out = String::from(
         "\n### Scaling\n\n\
-         | size | archives | files | dry run | per archive | du -s | per archive | --apply | per dead file |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | size | archives | files | dry run | per archive | peak RSS | du -s | per archive | --apply | per dead file |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for result in results {
         let median = |probe: Probe| result.probe(probe).median();
@@ -91,12 +116,16 @@ pub(super) fn scaling_markdown(results: &[BenchResult]) -> String {
         let (archives, dead_files) = (result.fixture.archives, result.fixture.dead_files);
         let _ = writeln!(
             out,
-            "| {}× | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {}× | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             result.factor,
             thousands(archives),
             thousands(result.fixture.files),
             human(median(Probe::DryRun)),
             per(Probe::DryRun, archives),
+            result
+                .probe(Probe::DryRun)
+                .peak_rss_mib()
+                .map_or_else(|| "n/a".into(), |mib| format!("{mib:.1} MiB")),
             human(median(Probe::Du)),
             per(Probe::Du, archives),
             human(median(Probe::Apply)),
@@ -151,10 +180,12 @@ mod tests {
         assert_eq!(rows.len(), 3, "{table}");
         assert_eq!(
             rows[1],
-            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 40.0 ms | 200 µs | 80.0 ms | 50 µs |"
+            "| 1× | 200 | 20,000 | 20.0 ms | 100 µs | 0.0 MiB | 60.0 ms | 300 µs | 120.0 ms | 75 µs |"
         );
         assert!(
-            rows[2].starts_with("| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 80.0 ms | 200 µs |"),
+            rows[2].starts_with(
+                "| 2× | 400 | 40,000 | 40.0 ms | 100 µs | 0.0 MiB | 120.0 ms | 300 µs |"
+            ),
             "{}",
             rows[2]
         );
@@ -180,11 +211,13 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "| `uv-cache-prune (dry run)` | 20.0 ms | 0.50 | 9 | 7 | 0.0 MiB |",
-                "| `du -s <cache>` | 40.0 ms | 1.00 | n/a | n/a | n/a |",
-                "| `find archive-v0 -type f -links 1` | 60.0 ms | 1.50 | n/a | n/a | n/a |",
-                "| `uv-cache-prune --apply` | 80.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
-                "| `rm -rf <dead archives>` | 100.0 ms | 2.50 | n/a | n/a | n/a |",
+                "| `uv-cache-prune (dry run)` | 20.0 ms | 0.33 | 9 | 7 | 0.0 MiB |",
+                "| `uv-cache-prune --threads 1 (dry run)` | 40.0 ms | 0.67 | n/a | n/a | 0.0 MiB |",
+                "| `du -s <cache>` | 60.0 ms | 1.00 | n/a | n/a | n/a |",
+                "| `find archive-v0 -type f -links 1` | 80.0 ms | 1.33 | n/a | n/a | n/a |",
+                "| `floor: uv cache prune + du -s <dead archives>` | 100.0 ms | 1.67 | n/a | n/a | n/a |",
+                "| `uv-cache-prune --apply` | 120.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
+                "| `rm -rf <dead archives>` | 140.0 ms | 2.33 | n/a | n/a | n/a |",
             ]
         );
         assert!(table.contains("Venvs: 3 hardlink, 3 symlink, 2 copy, holding 222 dists."));

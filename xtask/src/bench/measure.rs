@@ -30,11 +30,17 @@ pub(super) struct Bench<'a> {
     /// `/usr/bin/time` with `-f` (GNU time): peak memory.
     time: bool,
     strace: bool,
+    /// The pinned uv, for the floor; `None` when it could not be installed.
+    pub(super) uv: Option<PathBuf>,
+    /// The tool has `--threads` (so the one-thread row runs).
+    tool_threads: bool,
+    /// `--threads` for every other run of the tool; `None`: its default (all cores).
+    threads: Option<usize>,
 }
 
 impl<'a> Bench<'a> {
     /// Builds the tool in release and looks for GNU time and a working strace.
-    pub(super) fn new(sh: &'a Shell) -> Result<Self> {
+    pub(super) fn new(sh: &'a Shell, threads: Option<usize>) -> Result<Self> {
         let target = crate::workspace_root().join("target");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         eprintln!("bench: building uv-cache-prune in release");
@@ -66,12 +72,34 @@ impl<'a> Bench<'a> {
                 eprintln!("bench: no {what} here: {shows} will read n/a");
             }
         }
+        let uv = match super::uv::pinned_uv(sh, &target) {
+            Ok(uv) => Some(uv),
+            Err(err) => {
+                eprintln!(
+                    "bench: no uv {}: the floor will read n/a ({err:#})",
+                    super::uv::UV_VERSION
+                );
+                None
+            }
+        };
+        let tool = target.join("release/uv-cache-prune");
+        let help = cmd!(sh, "{tool} --help").quiet().read().unwrap_or_default();
+        let tool_threads = help.contains("--threads");
+        if !tool_threads {
+            eprintln!("bench: the tool has no --threads: the one-thread row is left out");
+        }
+        if threads.is_some() && !tool_threads {
+            bail!("--threads needs a uv-cache-prune that has the knob; this one has not");
+        }
         Ok(Bench {
             sh,
-            tool: target.join("release/uv-cache-prune"),
+            tool,
             dir,
             time,
             strace,
+            uv,
+            tool_threads,
+            threads,
         })
     }
 
@@ -81,15 +109,54 @@ impl<'a> Bench<'a> {
     }
 
     /// The tool's HOME and XDG dirs: it writes its last-use record there.
-    fn home(&self) -> PathBuf {
+    pub(super) fn home(&self) -> PathBuf {
         self.dir.join("home")
+    }
+
+    /// `target/bench`, where fixtures live.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The release build of the tool.
+    pub(super) fn tool(&self) -> &Path {
+        &self.tool
     }
 
     /// The whole table for the fixture `factor` times the size of `base`.
     pub(super) fn measure(&self, base: Size, factor: usize, runs: usize) -> Result<BenchResult> {
-        let size = base.scaled(factor);
-        let fixture = Fixture::plan(size, &self.dir);
+        let fixture = Fixture::plan(base.scaled(factor), &self.dir);
         fixture.ensure()?;
+        self.measure_fixture(&fixture, factor, runs)
+    }
+
+    /// Deletes the fixture of `size`: the scaling sizes take tens of GB.
+    pub(super) fn remove_fixture(&self, size: Size) -> Result<()> {
+        let dir = Fixture::plan(size, &self.dir).dir;
+        eprintln!(
+            "bench: removing {} (regenerated when needed)",
+            dir.display()
+        );
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+    }
+
+    /// Whether this system can run `probe`.
+    fn available(&self, probe: Probe) -> bool {
+        match probe {
+            Probe::DryRunOneThread => self.tool_threads,
+            Probe::Floor => self.uv.is_some(),
+            _ => true,
+        }
+    }
+
+    /// The whole table for a ready fixture (synthetic or `--real`).
+    pub(super) fn measure_fixture(
+        &self,
+        fixture: &Fixture,
+        factor: usize,
+        runs: usize,
+    ) -> Result<BenchResult> {
+        let size = fixture.size;
         let home = self.home();
         if home.exists() {
             fs::remove_dir_all(&home)
@@ -103,42 +170,46 @@ impl<'a> Bench<'a> {
         );
         let mut table = Table::new();
 
+        let read_only: Vec<Probe> = Probe::READ_ONLY
+            .into_iter()
+            .filter(|p| self.available(*p))
+            .collect();
         let mut reports = Vec::new();
-        for probe in Probe::READ_ONLY {
-            let warm_up = self.run(probe, &fixture)?;
-            if probe == Probe::DryRun {
+        for &probe in &read_only {
+            let warm_up = self.run(probe, fixture)?;
+            if probe.is_tool() {
                 reports.push(ToolReport::parse(&warm_up.stdout)?);
             }
         }
         for _ in 0..runs {
-            for probe in Probe::READ_ONLY {
-                let sample = self.run(probe, &fixture)?;
+            for &probe in &read_only {
+                let sample = self.run(probe, fixture)?;
                 table.row_mut(probe).samples.push(sample);
             }
         }
-        for probe in Probe::READ_ONLY {
-            table.row_mut(probe).syscalls = self.syscalls(probe, &fixture)?;
+        for &probe in &read_only {
+            table.row_mut(probe).syscalls = self.syscalls(probe, fixture)?;
         }
-        let live_stated = self.live_entries_stated(&fixture)?;
+        let live_stated = self.live_entries_stated(fixture)?;
 
         eprintln!("bench: destructive runs (each followed by restoring the dead archives)");
         fixture.mark_changing()?;
         let mut removed_exactly_dead = true;
         for _ in 0..runs {
             for probe in [Probe::Apply, Probe::Rm] {
-                let sample = self.run(probe, &fixture)?;
+                let sample = self.run(probe, fixture)?;
                 if probe == Probe::Apply {
                     reports.push(ToolReport::parse(&sample.stdout)?);
                     removed_exactly_dead &= fixture.archive_dirs()? == Fixture::ids(fixture.live());
                 }
                 table.row_mut(probe).samples.push(sample);
-                self.restore(&fixture)?;
+                self.restore(fixture)?;
             }
         }
         if self.strace {
             for probe in [Probe::Apply, Probe::Rm] {
-                table.row_mut(probe).syscalls = self.syscalls(probe, &fixture)?;
-                self.restore(&fixture)?;
+                table.row_mut(probe).syscalls = self.syscalls(probe, fixture)?;
+                self.restore(fixture)?;
             }
         }
         fixture.mark_complete()?;
@@ -179,11 +250,12 @@ impl<'a> Bench<'a> {
     fn argv(&self, probe: Probe, fixture: &Fixture) -> Vec<OsString> {
         let cache = fixture.cache();
         let archive_dir = cache.join("archive-v0");
+        let dead_dirs = || fixture.dead().map(|a| archive_dir.join(&a.id).into());
         let mut argv: Vec<OsString> = match probe {
-            Probe::DryRun | Probe::Apply => vec![
+            Probe::DryRun | Probe::DryRunOneThread | Probe::Apply => vec![
                 self.tool.clone().into(),
                 "--cache-dir".into(),
-                cache.into(),
+                cache.clone().into(),
                 "--no-default-roots".into(),
                 "--root".into(),
                 fixture.projects().into(),
@@ -191,18 +263,33 @@ impl<'a> Bench<'a> {
                 "0s".into(),
                 "--json".into(),
             ],
-            Probe::Du => vec!["du".into(), "-s".into(), cache.into()],
-            Probe::Find => vec!["find".into(), archive_dir.into()],
+            Probe::Du => vec!["du".into(), "-s".into(), cache.clone().into()],
+            Probe::Find => vec!["find".into(), archive_dir.clone().into()],
+            // One child, so that the floor is timed like the rest: uv's prune, then du.
+            Probe::Floor => vec![
+                "sh".into(),
+                "-c".into(),
+                "\"$1\" --no-config --quiet cache prune --cache-dir \"$2\" && shift 2 && exec du -s \"$@\"".into(),
+                "floor".into(),
+                self.uv.clone().unwrap_or_default().into(),
+                fixture.floor().into(),
+            ],
             Probe::Rm => vec!["rm".into(), "-rf".into()],
         };
+        let threads = match probe {
+            Probe::DryRunOneThread => Some(1),
+            Probe::DryRun | Probe::Apply => self.threads,
+            _ => None,
+        };
+        if let Some(threads) = threads {
+            argv.extend(["--threads".into(), threads.to_string().into()]);
+        }
         match probe {
+            Probe::Floor => argv.extend(dead_dirs()),
             Probe::Apply => argv.push("--apply".into()),
             Probe::Find => argv.extend(["-type", "f", "-links", "1"].map(OsString::from)),
-            Probe::Rm => {
-                let archive_dir = fixture.cache().join("archive-v0");
-                argv.extend(fixture.dead().map(|a| archive_dir.join(&a.id).into()));
-            }
-            Probe::DryRun | Probe::Du => {}
+            Probe::Rm => argv.extend(dead_dirs()),
+            Probe::DryRun | Probe::DryRunOneThread | Probe::Du => {}
         }
         argv
     }
@@ -258,6 +345,20 @@ impl<'a> Bench<'a> {
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!("{probe} failed ({}): {}", output.status, stderr.trim());
+        }
+        if probe == Probe::Floor {
+            let floor = fixture.floor().join("archive-v0");
+            let left = fs::read_dir(&floor)
+                .with_context(|| format!("listing {}", floor.display()))?
+                .count();
+            ensure!(
+                left == fixture.all_ids().len(),
+                "uv cache prune deleted archives from the floor copy {} ({left} left of {}): \
+                 the floor would include deleting them; remove {} to regenerate it",
+                floor.display(),
+                fixture.all_ids().len(),
+                fixture.dir.display()
+            );
         }
         let (peak_rss_kib, cpu) = if self.time {
             let text = fs::read_to_string(&usage).context("reading /usr/bin/time's output")?;

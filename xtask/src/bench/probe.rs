@@ -11,12 +11,21 @@ pub(super) enum Probe {
     /// The tool without `--apply`: what a git hook runs.
     #[serde(rename = "dry_run")]
     DryRun,
+    /// The dry run on one thread (`--threads 1`), when the tool has the knob: what the
+    /// parallel stages buy.
+    #[serde(rename = "dry_run_1_thread")]
+    DryRunOneThread,
     /// `du -s <cache>`: the cheapest thing that looks at every file.
     #[serde(rename = "du")]
     Du,
     /// `find archive-v0 -type f -links 1`: the link-count scan of uv issue 16008.
     #[serde(rename = "find_links_1")]
     Find,
+    /// The job's floor: `uv cache prune` on the floor copy (it lists every bucket and
+    /// archive, and there deletes nothing) plus `du -s` of just the dead archives (the
+    /// bytes the tool must count).
+    #[serde(rename = "floor")]
+    Floor,
     /// The tool with `--apply`.
     #[serde(rename = "apply")]
     Apply,
@@ -27,19 +36,27 @@ pub(super) enum Probe {
 
 impl Probe {
     /// Table order; `Probe as usize` indexes it.
-    pub(super) const ALL: [Probe; 5] = [
+    pub(super) const ALL: [Probe; 7] = [
         Probe::DryRun,
+        Probe::DryRunOneThread,
         Probe::Du,
         Probe::Find,
+        Probe::Floor,
         Probe::Apply,
         Probe::Rm,
     ];
     /// The probes that leave the fixture as it was, so need no restore.
-    pub(super) const READ_ONLY: [Probe; 3] = [Probe::DryRun, Probe::Du, Probe::Find];
+    pub(super) const READ_ONLY: [Probe; 5] = [
+        Probe::DryRun,
+        Probe::DryRunOneThread,
+        Probe::Du,
+        Probe::Find,
+        Probe::Floor,
+    ];
 
     /// The tool runs in its own HOME, and prints a report to read back.
     pub(super) fn is_tool(self) -> bool {
-        matches!(self, Probe::DryRun | Probe::Apply)
+        matches!(self, Probe::DryRun | Probe::DryRunOneThread | Probe::Apply)
     }
 }
 
@@ -47,8 +64,10 @@ impl fmt::Display for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Probe::DryRun => "uv-cache-prune (dry run)",
+            Probe::DryRunOneThread => "uv-cache-prune --threads 1 (dry run)",
             Probe::Du => "du -s <cache>",
             Probe::Find => "find archive-v0 -type f -links 1",
+            Probe::Floor => "floor: uv cache prune + du -s <dead archives>",
             Probe::Apply => "uv-cache-prune --apply",
             Probe::Rm => "rm -rf <dead archives>",
         })

@@ -10,10 +10,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::fixture::{FixtureSummary, Size};
+use super::home::HomeWalkRecord;
+use super::hook::HookResult;
 use super::probe::Probe;
 
 /// Bump when `results.json` changes shape.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// One timed run.
 #[derive(Debug, Clone)]
@@ -77,8 +79,10 @@ impl Table {
         }))
     }
 
-    pub(super) fn rows(&self) -> &[ProbeResult] {
-        &self.0
+    /// The probes that ran, in table order: a probe this system cannot run (no uv for the
+    /// floor, a tool without `--threads`) has no samples and no row.
+    pub(super) fn rows(&self) -> impl Iterator<Item = &ProbeResult> {
+        self.0.iter().filter(|row| !row.samples.is_empty())
     }
 
     pub(super) fn row(&self, probe: Probe) -> &ProbeResult {
@@ -133,14 +137,26 @@ impl BenchResult {
         self.probes.row(probe)
     }
 
-    /// Median wall time of `probe` over that of `to`.
+    /// The probe's runs, if it ran.
+    pub(super) fn measured(&self, probe: Probe) -> Option<&ProbeResult> {
+        Some(self.probes.row(probe)).filter(|row| !row.samples.is_empty())
+    }
+
+    /// Median wall time of `probe` over that of `to`; both always run (not the floor or
+    /// the one-thread dry run: see `ratio_if_measured`).
     pub(super) fn ratio(&self, probe: Probe, to: Probe) -> f64 {
         self.probe(probe).median().as_secs_f64() / self.probe(to).median().as_secs_f64()
     }
 
+    /// `ratio`, when both probes ran.
+    pub(super) fn ratio_if_measured(&self, probe: Probe, to: Probe) -> Option<f64> {
+        let (a, b) = (self.measured(probe)?, self.measured(to)?);
+        Some(a.median().as_secs_f64() / b.median().as_secs_f64())
+    }
+
     fn record(&self) -> BenchRecord<'_> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let commands = self.probes.rows().iter().map(|result| CommandRecord {
+        let commands = self.probes.rows().map(|result| CommandRecord {
             command: result.probe,
             cpu_ms: result.samples.iter().map(|s| s.cpu.map(ms)).collect(),
             label: result.probe.to_string(),
@@ -190,8 +206,24 @@ impl fmt::Display for Check {
 pub(super) struct ResultsFile<'a> {
     benches: Vec<BenchRecord<'a>>,
     checks: &'a [Check],
+    home_walk: Option<&'a HomeWalkRecord>,
+    hook: Option<HookRecord>,
     runs: usize,
     schema_version: u32,
+}
+
+/// The rows measured once per bench, not per size.
+pub(super) struct Extras {
+    pub(super) hook: HookResult,
+    pub(super) home_walk: HomeWalkRecord,
+}
+
+/// The hook row in `results.json`; times in milliseconds.
+#[derive(Serialize)]
+struct HookRecord {
+    max_ms: f64,
+    median_ms: f64,
+    wall_ms: Vec<f64>,
 }
 
 impl<'a> ResultsFile<'a> {
@@ -199,9 +231,22 @@ impl<'a> ResultsFile<'a> {
         ResultsFile {
             benches: results.iter().map(BenchResult::record).collect(),
             checks,
+            home_walk: None,
+            hook: None,
             runs,
             schema_version: SCHEMA_VERSION,
         }
+    }
+
+    pub(super) fn with_extras(mut self, extras: &'a Extras) -> Self {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        self.hook = Some(HookRecord {
+            max_ms: ms(extras.hook.max()),
+            median_ms: ms(extras.hook.median()),
+            wall_ms: extras.hook.samples.iter().copied().map(ms).collect(),
+        });
+        self.home_walk = Some(&extras.home_walk);
+        self
     }
 }
 
@@ -292,7 +337,7 @@ mod tests {
     }
 
     /// The keys of `results.json`, each at its first appearance: the file's shape and order.
-    const KEYS: [&str; 39] = [
+    const KEYS: [&str; 46] = [
         "benches",
         "commands",
         "command",
@@ -330,6 +375,13 @@ mod tests {
         "detail",
         "name",
         "pass",
+        "home_walk",
+        "entries",
+        "find_ms",
+        "ratio",
+        "tool_ms",
+        "hook",
+        "max_ms",
         "runs",
         "schema_version",
     ];
@@ -342,7 +394,21 @@ mod tests {
             name: "n".into(),
             pass: None,
         }];
-        let text = serde_json::to_string_pretty(&ResultsFile::new(&[result], &checks, 3)).unwrap();
+        let extras = Extras {
+            hook: HookResult {
+                samples: [12, 30, 9].map(Duration::from_millis).to_vec(),
+            },
+            home_walk: HomeWalkRecord {
+                entries: 300_000,
+                find_ms: vec![100.0],
+                ratio: 0.25,
+                tool_ms: vec![25.0],
+                venvs: 12,
+            },
+        };
+        let results = [result];
+        let file = ResultsFile::new(&results, &checks, 3).with_extras(&extras);
+        let text = serde_json::to_string_pretty(&file).unwrap();
 
         let mut keys: Vec<&str> = Vec::new();
         for line in text.lines() {
@@ -364,28 +430,49 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["dry_run", "du", "find_links_1", "apply", "rm_rf_dead"]
+            [
+                "dry_run",
+                "dry_run_1_thread",
+                "du",
+                "find_links_1",
+                "floor",
+                "apply",
+                "rm_rf_dead"
+            ]
         );
-        assert_eq!(commands[3]["label"], "uv-cache-prune --apply");
+        assert_eq!(commands[5]["label"], "uv-cache-prune --apply");
         assert_eq!(commands[0]["median_ms"], 20.0);
-        assert_eq!(commands[0]["ratio_to_du"], 0.5);
+        assert_eq!(commands[2]["ratio_to_du"], 1.0);
+        assert_eq!(commands[4]["ratio_to_du"], 100.0 / 60.0);
         assert_eq!(
             commands[0]["wall_ms"],
             serde_json::json!([30.0, 10.0, 20.0])
         );
         assert_eq!(commands[0]["cpu_ms"], serde_json::json!([null, null, null]));
         assert_eq!(commands[0]["peak_rss_kib"], 30);
-        assert_eq!(commands[1]["peak_rss_kib"], serde_json::Value::Null);
+        assert_eq!(commands[1]["peak_rss_kib"], 30);
+        assert_eq!(commands[2]["peak_rss_kib"], serde_json::Value::Null);
         assert_eq!(
             commands[0]["syscalls"],
             serde_json::json!({"stat": 7, "top": [["statx", 5]], "total": 9})
         );
         assert_eq!(commands[1]["syscalls"], serde_json::Value::Null);
+
+        // A probe that could not run here (no uv, no --threads) has no record.
+        let mut result = BenchResult::example(1);
+        result.probes.row_mut(Probe::Floor).samples.clear();
+        let text = serde_json::to_string(&ResultsFile::new(&[result], &checks, 3)).unwrap();
+        assert!(!text.contains("\"floor\""), "{text}");
         assert_eq!(json["benches"][0]["fixture"]["dead_archives"], 20);
         assert_eq!(json["checks"][0]["pass"], serde_json::Value::Null);
         assert_eq!(
             (json["runs"].clone(), json["schema_version"].clone()),
-            (3.into(), 1.into())
+            (3.into(), 2.into())
         );
+        assert_eq!(
+            json["hook"],
+            serde_json::json!({"max_ms": 30.0, "median_ms": 12.0, "wall_ms": [12.0, 30.0, 9.0]})
+        );
+        assert_eq!(json["home_walk"]["ratio"], 0.25);
     }
 }
