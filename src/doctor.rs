@@ -26,6 +26,7 @@ pub fn report() -> Result<String> {
     let cache = match locate::validate(location) {
         Ok(Validated::Cache(_)) => found,
         Ok(Validated::Missing(_)) => format!("{found}: does not exist yet"),
+        Ok(Validated::NoArchives(_)) => format!("{found}: no archives yet"),
         Err(err) => format!("{found}: {err:#}"),
     };
     line(&mut out, "cache", cache);

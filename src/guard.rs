@@ -58,8 +58,8 @@ impl Guard {
             };
             match validate(resolved) {
                 Ok(Validated::Cache(_)) => {}
-                Ok(Validated::Missing(_)) => bail!(
-                    "refusing {}: it resolves to {}, which does not exist",
+                Ok(Validated::Missing(_) | Validated::NoArchives(_)) => bail!(
+                    "refusing {}: it resolves to {}, which does not exist or holds no archives",
                     root.display(),
                     cache_real.display()
                 ),

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::layout::{ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG};
+use crate::layout::{ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG, LOCK_FILE};
 use crate::paths::BaseDir;
 use crate::read::{kind_name, read_regular};
 
@@ -129,12 +129,35 @@ fn default_cache_dir() -> Option<PathBuf> {
     BaseDir::Cache.path().map(|d| d.join("uv"))
 }
 
+/// Whether a tagged directory without `archive-v0` is uv's all the same: uv writes its
+/// `.lock` at the root, and versioned buckets (`sdists-v11`, `interpreter-v4`, …), as soon
+/// as it first runs. Cargo's `target` carries the same tag and has neither.
+fn made_by_uv(path: &Path) -> bool {
+    if std::fs::symlink_metadata(path.join(LOCK_FILE)).is_ok_and(|m| m.is_file()) {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    entries.take(1024).flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some((_, version)) = name.to_str().and_then(|n| n.rsplit_once("-v")) else {
+            return false;
+        };
+        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// The outcome of looking at a location.
 #[derive(Debug)]
 pub enum Validated {
     Cache(CacheDir),
     /// Nothing there: a machine that never ran uv. Not an error; nothing to prune.
     Missing(CacheLocation),
+    /// uv's cache, but uv has not unpacked a wheel into it yet (it makes `archive-v0`
+    /// lazily: `uv venv` alone leaves a cache without one). Nothing to prune, and nothing
+    /// is created there.
+    NoArchives(CacheLocation),
 }
 
 /// Checks that `location` is a uv cache. A directory that exists but is not one is an
@@ -193,8 +216,13 @@ pub fn validate(location: CacheLocation) -> Result<Validated> {
             archive.display(),
             kind_name(&meta.file_type())
         ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && made_by_uv(path) => {
+            return Ok(Validated::NoArchives(location));
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{} is not a uv cache: it has no {ARCHIVE_BUCKET}/ directory",
+            "{} is not a uv cache: it has a {CACHEDIR_TAG} but no {ARCHIVE_BUCKET}/ directory \
+             and nothing else uv writes (cargo's target directories carry the same tag); \
+             point --cache-dir at uv's cache (`uv cache dir` prints it)",
             path.display()
         ),
         Err(err) => bail!(
@@ -240,6 +268,18 @@ mod tests {
         let err = validate(location(tmp.path())).unwrap_err().to_string();
         assert!(err.contains(&tmp.path().display().to_string()), "{err}");
         assert!(err.contains("CACHEDIR.TAG"), "{err}");
+    }
+
+    #[test]
+    fn a_uv_cache_without_archives_yet_is_not_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(CACHEDIR_TAG), CACHEDIR_SIGNATURE).unwrap();
+        std::fs::create_dir(tmp.path().join("sdists-v11")).unwrap();
+        assert!(matches!(
+            validate(location(tmp.path())).unwrap(),
+            Validated::NoArchives(_)
+        ));
+        assert!(!tmp.path().join(ARCHIVE_BUCKET).exists());
     }
 
     #[test]

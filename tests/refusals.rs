@@ -1,5 +1,5 @@
 //! Where `--apply` must delete nothing, whatever else the flags say: a directory that is
-//! not a uv cache (no signature, no `archive-v0`, a symlink to something else, an
+//! not a uv cache (no signature, a tag and nothing uv writes, a symlink to something else, an
 //! `archive-v0` that is a symlink), `/`, the home directory, and any cache while part of a
 //! root is unreadable (a venv may hide there).
 //!
@@ -64,12 +64,30 @@ fn a_cache_without_the_uv_signature_is_refused() {
 }
 
 #[test]
-fn a_cache_without_archive_v0_is_refused() {
+fn a_cache_without_archive_v0_deletes_nothing_and_creates_nothing() {
     let (sandbox, _) = sandbox_with_a_dead_archive();
     let cache = sandbox.cache();
     std::fs::rename(cache.join("archive-v0"), sandbox.path("moved-archive-v0"))
         .expect("move archive-v0 away");
-    assert_apply_refused(&sandbox, &cache, &[], &cache);
+    // uv's own marks (`.lock`, its buckets) are still there: uv's cache with no archives.
+    let before = snapshot(sandbox.dir());
+    let report = sandbox.prune_json(&apply_args(&[&sandbox.projects()]));
+    assert_eq!(report["status"], "no-archives", "{report:#}");
+    assert_eq!(snapshot(sandbox.dir()), before);
+}
+
+/// A tag alone (cargo's `target` carries the same one) is not uv's cache: refused.
+#[test]
+fn a_tagged_directory_without_anything_uv_writes_is_refused() {
+    let (sandbox, _) = sandbox_with_a_dead_archive();
+    let foreign = sandbox.path("foreign");
+    std::fs::create_dir(&foreign).expect("create");
+    std::fs::copy(
+        sandbox.cache().join("CACHEDIR.TAG"),
+        foreign.join("CACHEDIR.TAG"),
+    )
+    .expect("copy the tag");
+    assert_apply_refused(&sandbox, &foreign, &[], &foreign);
 }
 
 #[test]
@@ -187,4 +205,21 @@ fn an_unreadable_part_of_a_root_keeps_every_archive_unless_allowed() {
     // Told to, it prunes what it can see: beta, and alpha whose venv it cannot.
     assert_eq!(candidate_ids(&allowed), set([&alpha, &beta]), "{allowed:#}");
     assert!(sandbox.all_archives().is_empty());
+}
+
+/// `uv venv` alone makes a cache (tag, `.lock`, a bucket) but no `archive-v0`: that is a
+/// uv cache with nothing to prune, exit 0, not "not a uv cache"; `--apply` creates nothing.
+#[test]
+fn a_uv_cache_without_archives_yet_is_nothing_to_prune() {
+    let sandbox = Sandbox::new();
+    sandbox.uv_ok(
+        &uv(),
+        &["venv", &path_str(&sandbox.projects().join(".venv"))],
+    );
+    assert!(sandbox.cache().join("CACHEDIR.TAG").is_file());
+    assert!(!sandbox.cache().join("archive-v0").exists());
+    let before = snapshot(sandbox.dir());
+    let report = sandbox.prune_json(&apply_args(&[&sandbox.projects()]));
+    assert_eq!(report["status"], "no-archives", "{report:#}");
+    assert_eq!(snapshot(sandbox.dir()), before);
 }

@@ -185,6 +185,14 @@ pub fn run(settings: &Settings) -> Result<Report> {
                 Status::NoCache,
             ));
         }
+        Validated::NoArchives(location) => {
+            return Ok(Report::empty(
+                location.path,
+                location.source,
+                dry_run,
+                Status::NoArchives,
+            ));
+        }
     };
     if dry_run {
         let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;

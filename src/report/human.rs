@@ -26,6 +26,10 @@ impl Report {
                 let _ = writeln!(out, "No cache there yet: nothing to prune.");
                 return out;
             }
+            Status::NoArchives => {
+                let _ = writeln!(out, "No archives in the cache yet: nothing to prune.");
+                return out;
+            }
             Status::Busy => {
                 let holder = match self.lock_holder {
                     Some("uv-cache-prune") => "another uv-cache-prune",

@@ -104,6 +104,8 @@ pub enum Status {
     Ok,
     /// Nothing is at the cache's path yet.
     NoCache,
+    /// uv's cache is there, but uv has not unpacked a wheel into it yet.
+    NoArchives,
     /// uv held the lock and the run was told not to wait.
     Busy,
 }

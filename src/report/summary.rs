@@ -10,6 +10,7 @@ impl Report {
         let when = crate::state::rfc3339(now);
         let what = match self.status {
             Status::NoCache => "no uv cache yet, nothing to do".to_owned(),
+            Status::NoArchives => "no archives in the uv cache yet, nothing to do".to_owned(),
             Status::Busy => "uv is using the cache, skipped".to_owned(),
             Status::Ok => format!(
                 "removed {} and {}, {} freed; {} kept",
