@@ -60,14 +60,16 @@ pub enum BucketFamily {
     Builds,
 }
 
+/// Splits a versioned bucket name, `<family>-v<N>` with `N` all digits, into its family.
+pub fn bucket_family_name(dir_name: &str) -> Option<&str> {
+    let (family, version) = dir_name.rsplit_once("-v")?;
+    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())).then_some(family)
+}
+
 impl BucketFamily {
     /// Recognizes `<family>-v<N>`.
     pub fn of(dir_name: &str) -> Option<Self> {
-        let (family, version) = dir_name.rsplit_once("-v")?;
-        if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        match family {
+        match bucket_family_name(dir_name)? {
             "wheels" => Some(Self::Wheels),
             "sdists" | "built-wheels" | "source-dists" => Some(Self::SourceDists),
             "environments" => Some(Self::Environments),

@@ -12,7 +12,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::layout::{ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG, LOCK_FILE};
+use crate::layout::{
+    ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG, LOCK_FILE, bucket_family_name,
+};
 use crate::paths::BaseDir;
 use crate::read::{kind_name, read_regular};
 
@@ -141,10 +143,7 @@ fn made_by_uv(path: &Path) -> bool {
     };
     entries.take(1024).flatten().any(|entry| {
         let name = entry.file_name();
-        let Some((_, version)) = name.to_str().and_then(|n| n.rsplit_once("-v")) else {
-            return false;
-        };
-        !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit())
+        name.to_str().and_then(bucket_family_name).is_some()
     })
 }
 

@@ -175,24 +175,18 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let state_dir = state_dir.ok();
     let dry_run = !settings.mode.applies();
     let location = locate::locate(settings.cache_dir.as_deref())?;
+    let nothing_to_do = |location: locate::CacheLocation, status| {
+        Ok(Report::empty(
+            location.path,
+            location.source,
+            dry_run,
+            status,
+        ))
+    };
     let cache = match locate::validate(location)? {
         Validated::Cache(cache) => cache,
-        Validated::Missing(location) => {
-            return Ok(Report::empty(
-                location.path,
-                location.source,
-                dry_run,
-                Status::NoCache,
-            ));
-        }
-        Validated::NoArchives(location) => {
-            return Ok(Report::empty(
-                location.path,
-                location.source,
-                dry_run,
-                Status::NoArchives,
-            ));
-        }
+        Validated::Missing(location) => return nothing_to_do(location, Status::NoCache),
+        Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
         let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
