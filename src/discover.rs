@@ -272,7 +272,6 @@ pub fn discover(
     excludes: &[Exclude],
     progress: &Progress,
 ) -> Vec<RootScan> {
-    let cache_real = Some(cache.real().to_owned());
     // Without a mount table (not Linux) each walk stays on its root's filesystem.
     let mounts = MountTable::current().ok();
     // Every root that exists, by canonical path: a root inside another is walked as itself.
@@ -289,7 +288,7 @@ pub fn discover(
             let search = Search::new(
                 root,
                 real.as_deref(),
-                cache_real.as_deref(),
+                Some(cache.real()),
                 mounts.as_ref(),
                 excludes,
                 others,

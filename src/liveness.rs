@@ -206,7 +206,7 @@ pub type Findings = Vec<(ArchiveId, Evidence)>;
 pub struct Matcher<'a> {
     inventory: &'a Inventory,
     cache_root: PathBuf,
-    cache_real: Option<PathBuf>,
+    cache_real: PathBuf,
     /// `METADATA` inode of every wheel archive.
     by_inode: HashMap<FileId, ArchiveId>,
     /// Wheel archives by distribution, for content matching.
@@ -236,7 +236,7 @@ impl<'a> Matcher<'a> {
         Self {
             inventory,
             cache_root: cache.root().to_owned(),
-            cache_real: Some(cache.real().to_owned()),
+            cache_real: cache.real().to_owned(),
             by_inode,
             by_dist,
             contents: HashMap::new(),
@@ -483,12 +483,11 @@ impl<'a> Matcher<'a> {
         if prefix == self.cache_root {
             return Some(id);
         }
-        let cache_real = self.cache_real.as_deref();
         let ours = *self
             .our_prefixes
             .entry(prefix)
             .or_insert_with_key(|prefix| {
-                std::fs::canonicalize(prefix).is_ok_and(|real| Some(real.as_path()) == cache_real)
+                std::fs::canonicalize(prefix).is_ok_and(|real| real == self.cache_real)
             });
         ours.then_some(id)
     }
