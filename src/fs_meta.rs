@@ -20,6 +20,9 @@ pub struct EntryStat {
     /// Allocated bytes (`st_blocks * 512`), what `du -B1` counts.
     pub allocated: u64,
     pub is_dir: bool,
+    /// The size in bytes of a regular file (`None` for anything else): lets a content
+    /// comparison rule out a match from a `stat` it already has.
+    pub len: Option<u64>,
 }
 
 #[cfg(unix)]
@@ -33,6 +36,7 @@ pub fn entry_stat(meta: &Metadata) -> EntryStat {
         nlink: meta.nlink(),
         allocated: meta.blocks() * 512,
         is_dir: meta.is_dir(),
+        len: meta.is_file().then(|| meta.len()),
     }
 }
 
@@ -44,5 +48,6 @@ pub fn entry_stat(meta: &Metadata) -> EntryStat {
         nlink: u64::MAX,
         allocated: meta.len(),
         is_dir: meta.is_dir(),
+        len: meta.is_file().then(|| meta.len()),
     }
 }

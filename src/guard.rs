@@ -160,9 +160,10 @@ mod archive_dir {
 
     use super::Guard;
     use crate::archive_id::ArchiveId;
+    use crate::at::{self, MountKey};
     use crate::fs_meta::FileId;
     use crate::layout::TRASH_PREFIX;
-    use crate::rmtree::{self, MountKey, Outcome};
+    use crate::rmtree::{self, Outcome};
 
     /// `archive-v0`, open: every archive is renamed and deleted relative to this.
     #[derive(Debug)]
@@ -195,7 +196,7 @@ mod archive_dir {
                         path.display()
                     )
                 })?;
-            let stat = rmtree::dir_stat(fd.as_fd())
+            let stat = at::dir_stat(fd.as_fd())
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let now = FileId {
                 dev: stat.dev,

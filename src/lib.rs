@@ -45,6 +45,8 @@
 
 mod apply;
 pub mod archive_id;
+#[cfg(unix)]
+mod at;
 pub mod cli;
 pub mod config;
 mod discover;
@@ -60,6 +62,7 @@ mod locate;
 mod lock;
 mod lock_evidence;
 mod lockfile;
+mod measure;
 mod mounts;
 mod objects;
 mod paths;

@@ -368,14 +368,16 @@ impl<'a> Matcher<'a> {
                 }
             }
             Ok(meta) => {
-                if let Some(id) = entry_stat(&meta).id.and_then(|i| self.by_inode.get(&i)) {
+                let stat = entry_stat(&meta);
+                if let Some(id) = stat.id.and_then(|i| self.by_inode.get(&i)) {
                     findings.push((id.clone(), Evidence::Hardlink { venv }));
                     return;
                 }
+                return self.match_content(venv, dist, stat.len, findings);
             }
             Err(_) => {}
         }
-        self.match_content(venv, dist, findings);
+        self.match_content(venv, dist, None, findings);
     }
 
     /// Clone and copy modes: byte-identical `METADATA` and `WHEEL`.
@@ -383,7 +385,15 @@ impl<'a> Matcher<'a> {
     /// Sizes are compared first, from `stat`: files of different sizes are not copies of
     /// each other, so a venv's giant (or sparse) `METADATA` is never read, and an
     /// archive's bytes are read only when they could match.
-    fn match_content(&mut self, venv: PathBuf, dist: &DistInfo, findings: &mut Findings) {
+    /// `installed_len` is the size of the venv's `METADATA` when the caller's `lstat`
+    /// already saw a regular file there.
+    fn match_content(
+        &mut self,
+        venv: PathBuf,
+        dist: &DistInfo,
+        installed_len: Option<u64>,
+        findings: &mut Findings,
+    ) {
         let inventory = self.inventory;
         let Some(candidates) = self.by_dist.get(&(dist.name.clone(), dist.version.clone())) else {
             return;
@@ -392,7 +402,7 @@ impl<'a> Matcher<'a> {
             path: path.to_owned(),
             reason: reason.to_owned(),
         };
-        let installed_len = match regular_len(&dist.metadata()) {
+        let installed_len = match installed_len.map_or_else(|| regular_len(&dist.metadata()), Ok) {
             Ok(len) => len,
             Err((path, reason)) => {
                 // Same name and version, content unknown: that is doubt.
@@ -404,10 +414,18 @@ impl<'a> Matcher<'a> {
         };
         let mut installed = None;
         for id in candidates {
-            let Some(archive_dist) = inventory.archives.get(id).and_then(|a| a.dist()) else {
+            let Some(ArchiveKind::Wheel {
+                dist: archive_dist,
+                metadata,
+            }) = inventory.archives.get(id).map(|a| &a.kind)
+            else {
                 continue;
             };
-            match regular_len(&archive_dist.metadata()) {
+            // The inventory's `lstat` gave the size of a regular `METADATA`.
+            let archive_len = metadata
+                .len
+                .map_or_else(|| regular_len(&archive_dist.metadata()), Ok);
+            match archive_len {
                 Ok(len) if len != installed_len => continue,
                 Ok(_) => {}
                 Err((path, reason)) => {

@@ -463,6 +463,7 @@ mod tests {
                     nlink: 1,
                     allocated: 0,
                     is_dir: false,
+                    len: None,
                 },
             },
             path,

@@ -16,7 +16,8 @@ use walkdir::WalkDir;
 use crate::archive_id::ArchiveId;
 use crate::fs_meta::{FileId, entry_stat};
 use crate::liveness::Evidence;
-use crate::plan::{ArchiveWalk, Fate, Plan, held_elsewhere};
+use crate::measure::ArchiveWalk;
+use crate::plan::{Fate, Plan, held_elsewhere};
 
 /// What one venv alone keeps alive.
 #[derive(Debug, Clone)]

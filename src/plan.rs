@@ -33,14 +33,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use walkdir::WalkDir;
-
 use crate::archive_id::ArchiveId;
 use crate::dist::PackageName;
-use crate::fs_meta::{EntryStat, FileId, entry_stat};
+use crate::fs_meta::{FileId, entry_stat};
 use crate::inventory::{Archive, ArchiveKind, Inventory};
 use crate::liveness::{Evidence, Findings, Matcher};
 use crate::locate::CacheDir;
+use crate::measure::ArchiveWalk;
 use crate::objects::{Object, ObjectIndex};
 use crate::pointer::Target;
 use crate::progress::Progress;
@@ -648,121 +647,5 @@ impl EvidenceMap {
 
     fn has(&self, id: &ArchiveId) -> bool {
         self.0.contains_key(id)
-    }
-}
-
-/// One `lstat` walk of an archive.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ArchiveWalk {
-    /// Allocated bytes of directories and single-link files: freed with the archive.
-    private_bytes: u64,
-    /// Files with more than one link: freed only if every link is in the plan.
-    pub(crate) shared: Vec<(PathBuf, EntryStat)>,
-    /// The first part we could not read: the archive is then kept.
-    pub(crate) unreadable: Option<(PathBuf, String)>,
-}
-
-impl ArchiveWalk {
-    pub(crate) fn of(path: &Path) -> Self {
-        let mut walk = Self::default();
-        let fence = MountFence::of(path);
-        let mut entries = WalkDir::new(path).follow_links(false).into_iter();
-        while let Some(entry) = entries.next() {
-            let stat = entry
-                .map_err(|err| {
-                    let at = err.path().unwrap_or(path).to_owned();
-                    (at, err.to_string())
-                })
-                .and_then(|entry| {
-                    let meta = entry
-                        .metadata()
-                        .map_err(|err| (entry.path().to_owned(), err.to_string()))?;
-                    Ok((entry, entry_stat(&meta)))
-                });
-            match stat {
-                Ok((entry, stat)) if stat.is_dir => {
-                    if let Err(mount_point) = fence.check(entry.path()) {
-                        // Deletion never crosses a mount, so --apply would leave this
-                        // one: keep the archive, saying why, and do not walk the mount.
-                        walk.unreadable.get_or_insert(mount_point);
-                        entries.skip_current_dir();
-                        continue;
-                    }
-                    walk.private_bytes += stat.allocated;
-                }
-                Ok((_, stat)) if stat.nlink <= 1 => {
-                    walk.private_bytes += stat.allocated;
-                }
-                Ok((entry, stat)) => walk.shared.push((entry.into_path(), stat)),
-                Err(unreadable) => {
-                    walk.unreadable.get_or_insert(unreadable);
-                }
-            }
-        }
-        walk
-    }
-
-    /// What removing this archive frees: like [`ArchiveWalk::bytes`], but a shared inode
-    /// counts only if it is in `freed` (every link to it goes).
-    fn freed_bytes(&self, counted: &mut HashSet<FileId>, freed: &HashSet<FileId>) -> u64 {
-        let shared: u64 = self
-            .shared
-            .iter()
-            .filter_map(|(_, stat)| stat.id.map(|id| (id, stat.allocated)))
-            .filter(|(id, _)| freed.contains(id) && counted.insert(*id))
-            .map(|(_, allocated)| allocated)
-            .sum();
-        self.private_bytes + shared
-    }
-
-    /// This archive's bytes, counting each shared inode only if `counted` has not seen it.
-    pub(crate) fn bytes(&self, counted: &mut HashSet<FileId>) -> u64 {
-        let shared: u64 = self
-            .shared
-            .iter()
-            .filter(|(_, stat)| stat.id.is_some_and(|id| counted.insert(id)))
-            .map(|(_, stat)| stat.allocated)
-            .sum();
-        self.private_bytes + shared
-    }
-}
-
-/// The mount an archive is on: a directory inside it on another mount (a bind mount,
-/// another filesystem) is a place `--apply` would not delete, so the plan must not count
-/// on it either.
-struct MountFence {
-    #[cfg(unix)]
-    root: Option<crate::rmtree::MountKey>,
-}
-
-impl MountFence {
-    fn of(archive: &Path) -> Self {
-        #[cfg(unix)]
-        return Self {
-            root: crate::rmtree::mount_of(archive).ok(),
-        };
-        #[cfg(not(unix))]
-        {
-            let _ = archive;
-            Self {}
-        }
-    }
-
-    /// `Err((dir, reason))` when `dir` is on another mount than the archive.
-    fn check(&self, dir: &Path) -> Result<(), (PathBuf, String)> {
-        #[cfg(unix)]
-        if let Some(root) = self.root {
-            let mount = crate::rmtree::mount_of(dir)
-                .map_err(|err| (dir.to_owned(), format!("cannot tell its mount: {err}")))?;
-            if !mount.same(root) {
-                return Err((
-                    dir.to_owned(),
-                    "a mount point: another filesystem is mounted inside the archive, and deletion never crosses a mount".to_owned(),
-                ));
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = dir;
-        Ok(())
     }
 }

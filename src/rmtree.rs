@@ -19,7 +19,6 @@
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fmt;
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -27,102 +26,13 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::at::{MountKey, dir_stat, open_dir};
+
 /// Directories nested deeper than this are left (each level holds a descriptor open).
 pub const MAX_DEPTH: usize = 256;
 
 /// At most this many places are described per tree; the rest are only counted.
 const MAX_LEFT: usize = 8;
-
-/// What identifies the mount a directory is on: `st_dev`, and on Linux the mount id
-/// (a bind mount of a directory of the same filesystem has the same `st_dev`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MountKey {
-    dev: u64,
-    mnt_id: Option<u64>,
-}
-
-impl MountKey {
-    /// Same mount: the same device and, where both are known, the same mount id.
-    pub fn same(self, other: MountKey) -> bool {
-        self.dev == other.dev
-            && match (self.mnt_id, other.mnt_id) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
-    }
-}
-
-/// The facts about an open directory the walk needs.
-#[derive(Debug, Clone, Copy)]
-pub struct DirStat {
-    pub mount: MountKey,
-    pub mode: u32,
-    /// Allocated bytes (`st_blocks * 512`).
-    pub allocated: u64,
-    pub dev: u64,
-    pub ino: u64,
-}
-
-/// `fstat` of an open directory, with the mount id where the kernel gives it.
-pub fn dir_stat(fd: BorrowedFd<'_>) -> io::Result<DirStat> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::StatxFlags;
-        let wanted = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
-        match rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, wanted) {
-            Ok(stx) => {
-                let dev = rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor);
-                let has_mnt_id = stx.stx_mask & StatxFlags::MNT_ID.bits() != 0;
-                return Ok(DirStat {
-                    mount: MountKey {
-                        dev,
-                        mnt_id: has_mnt_id.then_some(stx.stx_mnt_id),
-                    },
-                    mode: u32::from(stx.stx_mode),
-                    allocated: stx.stx_blocks * 512,
-                    dev,
-                    ino: stx.stx_ino,
-                });
-            }
-            // Kernels before statx (3.x): the device alone tells mounts apart.
-            Err(Errno::NOSYS) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    let st = rustix::fs::fstat(fd)?;
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    let (dev, ino, mode, blocks) = (
-        st.st_dev as u64,
-        st.st_ino as u64,
-        st.st_mode as u32,
-        st.st_blocks as u64,
-    );
-    Ok(DirStat {
-        mount: MountKey { dev, mnt_id: None },
-        mode,
-        allocated: blocks * 512,
-        dev,
-        ino,
-    })
-}
-
-/// The mount of `path` itself (a symlink is not followed), for the planner's check that
-/// an archive holds no mount point.
-pub fn mount_of(path: &Path) -> io::Result<MountKey> {
-    // `O_PATH` needs no permission on the directory itself.
-    #[cfg(target_os = "linux")]
-    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    #[cfg(not(target_os = "linux"))]
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty())?;
-    Ok(dir_stat(fd.as_fd())?.mount)
-}
-
-/// Opens `name` in `parent` as a directory, never following a symlink.
-pub fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    rustix::fs::openat(parent, name, flags, Mode::empty())
-}
 
 /// Why something was left in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
