@@ -412,7 +412,7 @@ impl<'a> Search<'a> {
             depth: 0,
             in_site: false,
         };
-        let found = walk::run(seed, threads, Found::new, |found, dir, out| {
+        let found = walk::run(vec![seed], threads, Found::new, |found, dir, out| {
             self.visit(found, dir, out);
         });
         let mut scan = RootScan {

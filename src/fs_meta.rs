@@ -36,7 +36,7 @@ pub fn entry_stat(meta: &Metadata) -> EntryStat {
         nlink: meta.nlink(),
         allocated: meta.blocks() * 512,
         is_dir: meta.is_dir(),
-        len: meta.is_file().then(|| meta.len()),
+        len: meta.is_file().then_some(meta.len()),
     }
 }
 
@@ -48,6 +48,6 @@ pub fn entry_stat(meta: &Metadata) -> EntryStat {
         nlink: u64::MAX,
         allocated: meta.len(),
         is_dir: meta.is_dir(),
-        len: meta.is_file().then(|| meta.len()),
+        len: meta.is_file().then_some(meta.len()),
     }
 }

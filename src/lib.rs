@@ -11,14 +11,14 @@
 //! | 2. inventory archives and pointers | `inventory` | `Inventory` |
 //! | 3. discover venvs, sites and `uv.lock` files under roots, `$HOME` among them | `discover` (`walk`, `mounts`) | `RootScan` |
 //! | 4. match venv dists and locked packages to archives | `liveness` (`dist`, `pointer`), `lock_evidence` (`lockfile`) | `Evidence` per archive |
-//! | 5. plan: fates, bytes, each candidate's pointers | `plan` (`objects`, `per_venv`) | `Plan` |
+//! | 5. plan: fates, bytes, each candidate's pointers | `plan` (`measure`, `objects`, `per_venv`) | `Plan` |
 //! | 6. apply the plan alone, under uv's lock (`lock`), within `guard`'s rules | `apply` (`rmtree`) | `Removal` |
 //! | 7. report | [`report`] (`json`, `human`, `explain`, `summary`) | [`Report`] |
 //!
 //! Beside the stages: `layout` (every name in uv's cache: buckets, the lock, the trash
 //! prefix), `paths` (the XDG base directories), `units` (durations, sizes, byte counts),
 //! `read` (bounded reads of files we do not control), `threads` (the `--threads` work
-//! split), `fs_meta`, `progress`, `archive_id`, [`config`], [`state`] (registry, last
+//! split), `at` (the descriptor-relative calls), `fs_meta`, `progress`, `archive_id`, [`config`], [`state`] (registry, last
 //! use), [`hooks`], [`doctor`]. `docs/architecture.md` in the repository
 //! follows one archive through all of it; `docs/uv-cache.md` says what of uv's format
 //! this relies on, and `docs/json-schema.md` what `--json` prints.

@@ -6,19 +6,26 @@
 //! opened from its parent's descriptor (`O_NOFOLLOW`, so a symlink swapped in is refused)
 //! and each entry is `statx`ed relative to it, by its one name. A full path would make the
 //! kernel look up every component again for every file (profiled: 40% of a dry run went
-//! to that lookup on a 600,000-file cache). The same `statx` gives the mount of each
-//! directory: one on another mount is never counted or walked, since deletion never
-//! crosses a mount, and the archive is kept, saying why.
+//! to that lookup on a 600,000-file cache). A directory is opened straight from its
+//! listing, and the `statx` of the open directory gives its blocks and its mount: one on
+//! another mount is never counted or walked, since deletion never crosses a mount, and
+//! the archive is kept, saying why.
+//!
+//! The work is split by directory, not by archive, over `walk::run`'s work stack (see
+//! [`ArchiveWalk::all`]).
 //!
 //! Any entry that cannot be read makes the walk `unreadable`, and the plan keeps the
-//! archive: a part we did not see is a part we cannot promise to free. Memory is one open
-//! directory per level, plus a path and a stat per multi-link file (those need a second
-//! look once every walk is in).
+//! archive: a part we did not see is a part we cannot promise to free. Memory: the
+//! pending directories (each holds its parent's listing open until it is opened, so the
+//! descriptors in use grow with depth and threads, not with width), plus a path and a
+//! stat per multi-link file (those need a second look once every walk is in).
 
 use std::collections::HashSet;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use crate::fs_meta::{EntryStat, FileId};
+use crate::threads::Threads;
 
 /// Directories nested deeper than this are not walked: the archive is kept (deletion
 /// stops at the same depth).
@@ -40,14 +47,24 @@ pub(crate) struct ArchiveWalk {
 }
 
 impl ArchiveWalk {
-    /// Walks the archive directory at `path`.
+    /// Walks the archive directory at `path`, on this thread.
     pub(crate) fn of(path: &Path) -> Self {
-        let mut walk = Self::default();
+        Self::all(&[path], Threads::new(NonZeroUsize::MIN))
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Walks every archive directory in `paths` on `threads` threads; the walks in the
+    /// order of `paths`, the same whatever the number of threads.
+    pub(crate) fn all(paths: &[&Path], threads: Threads) -> Vec<Self> {
         #[cfg(unix)]
-        by_descriptor::walk(path, &mut walk);
+        return by_descriptor::walk_all(paths, threads.get());
         #[cfg(not(unix))]
-        by_path::walk(path, &mut walk);
-        walk
+        return crate::threads::map(threads, paths, |path| {
+            let mut walk = Self::default();
+            by_path::walk(path, &mut walk);
+            walk
+        });
     }
 
     /// Counts one entry that is not a directory.
@@ -59,9 +76,13 @@ impl ArchiveWalk {
         }
     }
 
-    /// Records the first part that could not be read.
+    /// Records a part that could not be read; of several, the one first by path is
+    /// named (the walk's order depends on the threads, the report must not).
     fn doubt(&mut self, path: PathBuf, reason: String) {
-        self.unreadable.get_or_insert((path, reason));
+        match &self.unreadable {
+            Some((named, _)) if *named <= path => {}
+            _ => self.unreadable = Some((path, reason)),
+        }
     }
 
     /// What removing this archive frees: like [`ArchiveWalk::bytes`], but a shared inode
@@ -95,96 +116,171 @@ impl ArchiveWalk {
 
 #[cfg(unix)]
 mod by_descriptor {
-    use std::ffi::OsStr;
-    use std::os::fd::AsFd;
+    use std::ffi::{CStr, CString, OsStr};
+    use std::os::fd::{AsFd, BorrowedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
-    use rustix::fs::{Dir, Mode, OFlags};
+    use rustix::fs::{Dir, FileType, Mode, OFlags};
 
     use super::{ArchiveWalk, MAX_DEPTH, MOUNT_POINT};
-    use crate::at::{dir_stat, open_dir, stat_at};
+    use crate::at::{MountKey, dir_stat, open_dir, stat_at};
 
-    /// One open directory of the walk, and its path for messages and shared files.
-    struct Level {
-        dir: Dir,
+    /// One directory to measure: an archive's own (opened by its path), or one found
+    /// inside it (opened from its parent's descriptor, which the job keeps open).
+    struct Job {
+        archive: usize,
+        /// The archive's mount, once its directory is open.
+        fence: Option<MountKey>,
+        from: From,
         path: PathBuf,
+        depth: usize,
     }
 
-    pub(super) fn walk(path: &Path, walk: &mut ArchiveWalk) {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let root = match rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(err) => return walk.doubt(path.to_owned(), format!("cannot open it: {err}")),
-        };
-        let fence = match dir_stat(root.as_fd()) {
-            Ok(stat) => {
-                walk.private_bytes += stat.allocated;
-                stat.mount
+    enum From {
+        Path,
+        /// The parent's listing, held for its descriptor.
+        Parent(Arc<Dir>, CString),
+    }
+
+    /// Walks every archive in `paths` on `threads` threads; results in the order of
+    /// `paths`.
+    ///
+    /// Jobs are directories, not archives: a real cache has a few archives of 20,000
+    /// files beside hundreds of small ones (botocore, scipy), and with an archive per job
+    /// the walk ends only when the thread holding the largest one does. Each thread keeps
+    /// its own partial result per archive; they are summed at the end. The parts whose
+    /// order could depend on the threads (which multi-link file, which unreadable place
+    /// is named) are chosen by path, so the result is the same on any number of threads.
+    pub(super) fn walk_all(paths: &[&Path], threads: usize) -> Vec<ArchiveWalk> {
+        // Seeds are taken from the end: reversed, the first archive is walked first.
+        let seeds = (0..paths.len())
+            .rev()
+            .map(|archive| Job {
+                archive,
+                fence: None,
+                from: From::Path,
+                path: paths[archive].to_owned(),
+                depth: 0,
+            })
+            .collect();
+        let parts = crate::walk::run(
+            seeds,
+            threads.min(paths.len()).max(1),
+            || vec![ArchiveWalk::default(); paths.len()],
+            |parts: &mut Vec<ArchiveWalk>, job: Job, out: &mut Vec<Job>| {
+                measure_dir(job, &mut parts[..], out);
+            },
+        );
+        let mut walks = vec![ArchiveWalk::default(); paths.len()];
+        for part in parts {
+            for (walk, part) in walks.iter_mut().zip(part) {
+                walk.private_bytes += part.private_bytes;
+                walk.shared.extend(part.shared);
+                if let Some((path, reason)) = part.unreadable {
+                    walk.doubt(path, reason);
+                }
             }
-            Err(err) => return walk.doubt(path.to_owned(), format!("cannot stat it: {err}")),
+        }
+        walks
+    }
+
+    /// Opens the job's directory, counts it and its files, and leaves a job for each
+    /// directory in it.
+    fn measure_dir(job: Job, walks: &mut [ArchiveWalk], out: &mut Vec<Job>) {
+        let walk = &mut walks[job.archive];
+        let opened = match &job.from {
+            From::Path => {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                rustix::fs::openat(rustix::fs::CWD, &job.path, flags, Mode::empty())
+            }
+            From::Parent(parent, name) => parent
+                .fd()
+                .and_then(|parent| open_dir(parent, name.as_c_str())),
         };
-        let dir = match Dir::new(root) {
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(err) => return walk.doubt(job.path, format!("cannot open it: {err}")),
+        };
+        // The open directory's own stat: no second lookup of its name.
+        let stat = match dir_stat(fd.as_fd()) {
+            Ok(stat) => stat,
+            Err(err) => return walk.doubt(job.path, format!("cannot stat it: {err}")),
+        };
+        let fence = job.fence.unwrap_or(stat.mount);
+        if !stat.mount.same(fence) {
+            // Deletion never crosses a mount, so --apply would leave this one: keep the
+            // archive, saying why, and do not walk the mount.
+            return walk.doubt(job.path, MOUNT_POINT.to_owned());
+        }
+        walk.private_bytes += stat.allocated;
+        let mut dir = match Dir::new(fd) {
             Ok(dir) => dir,
-            Err(err) => return walk.doubt(path.to_owned(), format!("cannot list it: {err}")),
+            Err(err) => return walk.doubt(job.path, format!("cannot list it: {err}")),
         };
-        let mut stack = vec![Level {
-            dir,
-            path: path.to_owned(),
-        }];
-        while !stack.is_empty() {
-            let depth = stack.len();
-            let top = stack.last_mut().expect("the stack is not empty");
-            let entry = match top.dir.read() {
-                None => {
-                    stack.pop();
-                    continue;
-                }
-                Some(Err(err)) => {
+        let dir_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
+        let mut subdirs = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
                     // `Dir` stops after an error: what is left of it was never seen.
-                    walk.doubt(top.path.clone(), format!("cannot list it: {err}"));
-                    stack.pop();
-                    continue;
+                    return walk.doubt(job.path.clone(), format!("cannot list it: {err}"));
                 }
-                Some(Ok(entry)) => entry,
             };
             let name = entry.file_name();
             if name == c"." || name == c".." {
                 continue;
             }
-            let fd = top.dir.fd().expect("a Dir has a descriptor");
-            let child = || top.path.join(OsStr::from_bytes(name.to_bytes()));
-            let (stat, mount) = match stat_at(fd, name) {
-                Ok(stat) => stat,
-                Err(err) => {
-                    walk.doubt(child(), err.to_string());
-                    continue;
-                }
+            let fd = dir.fd().expect("a Dir has a descriptor");
+            let is_dir = match entry.file_type() {
+                FileType::Directory => true,
+                // Anything else, and a type the listing does not give, is stat'ed here.
+                _ => match measure_entry(fd, name, &job.path, walk) {
+                    Some(is_dir) => is_dir,
+                    None => continue,
+                },
             };
-            if !stat.is_dir {
-                walk.add_file(child, stat);
+            if !is_dir {
                 continue;
             }
-            if !mount.same(fence) {
-                // Deletion never crosses a mount, so --apply would leave this one: keep
-                // the archive, saying why, and do not walk the mount.
-                walk.doubt(child(), MOUNT_POINT.to_owned());
-                continue;
-            }
-            walk.private_bytes += stat.allocated;
-            if depth >= MAX_DEPTH {
+            if job.depth + 1 >= MAX_DEPTH {
                 let reason = format!("nested deeper than {MAX_DEPTH} directories");
-                walk.doubt(child(), reason);
+                walk.doubt(dir_path(name), reason);
                 continue;
             }
-            let opened = open_dir(fd, name).map_err(|err| err.to_string());
-            let level = opened.and_then(|fd| {
-                let dir = Dir::new(fd).map_err(|err| err.to_string())?;
-                Ok(Level { dir, path: child() })
-            });
-            match level {
-                Ok(level) => stack.push(level),
-                Err(reason) => walk.doubt(child(), format!("cannot open it: {reason}")),
+            subdirs.push(name.to_owned());
+        }
+        // The listing is done; it stays open, shared, until its last subdirectory is.
+        let parent = Arc::new(dir);
+        out.extend(subdirs.into_iter().map(|name| Job {
+            archive: job.archive,
+            fence: Some(fence),
+            path: dir_path(&name),
+            from: From::Parent(Arc::clone(&parent), name),
+            depth: job.depth + 1,
+        }));
+    }
+
+    /// Stats one entry the listing did not say is a directory and counts it if it is
+    /// not one: `Some(true)` when it is a directory after all (to be walked).
+    fn measure_entry(
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        dir_path: &Path,
+        walk: &mut ArchiveWalk,
+    ) -> Option<bool> {
+        let path = || dir_path.join(OsStr::from_bytes(name.to_bytes()));
+        match stat_at(dir, name) {
+            Ok((stat, _)) if stat.is_dir => Some(true),
+            Ok((stat, _)) => {
+                walk.add_file(path, stat);
+                Some(false)
+            }
+            Err(err) => {
+                walk.doubt(path(), err.to_string());
+                None
             }
         }
     }

@@ -364,21 +364,16 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Walks the archives not walked yet, on every thread (an archive per work item).
+    /// Walks the archives not walked yet, on every thread (a directory per work item).
     fn walk(&mut self, archives: &[&Archive]) {
         let unwalked: Vec<&Archive> = archives
             .iter()
             .filter(|a| !self.walks.contains_key(&a.id))
             .copied()
             .collect();
-        let bar = self
-            .progress
-            .bar(unwalked.len() as u64, "measuring archives");
-        let walks = threads::map(self.options.threads, &unwalked, |archive| {
-            let walk = ArchiveWalk::of(&archive.path);
-            bar.inc(1);
-            walk
-        });
+        let bar = self.progress.spinner("measuring archives");
+        let paths: Vec<&Path> = unwalked.iter().map(|a| a.path.as_path()).collect();
+        let walks = ArchiveWalk::all(&paths, self.options.threads);
         for (archive, walk) in unwalked.into_iter().zip(walks) {
             self.walks.insert(archive.id.clone(), walk);
         }
@@ -576,7 +571,8 @@ impl CacheLinks<'_> {
                 continue;
             }
             let metadata = metadata_id(archive);
-            let outside = walk.shared.iter().find(|(_, stat)| {
+            // Of several, the first by path: the walk's order depends on the threads.
+            let outside = walk.shared.iter().filter(|(_, stat)| {
                 let Some(id) = stat.id else {
                     return true;
                 };
@@ -592,6 +588,7 @@ impl CacheLinks<'_> {
                 let live_archives = archives.saturating_sub(metadata_in_plan[&id]);
                 held_elsewhere(stat.nlink, 1 + in_plan + live_archives)
             });
+            let outside = outside.min_by(|a, b| a.0.cmp(&b.0));
             if let Some((file, stat)) = outside {
                 findings.push((
                     archive.id.clone(),

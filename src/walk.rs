@@ -138,11 +138,11 @@ pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
 
-/// Runs `work` on `seed` and on every item it produces, on `threads` threads, until none
-/// is left; returns each thread's state (made by `init`). `work` pushes the items it
+/// Runs `work` on the `seeds` and on every item it produces, on `threads` threads, until
+/// none is left; returns each thread's state (made by `init`). `work` pushes the items it
 /// produces onto the given `Vec`. Items are taken last in, first out, so the pending set
-/// stays as small as a depth-first walk's.
-pub(crate) fn run<T, S, I, W>(seed: T, threads: usize, init: I, work: W) -> Vec<S>
+/// stays as small as a depth-first walk's (seeds are taken from the end, too).
+pub(crate) fn run<T, S, I, W>(seeds: Vec<T>, threads: usize, init: I, work: W) -> Vec<S>
 where
     T: Send,
     S: Send,
@@ -151,7 +151,7 @@ where
 {
     let queue = Queue {
         state: Mutex::new(Pending {
-            items: vec![seed],
+            items: seeds,
             busy: 0,
             stopped: false,
         }),
@@ -266,7 +266,7 @@ mod tests {
         for threads in [1, 2, 8] {
             // A tree of 3^7 leaves: every node pushes three children until depth 7.
             let states = run(
-                0u32,
+                vec![0u32],
                 threads,
                 Vec::new,
                 |seen: &mut Vec<u32>, depth, out| {
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn a_panicking_worker_stops_the_walk_instead_of_hanging_it() {
         let states = run(
-            0u32,
+            vec![0u32],
             4,
             || 0u32,
             |count, depth, out| {

@@ -123,3 +123,54 @@ fn zero_threads_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--threads"), "{stderr}");
 }
+
+/// The candidate walk splits an archive's directories over the threads, so the order in
+/// which it meets files is not the listing's. Where the `nlink` net names one file of
+/// several linked from outside every root, it must name the same one on any number of
+/// threads: the first by path.
+#[test]
+fn the_nlink_evidence_names_the_first_outside_link_by_path_on_any_number_of_threads() {
+    let sandbox = Sandbox::new();
+    sandbox.wheel_with_modules("wide", "1.0", 480);
+    let gone = sandbox.venv("projects/gone/.venv", &uv(), LinkMode::Copy, &["wide"]);
+    delete(&gone);
+    let id = sandbox.archive_of("wide", "1.0");
+    // One module in each of the package's subdirectories gets a link outside every root:
+    // the walk meets them in whatever order the directories are listed and shared out.
+    let package = sandbox.archive_dir(&id).join("wide");
+    let mut linked = Vec::new();
+    for part in std::fs::read_dir(&package).unwrap() {
+        let part = part.unwrap().path();
+        if part.is_dir() {
+            let mut modules: Vec<_> = std::fs::read_dir(&part)
+                .unwrap()
+                .map(|m| m.unwrap().path())
+                .collect();
+            modules.sort();
+            linked.push(modules[modules.len() / 2].clone());
+        }
+    }
+    assert!(linked.len() >= 8, "subdirectories: {linked:?}");
+    let outside = sandbox.path("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    for (i, file) in linked.iter().enumerate() {
+        std::fs::hard_link(file, outside.join(i.to_string())).unwrap();
+    }
+    let first = path_str(linked.iter().min().unwrap());
+
+    let roots = [sandbox.projects()];
+    let roots: Vec<&std::path::Path> = roots.iter().map(|p| p.as_path()).collect();
+    for threads in ["1", "2", "3", "64"] {
+        let mut args = plan_args(&roots);
+        args.extend(["--threads".into(), threads.into()]);
+        let report = sandbox.prune_json(&args);
+        assert_eq!(live_ids(&report), set([&id]), "{report:#}");
+        let evidence = &report["live"][0]["evidence"];
+        assert_eq!(evidence[0]["kind"], "nlink", "{report:#}");
+        assert_eq!(
+            evidence[0]["path"],
+            first.as_str(),
+            "on {threads} threads: {report:#}"
+        );
+    }
+}
