@@ -97,40 +97,10 @@ pub fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Owned
     rustix::fs::openat(parent, name, flags, Mode::empty())
 }
 
-/// `lstat` of `name` in `dir` (a symlink is not followed, a mount point is seen as the
-/// root of what is mounted there): what the byte count needs, and the entry's mount.
-pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(EntryStat, MountKey)> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::StatxFlags;
-        let wanted = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
-        match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, wanted) {
-            Ok(stx) => {
-                let dev = rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor);
-                let has_mnt_id = stx.stx_mask & StatxFlags::MNT_ID.bits() != 0;
-                let kind = rustix::fs::FileType::from_raw_mode(u32::from(stx.stx_mode));
-                let is_dir = kind == rustix::fs::FileType::Directory;
-                let is_file = kind == rustix::fs::FileType::RegularFile;
-                let stat = EntryStat {
-                    id: Some(FileId {
-                        dev,
-                        ino: stx.stx_ino,
-                    }),
-                    nlink: u64::from(stx.stx_nlink),
-                    allocated: stx.stx_blocks * 512,
-                    is_dir,
-                    len: is_file.then_some(stx.stx_size),
-                };
-                let mount = MountKey {
-                    dev,
-                    mnt_id: has_mnt_id.then_some(stx.stx_mnt_id),
-                };
-                return Ok((stat, mount));
-            }
-            Err(Errno::NOSYS) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
+/// `lstat` of `name` in `dir` (a symlink is not followed): what the byte count and the
+/// link checks need. A plain `fstatat`: a file's mount is never needed (a directory's
+/// comes from [`dir_stat`] once it is open), and asking `statx` for less saves nothing.
+pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<EntryStat> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
     let (dev, ino, nlink, blocks, mode, size) = (
@@ -142,12 +112,11 @@ pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(EntryStat, Mount
         st.st_size as u64,
     );
     let kind = rustix::fs::FileType::from_raw_mode(mode);
-    let stat = EntryStat {
+    Ok(EntryStat {
         id: Some(FileId { dev, ino }),
         nlink,
         allocated: blocks * 512,
         is_dir: kind == rustix::fs::FileType::Directory,
         len: (kind == rustix::fs::FileType::RegularFile).then_some(size),
-    };
-    Ok((stat, MountKey { dev, mnt_id: None }))
+    })
 }

@@ -117,15 +117,17 @@ impl ArchiveWalk {
 #[cfg(unix)]
 mod by_descriptor {
     use std::ffi::{CStr, CString, OsStr};
-    use std::os::fd::{AsFd, BorrowedFd};
+    use std::ops::ControlFlow;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    use rustix::fs::{Dir, FileType, Mode, OFlags};
+    use rustix::fs::{Mode, OFlags};
 
     use super::{ArchiveWalk, MAX_DEPTH, MOUNT_POINT};
     use crate::at::{MountKey, dir_stat, open_dir, stat_at};
+    use crate::walk::{Kind, ListBuf, list_at};
 
     /// One directory to measure: an archive's own (opened by its path), or one found
     /// inside it (opened from its parent's descriptor, which the job keeps open).
@@ -140,8 +142,14 @@ mod by_descriptor {
 
     enum From {
         Path,
-        /// The parent's listing, held for its descriptor.
-        Parent(Arc<Dir>, CString),
+        /// The parent's descriptor, shared by its subdirectories' jobs.
+        Parent(Arc<OwnedFd>, CString),
+    }
+
+    /// What each thread keeps: its part of every archive's walk, and its listing buffer.
+    struct Worker {
+        parts: Vec<ArchiveWalk>,
+        buf: ListBuf,
     }
 
     /// Walks every archive in `paths` on `threads` threads; results in the order of
@@ -168,14 +176,15 @@ mod by_descriptor {
         let parts = crate::walk::run(
             seeds,
             threads.min(paths.len()).max(1),
-            || vec![ArchiveWalk::default(); paths.len()],
-            |parts: &mut Vec<ArchiveWalk>, job: Job, out: &mut Vec<Job>| {
-                measure_dir(job, &mut parts[..], out);
+            || Worker {
+                parts: vec![ArchiveWalk::default(); paths.len()],
+                buf: ListBuf::new(),
             },
+            |worker: &mut Worker, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
         );
         let mut walks = vec![ArchiveWalk::default(); paths.len()];
-        for part in parts {
-            for (walk, part) in walks.iter_mut().zip(part) {
+        for worker in parts {
+            for (walk, part) in walks.iter_mut().zip(worker.parts) {
                 walk.private_bytes += part.private_bytes;
                 walk.shared.extend(part.shared);
                 if let Some((path, reason)) = part.unreadable {
@@ -188,16 +197,14 @@ mod by_descriptor {
 
     /// Opens the job's directory, counts it and its files, and leaves a job for each
     /// directory in it.
-    fn measure_dir(job: Job, walks: &mut [ArchiveWalk], out: &mut Vec<Job>) {
-        let walk = &mut walks[job.archive];
+    fn measure_dir(job: Job, worker: &mut Worker, out: &mut Vec<Job>) {
+        let walk = &mut worker.parts[job.archive];
         let opened = match &job.from {
             From::Path => {
                 let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
                 rustix::fs::openat(rustix::fs::CWD, &job.path, flags, Mode::empty())
             }
-            From::Parent(parent, name) => parent
-                .fd()
-                .and_then(|parent| open_dir(parent, name.as_c_str())),
+            From::Parent(parent, name) => open_dir(parent.as_fd(), name.as_c_str()),
         };
         let fd = match opened {
             Ok(fd) => fd,
@@ -215,45 +222,34 @@ mod by_descriptor {
             return walk.doubt(job.path, MOUNT_POINT.to_owned());
         }
         walk.private_bytes += stat.allocated;
-        let mut dir = match Dir::new(fd) {
-            Ok(dir) => dir,
-            Err(err) => return walk.doubt(job.path, format!("cannot list it: {err}")),
-        };
         let dir_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
         let mut subdirs = Vec::new();
-        while let Some(entry) = dir.read() {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    // `Dir` stops after an error: what is left of it was never seen.
-                    return walk.doubt(job.path.clone(), format!("cannot list it: {err}"));
-                }
-            };
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
-            }
-            let fd = dir.fd().expect("a Dir has a descriptor");
-            let is_dir = match entry.file_type() {
-                FileType::Directory => true,
-                // Anything else, and a type the listing does not give, is stat'ed here.
-                _ => match measure_entry(fd, name, &job.path, walk) {
+        let listed = list_at(fd.as_fd(), &mut worker.buf, |name, kind| {
+            let is_dir = match kind {
+                Kind::Dir => true,
+                _ => match measure_entry(fd.as_fd(), name, &job.path, walk) {
                     Some(is_dir) => is_dir,
-                    None => continue,
+                    None => return ControlFlow::Continue(()),
                 },
             };
             if !is_dir {
-                continue;
+                return ControlFlow::Continue(());
             }
             if job.depth + 1 >= MAX_DEPTH {
                 let reason = format!("nested deeper than {MAX_DEPTH} directories");
                 walk.doubt(dir_path(name), reason);
-                continue;
+            } else {
+                subdirs.push(name.to_owned());
             }
-            subdirs.push(name.to_owned());
+            ControlFlow::Continue(())
+        });
+        if let Err(err) = listed {
+            // What is left of the listing was never seen.
+            walk.doubt(job.path.clone(), format!("cannot list it: {err}"));
         }
-        // The listing is done; it stays open, shared, until its last subdirectory is.
-        let parent = Arc::new(dir);
+        // The listing is done; the directory stays open, shared, until its last
+        // subdirectory is.
+        let parent = Arc::new(fd);
         out.extend(subdirs.into_iter().map(|name| Job {
             archive: job.archive,
             fence: Some(fence),
@@ -273,8 +269,8 @@ mod by_descriptor {
     ) -> Option<bool> {
         let path = || dir_path.join(OsStr::from_bytes(name.to_bytes()));
         match stat_at(dir, name) {
-            Ok((stat, _)) if stat.is_dir => Some(true),
-            Ok((stat, _)) => {
+            Ok(stat) if stat.is_dir => Some(true),
+            Ok(stat) => {
                 walk.add_file(path, stat);
                 Some(false)
             }

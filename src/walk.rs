@@ -54,20 +54,36 @@ pub(crate) fn list(
     buf: &mut ListBuf,
     mut each: impl FnMut(&OsStr, Kind) -> ControlFlow<()>,
 ) -> io::Result<()> {
+    use std::os::fd::AsFd;
     use std::os::unix::ffi::OsStrExt;
 
-    use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
+    use rustix::fs::{CWD, Mode, OFlags};
 
     let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
     if !follow {
         flags |= OFlags::NOFOLLOW;
     }
     let fd = rustix::fs::openat(CWD, dir, flags, Mode::empty())?;
-    let mut entries = RawDir::new(&fd, &mut buf.bytes);
+    list_at(fd.as_fd(), buf, |name, kind| {
+        each(OsStr::from_bytes(name.to_bytes()), kind)
+    })
+}
+
+/// [`list`] of a directory already open: names as the kernel gives them, for the
+/// `*at` calls that follow.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn list_at(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut ListBuf,
+    mut each: impl FnMut(&std::ffi::CStr, Kind) -> ControlFlow<()>,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, FileType, RawDir};
+
+    let mut entries = RawDir::new(fd, &mut buf.bytes);
     while let Some(entry) = entries.next() {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
             continue;
         }
         let kind = match entry.file_type() {
@@ -76,7 +92,7 @@ pub(crate) fn list(
             FileType::RegularFile => Kind::File,
             FileType::Unknown => {
                 // The filesystem does not say (some XFS, some network filesystems): ask.
-                match rustix::fs::statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+                match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(stat) => kind_of(FileType::from_raw_mode(stat.st_mode)),
                     // Gone since the listing: nothing to look at.
                     Err(rustix::io::Errno::NOENT) => continue,
@@ -85,14 +101,46 @@ pub(crate) fn list(
             }
             other => kind_of(other),
         };
-        if each(OsStr::from_bytes(name), kind).is_break() {
+        if each(name, kind).is_break() {
             break;
         }
     }
     Ok(())
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// [`list_at`] where the kernel has no `getdents64` interface for it: through `Dir`,
+/// which reads a duplicate of the descriptor.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+pub(crate) fn list_at(
+    fd: std::os::fd::BorrowedFd<'_>,
+    _buf: &mut ListBuf,
+    mut each: impl FnMut(&std::ffi::CStr, Kind) -> ControlFlow<()>,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, Dir, FileType};
+
+    let mut dir = Dir::read_from(fd)?;
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => kind_of(FileType::from_raw_mode(stat.st_mode)),
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(err) => return Err(err.into()),
+            },
+            other => kind_of(other),
+        };
+        if each(name, kind).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
 fn kind_of(kind: rustix::fs::FileType) -> Kind {
     use rustix::fs::FileType;
     match kind {
