@@ -94,8 +94,36 @@ pub struct Inventory {
 /// Scans `archive-v0` and every pointer bucket, on `threads` threads.
 pub fn take(cache: &CacheDir, progress: &Progress, threads: Threads) -> Result<Inventory> {
     let mut inventory = Inventory::default();
-    scan_archives(cache, &mut inventory, progress, threads)?;
-    scan_buckets(cache, &mut inventory, progress, threads)?;
+    // The buckets are listed on a thread of their own while the archives are classified
+    // (a listing is one `getdents` after another, and leaves the other cores idle); their
+    // pointers are then read on every thread, once the archives are known (an undecoded
+    // pointer is searched for their ids). Only the archives' progress is drawn meanwhile.
+    let (archives, buckets) = std::thread::scope(|scope| {
+        let listing = scope.spawn(|| list_buckets(cache));
+        let archives = scan_archives(cache, &mut inventory, progress, threads);
+        let buckets = listing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (archives, buckets)
+    });
+    archives?;
+    let (buckets, build_dirs) = buckets?;
+    inventory.build_dirs = build_dirs;
+    let spinner = progress.spinner("reading pointers");
+    for bucket in buckets {
+        spinner.inc(bucket.walked.len() as u64);
+        let mut undecoded = Undecoded::default();
+        let (family, dir) = (bucket.family, bucket.dir);
+        read_walked(
+            bucket.walked,
+            family,
+            &mut inventory,
+            &mut undecoded,
+            threads,
+        );
+        inventory.warnings.extend(undecoded.warning(&dir));
+    }
+    spinner.finish_and_clear();
     Ok(inventory)
 }
 
@@ -211,7 +239,8 @@ fn changed(_: &std::fs::Metadata) -> Option<SystemTime> {
 }
 
 /// One step of a bucket's walk, kept in walk order so that the pointers can be read on
-/// every thread and still be folded in that order.
+/// every thread and still be folded in that order. (A listing holds every file of the
+/// bucket at once: no more than the pointers the inventory keeps anyway.)
 enum Walked {
     /// A subtree that could not be read.
     Unreadable(PathBuf, String),
@@ -219,12 +248,17 @@ enum Walked {
     Entry(PathBuf, std::fs::FileType),
 }
 
-fn scan_buckets(
-    cache: &CacheDir,
-    inv: &mut Inventory,
-    progress: &Progress,
-    threads: Threads,
-) -> Result<()> {
+/// One pointer bucket, listed: every file and symlink in it (and every subtree that
+/// could not be read), in walk order.
+struct ListedBucket {
+    dir: PathBuf,
+    family: BucketFamily,
+    walked: Vec<Walked>,
+}
+
+/// Every bucket directory, listed (not read): the pointer buckets, and the `builds-v*`
+/// directories, which hold venvs rather than pointers.
+fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
     let root = cache.root();
     let entries =
         std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
@@ -238,26 +272,15 @@ fn scan_buckets(
         }
     }
     buckets.sort();
-    let spinner = progress.spinner("reading pointers");
+    let (mut listed, mut build_dirs) = (Vec::new(), Vec::new());
     for (dir, family) in buckets {
         if family == BucketFamily::Builds {
-            inv.build_dirs.push(dir);
+            build_dirs.push(dir);
             continue;
         }
-        let mut undecoded = Undecoded::default();
         let mut walked = Vec::new();
         let mut walk = WalkDir::new(&dir).follow_links(false).into_iter();
         while let Some(entry) = walk.next() {
-            spinner.inc(1);
-            if walked.len() >= WALKED_BATCH {
-                read_walked(
-                    std::mem::take(&mut walked),
-                    family,
-                    inv,
-                    &mut undecoded,
-                    threads,
-                );
-            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
@@ -275,16 +298,14 @@ fn scan_buckets(
             }
             walked.push(Walked::Entry(entry.into_path(), file_type));
         }
-        read_walked(walked, family, inv, &mut undecoded, threads);
-        inv.warnings.extend(undecoded.warning(&dir));
+        listed.push(ListedBucket {
+            dir,
+            family,
+            walked,
+        });
     }
-    spinner.finish_and_clear();
-    Ok(())
+    Ok((listed, build_dirs))
 }
-
-/// Bucket entries listed before their pointers are read: memory stays bounded whatever
-/// the bucket's size, and a batch is plenty of work for every thread.
-const WALKED_BATCH: usize = 4096;
 
 /// Reads the pointers among `walked` on every thread, and folds them into `inv` in walk
 /// order.
