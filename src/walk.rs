@@ -77,29 +77,15 @@ pub(crate) fn list_at(
     buf: &mut ListBuf,
     mut each: impl FnMut(&std::ffi::CStr, Kind) -> ControlFlow<()>,
 ) -> io::Result<()> {
-    use rustix::fs::{AtFlags, FileType, RawDir};
-
-    let mut entries = RawDir::new(fd, &mut buf.bytes);
+    let mut entries = rustix::fs::RawDir::new(fd, &mut buf.bytes);
     while let Some(entry) = entries.next() {
         let entry = entry?;
         let name = entry.file_name();
         if name == c"." || name == c".." {
             continue;
         }
-        let kind = match entry.file_type() {
-            FileType::Directory => Kind::Dir,
-            FileType::Symlink => Kind::Symlink,
-            FileType::RegularFile => Kind::File,
-            FileType::Unknown => {
-                // The filesystem does not say (some XFS, some network filesystems): ask.
-                match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(stat) => kind_of(FileType::from_raw_mode(stat.st_mode)),
-                    // Gone since the listing: nothing to look at.
-                    Err(rustix::io::Errno::NOENT) => continue,
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            other => kind_of(other),
+        let Some(kind) = entry_kind(fd, name, entry.file_type())? else {
+            continue;
         };
         if each(name, kind).is_break() {
             break;
@@ -116,28 +102,41 @@ pub(crate) fn list_at(
     _buf: &mut ListBuf,
     mut each: impl FnMut(&std::ffi::CStr, Kind) -> ControlFlow<()>,
 ) -> io::Result<()> {
-    use rustix::fs::{AtFlags, Dir, FileType};
-
-    let mut dir = Dir::read_from(fd)?;
+    let mut dir = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
         let entry = entry?;
         let name = entry.file_name();
         if name == c"." || name == c".." {
             continue;
         }
-        let kind = match entry.file_type() {
-            FileType::Unknown => match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => kind_of(FileType::from_raw_mode(stat.st_mode)),
-                Err(rustix::io::Errno::NOENT) => continue,
-                Err(err) => return Err(err.into()),
-            },
-            other => kind_of(other),
+        let Some(kind) = entry_kind(fd, name, entry.file_type())? else {
+            continue;
         };
         if each(name, kind).is_break() {
             break;
         }
     }
     Ok(())
+}
+
+/// What an entry of `dir` is, from its listing, or from a `stat` where the filesystem
+/// does not say (some XFS, some network filesystems); `None` when it is gone since the
+/// listing (nothing to look at).
+#[cfg(unix)]
+fn entry_kind(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    listed: rustix::fs::FileType,
+) -> io::Result<Option<Kind>> {
+    use rustix::fs::{AtFlags, FileType};
+    if listed != FileType::Unknown {
+        return Ok(Some(kind_of(listed)));
+    }
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => Ok(Some(kind_of(FileType::from_raw_mode(stat.st_mode)))),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[cfg(unix)]
