@@ -116,6 +116,7 @@ impl ArchiveWalk {
 
 #[cfg(unix)]
 mod by_descriptor {
+    use std::collections::HashMap;
     use std::ffi::{CStr, CString, OsStr};
     use std::ops::ControlFlow;
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -148,7 +149,9 @@ mod by_descriptor {
 
     /// What each thread keeps: its part of every archive's walk, and its listing buffer.
     struct Worker {
-        parts: Vec<ArchiveWalk>,
+        /// Only the archives this thread touched: a vector of every archive per thread
+        /// would grow with threads × archives.
+        parts: HashMap<usize, ArchiveWalk>,
         buf: ListBuf,
     }
 
@@ -177,14 +180,15 @@ mod by_descriptor {
             seeds,
             threads.min(paths.len()).max(1),
             || Worker {
-                parts: vec![ArchiveWalk::default(); paths.len()],
+                parts: HashMap::new(),
                 buf: ListBuf::new(),
             },
             |worker: &mut Worker, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
         );
         let mut walks = vec![ArchiveWalk::default(); paths.len()];
         for worker in parts {
-            for (walk, part) in walks.iter_mut().zip(worker.parts) {
+            for (archive, part) in worker.parts {
+                let walk = &mut walks[archive];
                 walk.private_bytes += part.private_bytes;
                 walk.shared.extend(part.shared);
                 if let Some((path, reason)) = part.unreadable {
@@ -198,7 +202,7 @@ mod by_descriptor {
     /// Opens the job's directory, counts it and its files, and leaves a job for each
     /// directory in it.
     fn measure_dir(job: Job, worker: &mut Worker, out: &mut Vec<Job>) {
-        let walk = &mut worker.parts[job.archive];
+        let walk = worker.parts.entry(job.archive).or_default();
         let opened = match &job.from {
             From::Path => {
                 let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
