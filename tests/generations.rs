@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::locked;
 use common::shared_wheel::write_wheel_sharing;
 use common::uv_bin::{uv_0_8, uv_0_10, uv_0_12};
 use common::*;
@@ -26,71 +27,30 @@ fn ok(cmd: &mut Command) {
 }
 
 /// A source tree `<sandbox>/sources/<name>` with an in-tree PEP 517 backend (no build
-/// requirements, so uv builds it offline), producing a wheel of about [`OWN_BYTES`].
+/// requirements, so uv builds it offline), producing a wheel of about [`OWN_BYTES`] of its
+/// own (every line names the package, so no two packages share the module's content).
 fn source_tree(sandbox: &Sandbox, name: &str) -> PathBuf {
     let dir = sandbox.path("sources").join(name);
-    std::fs::create_dir_all(&dir).expect("create source tree");
-    let pyproject = format!(
-        "[project]\nname = \"{name}\"\nversion = \"1.0\"\n\n[build-system]\nrequires = []\n\
-         build-backend = \"backend\"\nbackend-path = [\".\"]\n"
-    );
-    let backend = format!(
-        r#"import base64, hashlib, zipfile
-
-NAME, VERSION = "{name}", "1.0"
-
-
-def _files():
-    info = f"{{NAME}}-{{VERSION}}.dist-info"
-    body = "".join(f"LINE_{{i:08}} = '{{NAME}}'\n" for i in range({lines}))
-    return {{
-        f"{{NAME}}/__init__.py": f"NAME = '{{NAME}}'\n".encode(),
-        f"{{NAME}}/data.py": body.encode(),
-        f"{{info}}/METADATA": f"Metadata-Version: 2.1\nName: {{NAME}}\nVersion: {{VERSION}}\n".encode(),
-        f"{{info}}/WHEEL": b"Wheel-Version: 1.0\nGenerator: backend\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }}, info
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    files, info = _files()
-    record = "".join(
-        f"{{path}},sha256={{base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()}},{{len(data)}}\n"
-        for path, data in files.items()
-    ) + f"{{info}}/RECORD,,\n"
-    files[f"{{info}}/RECORD"] = record.encode()
-    wheel = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
-    with zipfile.ZipFile(f"{{wheel_directory}}/{{wheel}}", "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return wheel
-"#,
+    let data = format!(
+        r#""".join(f"LINE_{{i:08}} = '{{NAME}}'\n" for i in range({lines})).encode()"#,
         lines = OWN_BYTES / 32,
     );
-    std::fs::write(dir.join("pyproject.toml"), pyproject).expect("write pyproject.toml");
-    std::fs::write(dir.join("backend.py"), backend).expect("write backend.py");
+    locked::write_source_tree_with_data(&dir, name, "1.0", &[], &data);
     dir
 }
 
 /// A project `<projects>/<name>` depending on `deps`, locked and synced by `bin`.
 fn project(sandbox: &Sandbox, bin: &Path, name: &str, deps: &[String], url: &str) -> PathBuf {
     let dir = sandbox.projects().join(name);
-    std::fs::create_dir_all(&dir).expect("create project");
-    let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
-    let pyproject = format!(
-        "[project]\nname = \"{name}\"\nversion = \"0.1.0\"\nrequires-python = \">=3.8\"\n\
-         dependencies = [{}]\n",
-        deps.join(", ")
+    locked::write_project(&dir, name, deps, "");
+    let wheels = sandbox.wheels();
+    let wheels = wheels.to_str().expect("a UTF-8 sandbox path");
+    locked::uv_in(
+        sandbox,
+        bin,
+        &dir,
+        &["sync", "--index-url", url, "--find-links", wheels],
     );
-    std::fs::write(dir.join("pyproject.toml"), pyproject).expect("write pyproject.toml");
-    ok(sandbox
-        .uv_cmd(bin)
-        .current_dir(&dir)
-        .args(["sync", "--index-url", url, "--find-links"])
-        .arg(sandbox.wheels()));
     dir
 }
 

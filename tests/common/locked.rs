@@ -37,6 +37,20 @@ pub fn source_tree(sandbox: &Sandbox, name: &str, version: &str) -> PathBuf {
 
 /// Writes a buildable project `name` `version` depending on `deps` into `dir`.
 pub fn write_source_tree(dir: &Path, name: &str, version: &str, deps: &[&str]) {
+    let filler = r##"("# filler\n" * 400).encode()"##;
+    write_source_tree_with_data(dir, name, version, deps, filler);
+}
+
+/// [`write_source_tree`] whose module `data.py` holds the bytes of the Python expression
+/// `data` (which may use `NAME` and `VERSION`): a test that measures freed bytes wants a
+/// large module of each package's own.
+pub fn write_source_tree_with_data(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    deps: &[&str],
+    data: &str,
+) {
     fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
     let pyproject = format!(
@@ -59,7 +73,7 @@ def _files():
     info = f"{{NAME}}-{{VERSION}}.dist-info"
     return {{
         f"{{NAME}}/__init__.py": f"NAME = '{{NAME}}'\n".encode(),
-        f"{{NAME}}/data.py": ("# filler\n" * 400).encode(),
+        f"{{NAME}}/data.py": {data},
         f"{{info}}/METADATA": f"Metadata-Version: 2.1\nName: {{NAME}}\nVersion: {{VERSION}}\n{requires}".encode(),
         f"{{info}}/WHEEL": b"Wheel-Version: 1.0\nGenerator: backend\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }}, info
