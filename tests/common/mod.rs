@@ -22,6 +22,7 @@ pub mod index;
 pub mod locked;
 pub mod report;
 pub mod shared_wheel;
+pub mod users;
 pub mod uv_bin;
 pub mod wheel;
 
