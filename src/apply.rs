@@ -24,14 +24,13 @@
 //! the process after N filesystem changes, as a `kill -9` would.
 
 use std::ffi::OsString;
-use std::io;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::guard::{ArchiveDir, Guard};
+use crate::guard::{ArchiveDir, CacheRoot, Guard, Moved, PointerRemoval};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::threads::Threads;
@@ -126,6 +125,11 @@ pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> 
 
 /// Deletes every candidate of `plan` with its pointers, then every dangling pointer.
 /// Call with the lock held, on a plan made under that lock.
+///
+/// An archive one of whose pointers cannot be removed safely (its path leads through a
+/// symlink or onto another mount, say) is kept, with a warning: the run goes on with the
+/// others. A pointer must never outlive its archive, so the archive is only renamed once
+/// every pointer naming it is gone.
 pub fn apply(
     plan: &Plan,
     guard: &Guard,
@@ -133,32 +137,70 @@ pub fn apply(
     progress: &Progress,
     threads: Threads,
 ) -> Result<Removal> {
-    let dir = guard.open_archive_dir()?;
+    let root = guard.open_cache_root()?;
+    let dir = root.open_archive_dir()?;
+    let step = || faults.step();
     let mut removal = Removal::default();
-    // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
-    // a trash directory.
-    let mut trash = Vec::new();
-    for (archive, bytes) in plan.candidates() {
-        for path in &archive.pointers {
-            removal.pointers += remove_pointer(path, guard, faults)?;
-        }
-        guard.archive(&archive.path)?;
-        faults.step();
-        let name = dir.rename_to_trash(&archive.id)?;
-        removal.archives += 1;
-        trash.push((name, bytes));
+    if root.is_overlay() && plan.candidates().next().is_some() {
+        removal.warnings.push(format!(
+            "{} is on overlayfs (a container image's layer?): deleting what a lower layer holds only hides it in the upper layer and frees nothing in the image; prune before the layer is committed to reclaim its space",
+            root.path().display()
+        ));
     }
-    let (freed, warnings) = delete_in_parallel(&dir, trash, faults, progress, threads);
+    // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
+    // a trash directory (or, where the filesystem cannot rename it, an archive no pointer
+    // names any more, deleted under its own name).
+    let mut doomed = Vec::new();
+    for (archive, bytes) in plan.candidates() {
+        if let Some(why) = remove_pointers(&root, &archive.pointers, &step, &mut removal) {
+            removal.warnings.push(format!(
+                "kept {}: a pointer naming it cannot be removed safely ({why}); nothing of the archive was deleted; check that path and run again",
+                archive.path.display()
+            ));
+            continue;
+        }
+        faults.step();
+        let name = match dir.rename_to_trash(&archive.id)? {
+            Moved::Trash(name) | Moved::InPlace(name) => name,
+        };
+        removal.archives += 1;
+        doomed.push((name, bytes));
+    }
+    let (freed, warnings) = delete_in_parallel(&dir, doomed, faults, progress, threads);
     removal.bytes += freed;
     removal.warnings.extend(warnings);
     for dangling in &plan.dangling {
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
-            removal.pointers += remove_pointer(&dangling.path, guard, faults)?;
+            let pointer = std::slice::from_ref(&dangling.path);
+            if let Some(why) = remove_pointers(&root, pointer, &step, &mut removal) {
+                removal
+                    .warnings
+                    .push(format!("left a dangling pointer: {why}; remove it by hand"));
+            }
         }
     }
-    removal.bytes += crate::objects::remove_orphans(guard.cache_root(), &plan.objects)?.bytes;
+    removal.bytes +=
+        crate::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
     Ok(removal)
+}
+
+/// Removes `pointers` by descriptor ([`CacheRoot::remove_pointer`]), counting them in
+/// `removal`; stops at the first that cannot be removed safely and returns why.
+fn remove_pointers(
+    root: &CacheRoot,
+    pointers: &[PathBuf],
+    step: &dyn Fn(),
+    removal: &mut Removal,
+) -> Option<String> {
+    for path in pointers {
+        match root.remove_pointer(path, step) {
+            PointerRemoval::Removed => removal.pointers += 1,
+            PointerRemoval::Gone => {}
+            PointerRemoval::Refused(why) => return Some(why),
+        }
+    }
+    None
 }
 
 /// Step 3: deletes trash directories on `threads` threads, largest first (the long tail of a
@@ -200,18 +242,4 @@ fn delete_in_parallel(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     (freed.into_inner(), warnings)
-}
-
-/// Removes one pointer (the link itself, never its target); 0 if it was already gone.
-fn remove_pointer(path: &Path, guard: &Guard, faults: &Faults) -> Result<usize> {
-    match std::fs::symlink_metadata(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-        _ => guard.pointer(path)?,
-    }
-    faults.step();
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(1),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(err) => Err(err).with_context(|| format!("cannot remove pointer {}", path.display())),
-    }
 }

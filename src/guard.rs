@@ -2,31 +2,48 @@
 //!
 //! A [`Guard`] is built from a validated cache and refuses caches that are `/`, the home
 //! directory, not a uv cache once symlinks are resolved, or whose `archive-v0` is itself a
-//! symlink. Every path handed to a delete goes through [`Guard::archive`] or
-//! [`Guard::pointer`], which resolve the parent directory and refuse anything outside
-//! `<cache>/archive-v0` or the pointer buckets. The leaf itself is never resolved: it is
-//! removed as the link or file it is, never followed.
+//! symlink. It remembers what it validated (the device and inode of the cache root and of
+//! `archive-v0`), and nothing is ever created, renamed or deleted in the cache by path
+//! after that: a path is resolved again at every use, and anyone who can write in the
+//! cache (a shared cache, another user's uv) can swap one of its directories for a
+//! symlink between our check and our act. A pointer named `authorized_keys` in a bucket
+//! directory that becomes a symlink to `~victim/.ssh` would then have us delete the
+//! victim's file.
 //!
-//! Archives themselves are never handled by path: [`Guard::open_archive_dir`] opens
-//! `archive-v0` once, without following a symlink, checks it is the very directory that
-//! was validated (same device and inode), and every rename and deletion of an archive is
-//! then made relative to that descriptor ([`ArchiveDir`]), so swapping `archive-v0` or an
-//! archive for a symlink after the checks leads nowhere.
+//! So [`Guard::open_cache_root`] opens the cache root once, without following a symlink,
+//! and checks it is the very directory that was validated ([`CacheRoot`]); everything
+//! else is reached from that descriptor:
+//!
+//! - archives: [`CacheRoot::open_archive_dir`] opens `archive-v0` relative to it (checked
+//!   the same way), and every rename and deletion of an archive is made relative to that
+//!   descriptor ([`ArchiveDir`]);
+//! - pointers: [`CacheRoot::remove_pointer`] opens each directory of the pointer's path
+//!   with `openat(O_DIRECTORY | O_NOFOLLOW)` from its parent's descriptor, on the cache
+//!   root's own mount, `lstat`s the leaf (never a directory) and `unlinkat`s it relative
+//!   to the last directory. A pointer whose path leads through a symlink or onto another
+//!   mount is refused, never followed: the caller keeps its archive;
+//! - the lock file (`lock`) and the `files-v0` objects (`objects`) are opened relative to
+//!   the same descriptor.
+//!
+//! A directory swapped after it was opened is one we already hold: we unlink from the
+//! cache's own directory, wherever it was moved, never from what replaced it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::archive_id::ArchiveId;
 use crate::fs_meta::{FileId, entry_stat};
-use crate::layout::{ARCHIVE_BUCKET, BucketFamily, TRASH_PREFIX};
+use crate::layout::ARCHIVE_BUCKET;
 use crate::locate::{CacheDir, CacheLocation, Validated, validate};
 
 #[derive(Debug, Clone)]
 pub struct Guard {
-    archive_real: PathBuf,
+    /// The cache as named (what the inventory's paths start with).
+    cache_named: PathBuf,
     cache_real: PathBuf,
-    /// `archive-v0` as validated: what [`Guard::open_archive_dir`] must open again.
+    /// The cache root as validated: what [`Guard::open_cache_root`] must open again.
+    cache_identity: Option<FileId>,
+    /// `archive-v0` as validated: what [`CacheRoot::open_archive_dir`] must open again.
     archive_identity: Option<FileId>,
 }
 
@@ -82,77 +99,26 @@ impl Guard {
                 archive.display()
             );
         }
+        let cache_meta = std::fs::symlink_metadata(&cache_real)
+            .with_context(|| format!("cannot read {}", cache_real.display()))?;
         Ok(Self {
             archive_identity: entry_stat(&meta).id,
-            archive_real: archive,
+            cache_identity: entry_stat(&cache_meta).id,
+            cache_named: root.to_owned(),
             cache_real,
         })
-    }
-
-    /// `path` must be `<cache>/archive-v0/<id or trash name>`, a real directory.
-    /// The cache root, resolved once when the guard was made.
-    pub fn cache_root(&self) -> &Path {
-        &self.cache_real
-    }
-
-    pub fn archive(&self, path: &Path) -> Result<()> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let plain = name.strip_prefix(TRASH_PREFIX).unwrap_or(name);
-        let valid_name = ArchiveId::new(plain).is_some();
-        if !valid_name || self.real_parent(path)? != self.archive_real {
-            bail!(
-                "refusing to delete {}: not an archive of {}",
-                path.display(),
-                self.archive_real.display()
-            );
-        }
-        let meta = std::fs::symlink_metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if !meta.is_dir() {
-            bail!("refusing to delete {}: not a directory", path.display());
-        }
-        Ok(())
-    }
-
-    /// `path` must be a file or symlink somewhere under a pointer bucket of the cache.
-    pub fn pointer(&self, path: &Path) -> Result<()> {
-        let parent = self.real_parent(path)?;
-        let bucket = parent
-            .strip_prefix(&self.cache_real)
-            .ok()
-            .and_then(|rel| rel.components().next())
-            .and_then(|c| c.as_os_str().to_str())
-            .and_then(BucketFamily::of);
-        let meta = std::fs::symlink_metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if bucket.is_none() || meta.is_dir() {
-            bail!(
-                "refusing to delete {}: not a pointer file in a bucket of {}",
-                path.display(),
-                self.cache_real.display()
-            );
-        }
-        Ok(())
-    }
-
-    fn real_parent(&self, path: &Path) -> Result<PathBuf> {
-        let parent = path
-            .parent()
-            .with_context(|| format!("{} has no parent", path.display()))?;
-        std::fs::canonicalize(parent)
-            .with_context(|| format!("cannot resolve {}", parent.display()))
     }
 }
 
 #[cfg(unix)]
-pub use archive_dir::ArchiveDir;
+pub use descriptors::{ArchiveDir, CacheRoot, Moved, PointerRemoval};
 
 #[cfg(unix)]
-mod archive_dir {
+mod descriptors {
     use std::ffi::{CString, OsStr, OsString};
-    use std::os::fd::{AsFd, OwnedFd};
-    use std::os::unix::ffi::OsStringExt;
-    use std::path::{Path, PathBuf};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Component, Path, PathBuf};
 
     use anyhow::{Context, Result, bail};
     use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags};
@@ -162,8 +128,47 @@ mod archive_dir {
     use crate::archive_id::ArchiveId;
     use crate::at::{self, MountKey};
     use crate::fs_meta::FileId;
-    use crate::layout::TRASH_PREFIX;
+    use crate::layout::{ARCHIVE_BUCKET, BucketFamily, TRASH_PREFIX};
     use crate::rmtree::{self, Outcome};
+
+    /// `f_type` of an overlayfs mount (`OVERLAYFS_SUPER_MAGIC`, linux/magic.h).
+    const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+
+    /// The cache root, open: everything created, renamed or deleted in the cache is
+    /// reached from this descriptor, one component at a time (see the module docs).
+    #[derive(Debug)]
+    pub struct CacheRoot {
+        fd: OwnedFd,
+        /// The cache as named: what the inventory's paths start with.
+        named: PathBuf,
+        /// The cache with symlinks resolved, for messages.
+        path: PathBuf,
+        mount: MountKey,
+        uid: u32,
+        gid: u32,
+        overlay: bool,
+        archive_identity: Option<FileId>,
+    }
+
+    /// What [`CacheRoot::remove_pointer`] did.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum PointerRemoval {
+        Removed,
+        /// It (or a directory on its path) was already gone.
+        Gone,
+        /// Not removed, and why (a sentence naming the path): its archive must be kept.
+        Refused(String),
+    }
+
+    /// Where [`ArchiveDir::rename_to_trash`] left an archive.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Moved {
+        /// Renamed to this trash name.
+        Trash(OsString),
+        /// The filesystem cannot rename it (`EXDEV`: a directory of an overlayfs lower
+        /// layer, without `redirect_dir`): still under its own name, to be deleted there.
+        InPlace(OsString),
+    }
 
     /// `archive-v0`, open: every archive is renamed and deleted relative to this.
     #[derive(Debug)]
@@ -184,35 +189,223 @@ mod archive_dir {
     }
 
     impl Guard {
-        /// Opens `archive-v0` without following a symlink and checks it is the directory
-        /// [`Guard::new`] validated.
-        pub fn open_archive_dir(&self) -> Result<ArchiveDir> {
-            let path = self.archive_real.clone();
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(rustix::fs::CWD, &path, flags, Mode::empty())
-                .with_context(|| {
-                    format!(
-                        "cannot open {} as a directory (not following a symlink); nothing more was deleted",
-                        path.display()
-                    )
-                })?;
+        /// Opens the cache root without following a symlink and checks it is the
+        /// directory [`Guard::new`] validated (same device and inode): a root swapped
+        /// since for a symlink or another directory is refused, and nothing is changed.
+        pub fn open_cache_root(&self) -> Result<CacheRoot> {
+            let path = self.cache_real.clone();
+            let fd = open_checked(
+                rustix::fs::CWD,
+                &path,
+                &path,
+                self.cache_identity,
+                "the cache",
+            )?;
             let stat = at::dir_stat(fd.as_fd())
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let now = FileId {
-                dev: stat.dev,
-                ino: stat.ino,
-            };
-            if self.archive_identity != Some(now) {
-                bail!(
-                    "refusing to delete in {}: it was replaced since the cache was checked; nothing more was deleted, run again",
-                    path.display()
-                );
-            }
+            let owner = rustix::fs::fstat(&fd)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            // Only a hint for the report: a failure means "not known to be an overlay".
+            #[allow(clippy::unnecessary_cast)] // the field type differs between platforms
+            let overlay = rustix::fs::fstatfs(&fd)
+                .is_ok_and(|fs| fs.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
+            Ok(CacheRoot {
+                fd,
+                named: self.cache_named.clone(),
+                path,
+                mount: stat.mount,
+                uid: owner.st_uid,
+                gid: owner.st_gid,
+                overlay,
+                archive_identity: self.archive_identity,
+            })
+        }
+
+        /// Opens `archive-v0` (see [`CacheRoot::open_archive_dir`]).
+        pub fn open_archive_dir(&self) -> Result<ArchiveDir> {
+            self.open_cache_root()?.open_archive_dir()
+        }
+    }
+
+    /// Opens `name` in `parent` as a directory, not following a symlink, and checks that
+    /// it is the directory `identity` (device and inode) that was validated.
+    fn open_checked(
+        parent: BorrowedFd<'_>,
+        name: &Path,
+        path: &Path,
+        identity: Option<FileId>,
+        what: &str,
+    ) -> Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(parent, name, flags, Mode::empty()).with_context(|| {
+            format!(
+                "cannot open {what} {} as a directory (not following a symlink); nothing more was deleted",
+                path.display()
+            )
+        })?;
+        let stat =
+            at::dir_stat(fd.as_fd()).with_context(|| format!("cannot read {}", path.display()))?;
+        let now = FileId {
+            dev: stat.dev,
+            ino: stat.ino,
+        };
+        if identity != Some(now) {
+            bail!(
+                "refusing to delete in {}: it was replaced since the cache was checked; nothing more was deleted, run again",
+                path.display()
+            );
+        }
+        Ok(fd)
+    }
+
+    impl CacheRoot {
+        pub fn fd(&self) -> BorrowedFd<'_> {
+            self.fd.as_fd()
+        }
+
+        /// The cache root with symlinks resolved.
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+
+        /// The owner and group of the cache root.
+        pub fn owner(&self) -> (u32, u32) {
+            (self.uid, self.gid)
+        }
+
+        /// True when the cache root is on overlayfs (a container image's layer, say).
+        pub fn is_overlay(&self) -> bool {
+            self.overlay
+        }
+
+        /// Opens `archive-v0` relative to the cache root, without following a symlink,
+        /// and checks it is the directory [`Guard::new`] validated.
+        pub fn open_archive_dir(&self) -> Result<ArchiveDir> {
+            let path = self.path.join(ARCHIVE_BUCKET);
+            let fd = open_checked(
+                self.fd.as_fd(),
+                Path::new(ARCHIVE_BUCKET),
+                &path,
+                self.archive_identity,
+                "the archives",
+            )?;
+            let stat = at::dir_stat(fd.as_fd())
+                .with_context(|| format!("cannot read {}", path.display()))?;
             Ok(ArchiveDir {
                 fd,
                 path,
                 mount: stat.mount,
             })
+        }
+
+        /// Removes the pointer at `path` (a file or symlink under a pointer bucket of
+        /// this cache, as the inventory named it) by descriptor: each directory on the way
+        /// is opened from its parent without following a symlink and must be on the cache
+        /// root's mount, the leaf is `lstat`ed (never a directory), and `before_change`
+        /// runs just before the `unlinkat`. Nothing here aborts: a pointer that cannot be
+        /// removed safely is [`PointerRemoval::Refused`], and its archive must stay.
+        pub fn remove_pointer(&self, path: &Path, before_change: &dyn Fn()) -> PointerRemoval {
+            let refused = |why: String| PointerRemoval::Refused(why);
+            let Some(rel) = path
+                .strip_prefix(&self.named)
+                .or_else(|_| path.strip_prefix(&self.path))
+                .ok()
+            else {
+                return refused(format!(
+                    "{} is not inside the cache {}",
+                    path.display(),
+                    self.path.display()
+                ));
+            };
+            let mut names = Vec::new();
+            for component in rel.components() {
+                match component {
+                    Component::Normal(name) => names.push(name),
+                    _ => {
+                        return refused(format!(
+                            "{} is not a plain path inside the cache",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+            let in_bucket = names
+                .first()
+                .and_then(|bucket| bucket.to_str())
+                .and_then(BucketFamily::of)
+                .is_some_and(|family| family != BucketFamily::Builds);
+            let Some((leaf, dirs)) = names.split_last().filter(|_| in_bucket && names.len() >= 2)
+            else {
+                return refused(format!(
+                    "{} is not a pointer file in a bucket of {}",
+                    path.display(),
+                    self.path.display()
+                ));
+            };
+            let mut held: Option<OwnedFd> = None;
+            let mut walked = self.path.clone();
+            for name in dirs {
+                walked.push(name);
+                let Ok(c_name) = CString::new(name.as_bytes()) else {
+                    return refused(format!("{} holds a NUL byte", walked.display()));
+                };
+                let parent = held.as_ref().map_or(self.fd.as_fd(), |fd| fd.as_fd());
+                let fd = match at::open_dir(parent, &c_name) {
+                    Ok(fd) => fd,
+                    Err(Errno::NOENT) => return PointerRemoval::Gone,
+                    Err(Errno::LOOP | Errno::NOTDIR) => {
+                        return refused(format!(
+                            "{} is a symlink or not a directory, and a path through it may lead out of the cache",
+                            walked.display()
+                        ));
+                    }
+                    Err(err) => {
+                        return refused(format!("cannot open {}: {err}", walked.display()));
+                    }
+                };
+                match at::dir_stat(fd.as_fd()) {
+                    Ok(stat) if stat.mount.same(self.mount) => {}
+                    Ok(_) => {
+                        return refused(format!(
+                            "{} is another mount, and deletion never crosses a mount",
+                            walked.display()
+                        ));
+                    }
+                    Err(err) => {
+                        return refused(format!("cannot read {}: {err}", walked.display()));
+                    }
+                }
+                held = Some(fd);
+            }
+            let dir = held.as_ref().map_or(self.fd.as_fd(), |fd| fd.as_fd());
+            let Ok(c_leaf) = CString::new(leaf.as_bytes()) else {
+                return refused(format!("{} holds a NUL byte", path.display()));
+            };
+            match rustix::fs::statat(dir, &c_leaf, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
+                    return refused(format!(
+                        "{} is a directory, not a pointer file",
+                        path.display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(Errno::NOENT) => return PointerRemoval::Gone,
+                Err(err) => return refused(format!("cannot read {}: {err}", path.display())),
+            }
+            before_change();
+            match rustix::fs::unlinkat(dir, &c_leaf, AtFlags::empty()) {
+                Ok(()) => PointerRemoval::Removed,
+                Err(Errno::NOENT) => PointerRemoval::Gone,
+                Err(Errno::ISDIR) => refused(format!(
+                    "{} became a directory since it was read",
+                    path.display()
+                )),
+                Err(Errno::BUSY) => refused(format!(
+                    "{} is a mount point, and deletion never crosses a mount",
+                    path.display()
+                )),
+                Err(err) => refused(format!("cannot remove {}: {err}", path.display())),
+            }
         }
     }
 
@@ -222,8 +415,10 @@ mod archive_dir {
         }
 
         /// Renames archive `id` to its trash name, relative to `archive-v0` and never
-        /// over an existing entry; returns the trash name.
-        pub fn rename_to_trash(&self, id: &ArchiveId) -> Result<OsString> {
+        /// over an existing entry. A filesystem that cannot rename it (`EXDEV`, overlayfs)
+        /// leaves it in place, to be deleted under its own name: call this only once its
+        /// pointers are gone, so that no reader can reach a half-deleted archive.
+        pub fn rename_to_trash(&self, id: &ArchiveId) -> Result<Moved> {
             let trash = OsString::from(format!("{TRASH_PREFIX}{id}"));
             let from = self.path.join(id.as_str());
             let stat = rustix::fs::statat(&self.fd, id.as_str(), AtFlags::SYMLINK_NOFOLLOW)
@@ -234,21 +429,23 @@ mod archive_dir {
                     from.display()
                 );
             }
-            rustix::fs::renameat_with(
+            match rustix::fs::renameat_with(
                 &self.fd,
                 id.as_str(),
                 &self.fd,
                 &*trash,
                 RenameFlags::NOREPLACE,
-            )
-            .with_context(|| {
-                format!(
-                    "cannot move {} to {}",
-                    from.display(),
-                    self.path.join(&trash).display()
-                )
-            })?;
-            Ok(trash)
+            ) {
+                Ok(()) => Ok(Moved::Trash(trash)),
+                Err(Errno::XDEV) => Ok(Moved::InPlace(OsString::from(id.as_str()))),
+                Err(err) => Err(err).with_context(|| {
+                    format!(
+                        "cannot move {} to {}",
+                        from.display(),
+                        self.path.join(&trash).display()
+                    )
+                }),
+            }
         }
 
         /// Deletes the trash entry `name` by descriptor, never leaving this mount.

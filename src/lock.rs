@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::guard::Guard;
 use crate::locate::CacheDir;
 
 /// Held for as long as this value lives; dropping it closes the files, releasing the
@@ -82,9 +83,10 @@ pub enum Acquired {
 
 /// Takes the exclusive cache lock. With [`Wait::UpTo`], says once on stderr that it is
 /// waiting, and fails with a one-line error naming the lock file when the time is up.
-pub fn exclusive(cache: &CacheDir, wait: Wait) -> Result<Acquired> {
+/// The lock file is opened relative to the cache root `guard` validated, never by path.
+pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired> {
     let path = cache.root().join(crate::layout::LOCK_FILE);
-    let file = open_lock_file(&path)?;
+    let file = open_lock_file(guard, &path)?;
     let marker = marker_path(cache.root());
     let deadline = match wait {
         Wait::No => None,
@@ -131,27 +133,49 @@ pub fn exclusive(cache: &CacheDir, wait: Wait) -> Result<Acquired> {
     }
 }
 
-/// Opens (or creates, as uv does: mode 0666) the lock file, never through a symlink and
-/// never anything but a regular file.
+/// Opens (or creates) the lock file `.lock` relative to the validated cache root's
+/// descriptor, never through a symlink and never anything but a regular file; `path` is
+/// its name for messages.
+///
+/// A lock file we create must let the cache's owner lock it afterwards, or every uv
+/// command of theirs fails with "Could not acquire lock ... Permission denied": it is made
+/// mode 0666 whatever our umask (uv's own lock file is 0666), and when root creates it in
+/// a cache root that belongs to someone else (a cache restored in CI, or one made by a uv
+/// before 0.8.19, which had no lock file), it is given to the cache root's owner and group.
+/// An existing lock file is never changed.
 #[cfg(unix)]
-fn open_lock_file(path: &Path) -> Result<File> {
+fn open_lock_file(guard: &Guard, path: &Path) -> Result<File> {
     use rustix::fs::{FileType, Mode, OFlags};
     use rustix::io::Errno;
-    let flags = OFlags::RDWR
-        | OFlags::CREATE
-        | OFlags::NOFOLLOW
-        | OFlags::NONBLOCK
-        | OFlags::NOCTTY
-        | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::from_raw_mode(0o666)) {
-        Ok(fd) => fd,
-        Err(Errno::LOOP) => bail!(
+    let root = guard.open_cache_root()?;
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let name = crate::layout::LOCK_FILE;
+    let symlink = || {
+        anyhow::anyhow!(
             "refusing the cache lock {}: it is a symlink, and locking through it would create or lock a file outside the cache (uv refuses it too); remove the symlink and run again",
             path.display()
-        ),
-        Err(err) => {
-            return Err(err)
-                .with_context(|| format!("cannot open the cache lock {}", path.display()));
+        )
+    };
+    let cannot_open = |err: Errno| {
+        anyhow::Error::new(err).context(format!(
+            "cannot open the cache lock {}; check the cache directory's permissions",
+            path.display()
+        ))
+    };
+    // Open it if it exists; else create it, exclusively, so that we know the file is ours
+    // to set up (a uv that creates it at the same instant wins, and we open its file).
+    let (fd, created) = loop {
+        match rustix::fs::openat(root.fd(), name, flags, Mode::empty()) {
+            Ok(fd) => break (fd, false),
+            Err(Errno::LOOP) => return Err(symlink()),
+            Err(Errno::NOENT) => {}
+            Err(err) => return Err(cannot_open(err)),
+        }
+        let create = flags | OFlags::CREATE | OFlags::EXCL;
+        match rustix::fs::openat(root.fd(), name, create, Mode::from_raw_mode(0o666)) {
+            Ok(fd) => break (fd, true),
+            Err(Errno::EXIST) => continue,
+            Err(err) => return Err(cannot_open(err)),
         }
     };
     let stat = rustix::fs::fstat(&fd)
@@ -162,11 +186,31 @@ fn open_lock_file(path: &Path) -> Result<File> {
             path.display()
         );
     }
+    if created {
+        let (uid, gid) = root.owner();
+        // Created by root (our file's owner is our filesystem uid) in someone else's
+        // cache. A failure leaves a 0666 file, which its owner can still lock: not a
+        // reason to stop.
+        if stat.st_uid == 0 && uid != 0 {
+            let owner = (
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            );
+            let _ = rustix::fs::fchown(&fd, owner.0, owner.1);
+        }
+        // After the chown, which may clear mode bits; the umask took some at creation.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o666)).with_context(|| {
+            format!(
+                "cannot make the new cache lock {} writable by every uv user (mode 0666); remove it and run again",
+                path.display()
+            )
+        })?;
+    }
     Ok(File::from(fd))
 }
 
 #[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> Result<File> {
+fn open_lock_file(_guard: &Guard, path: &Path) -> Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)

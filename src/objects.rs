@@ -47,9 +47,10 @@
 //! After the archives are gone, [`remove_orphans`] removes the objects of their inodes that
 //! only the object still links: uv's own rule, under the same exclusive lock. Each one is
 //! re-checked at the moment of deletion through directory descriptors (`files-v0` and
-//! its bucket opened with `O_NOFOLLOW`, the object `fstatat`ed without following): a
-//! regular file, the same inode as indexed, `st_nlink == 1`. Anything else, including an
-//! object another archive or a venv still links, is left alone. A bucket directory left
+//! its bucket opened with `O_NOFOLLOW` from the descriptor of the validated cache root,
+//! never by path; the object `fstatat`ed without following): a regular file, the same
+//! inode as indexed, `st_nlink == 1`. Anything else, including an object another archive
+//! or a venv still links, is left alone. A bucket directory left
 //! empty is removed too, as uv does. A crash before this step leaves orphan objects,
 //! which uv tolerates and its `uv cache prune` removes.
 
@@ -216,8 +217,15 @@ fn entry_ino(_: &std::fs::DirEntry) -> u64 {
 
 /// Removes each of `objects` that only its object path still links (see the module
 /// essay). Call with the exclusive lock held, after the archives naming them are gone.
+/// `root` is the validated cache root's descriptor (`guard::CacheRoot`), whose path is
+/// `cache_root` (for messages only): `files-v0` is opened relative to it, never by path,
+/// so a cache root swapped for a symlink since it was checked leads nowhere.
 #[cfg(unix)]
-pub fn remove_orphans(cache_root: &Path, objects: &[Object]) -> Result<ObjectRemoval> {
+pub fn remove_orphans(
+    root: std::os::fd::BorrowedFd<'_>,
+    cache_root: &Path,
+    objects: &[Object],
+) -> Result<ObjectRemoval> {
     use std::collections::BTreeMap;
 
     use anyhow::Context;
@@ -230,13 +238,7 @@ pub fn remove_orphans(cache_root: &Path, objects: &[Object]) -> Result<ObjectRem
     }
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let store_path = cache_root.join(OBJECT_BUCKET);
-    let root = rustix::fs::open(
-        cache_root,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("cannot open the cache {}", cache_root.display()))?;
-    let store = match rustix::fs::openat(&root, OBJECT_BUCKET, dir_flags, Mode::empty()) {
+    let store = match rustix::fs::openat(root, OBJECT_BUCKET, dir_flags, Mode::empty()) {
         Ok(fd) => fd,
         // Gone, or replaced by a symlink or a file: nothing of ours to remove there.
         Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => return Ok(removal),
@@ -312,7 +314,11 @@ pub fn remove_orphans(cache_root: &Path, objects: &[Object]) -> Result<ObjectRem
 
 /// Without inode numbers no object is ever indexed, so there is nothing to remove.
 #[cfg(not(unix))]
-pub fn remove_orphans(_cache_root: &Path, _objects: &[Object]) -> Result<ObjectRemoval> {
+pub fn remove_orphans(
+    _root: std::os::fd::BorrowedFd<'_>,
+    _cache_root: &Path,
+    _objects: &[Object],
+) -> Result<ObjectRemoval> {
     Ok(ObjectRemoval::default())
 }
 
@@ -321,6 +327,13 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    /// [`remove_orphans`] with `dir` opened as the cache root.
+    fn orphans(dir: &Path, objects: &[Object]) -> Result<ObjectRemoval> {
+        let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let root = rustix::fs::open(dir, flags, rustix::fs::Mode::empty()).unwrap();
+        remove_orphans(std::os::fd::AsFd::as_fd(&root), dir, objects)
+    }
 
     fn file_id(path: &Path) -> FileId {
         let meta = std::fs::symlink_metadata(path).unwrap();
@@ -361,11 +374,11 @@ mod tests {
         let index = ObjectIndex::of(dir.path(), &wanted);
         let found = index.get(&file_id(&linked)).unwrap().clone();
         // Still linked from the archive: kept.
-        let removal = remove_orphans(dir.path(), std::slice::from_ref(&found)).unwrap();
+        let removal = orphans(dir.path(), std::slice::from_ref(&found)).unwrap();
         assert_eq!(removal.objects, 0);
         assert!(object.exists());
         std::fs::remove_file(&linked).unwrap();
-        let removal = remove_orphans(dir.path(), &[found]).unwrap();
+        let removal = orphans(dir.path(), &[found]).unwrap();
         assert_eq!(removal.objects, 1);
         assert!(!object.exists());
         // The shard still holds another entry, so it stays.
@@ -391,7 +404,7 @@ mod tests {
             name: object.file_name().unwrap().to_str().unwrap().into(),
             file: file_id(&moved),
         };
-        assert_eq!(remove_orphans(dir.path(), &[forged]).unwrap().objects, 0);
+        assert_eq!(orphans(dir.path(), &[forged]).unwrap().objects, 0);
         assert!(moved.exists());
     }
 }

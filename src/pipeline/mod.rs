@@ -196,7 +196,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     // Refuse before locking: the lock file is created if missing, and we create nothing
     // in a directory we would refuse.
     let guard = Guard::new(&cache)?;
-    let _lock = match lock::exclusive(&cache, settings.mode.wait())? {
+    let _lock = match lock::exclusive(&cache, &guard, settings.mode.wait())? {
         Acquired::Held(lock) => lock,
         Acquired::Busy { path, holder } => {
             eprintln!(
