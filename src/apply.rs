@@ -180,8 +180,7 @@ pub fn apply(
             }
         }
     }
-    removal.bytes +=
-        crate::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
+    removal.bytes += crate::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
     Ok(removal)
 }
 

@@ -207,8 +207,8 @@ mod descriptors {
                 .with_context(|| format!("cannot read {}", path.display()))?;
             // Only a hint for the report: a failure means "not known to be an overlay".
             #[allow(clippy::unnecessary_cast)] // the field type differs between platforms
-            let overlay = rustix::fs::fstatfs(&fd)
-                .is_ok_and(|fs| fs.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
+            let overlay =
+                rustix::fs::fstatfs(&fd).is_ok_and(|fs| fs.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
             Ok(CacheRoot {
                 fd,
                 named: self.cache_named.clone(),

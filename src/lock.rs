@@ -148,7 +148,8 @@ fn open_lock_file(guard: &Guard, path: &Path) -> Result<File> {
     use rustix::fs::{FileType, Mode, OFlags};
     use rustix::io::Errno;
     let root = guard.open_cache_root()?;
-    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let flags =
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let name = crate::layout::LOCK_FILE;
     let symlink = || {
         anyhow::anyhow!(

@@ -116,7 +116,11 @@ fn a_bucket_dir_swapped_for_a_symlink_mid_unlink_never_deletes_outside_the_cache
             fs::symlink_metadata(pypi.join(format!("{dir}.real")).join("authorized_keys")).is_err()
         })
         .collect();
-    assert_eq!(gone.len(), 1, "exactly the held pointer is gone: {described}");
+    assert_eq!(
+        gone.len(),
+        1,
+        "exactly the held pointer is gone: {described}"
+    );
     let left = dirs.into_iter().find(|dir| !gone.contains(dir)).unwrap();
     assert_eq!(
         fs::read_link(pypi.join(format!("{left}.real")).join("authorized_keys")).unwrap(),
@@ -126,7 +130,10 @@ fn a_bucket_dir_swapped_for_a_symlink_mid_unlink_never_deletes_outside_the_cache
     assert_eq!(report["removed_pointers"], 1, "{described}");
     let expected = format!(
         "left a dangling pointer: {} is a symlink or not a directory, and a path through it may lead out of the cache; remove it by hand",
-        real(&sandbox.cache()).join("wheels-v8/pypi").join(left).display()
+        real(&sandbox.cache())
+            .join("wheels-v8/pypi")
+            .join(left)
+            .display()
     );
     assert_eq!(warnings(&report), vec![expected], "{described}");
 }
@@ -166,7 +173,10 @@ fn a_pointer_on_another_mount_keeps_its_archive_and_the_file_there() {
     );
     assert_eq!(report["removed_bytes"], 0, "nothing was deleted");
     assert!(sandbox.all_archives().contains(&id));
-    assert_eq!(archive_problems(&sandbox.cache(), &id), Vec::<String>::new());
+    assert_eq!(
+        archive_problems(&sandbox.cache(), &id),
+        Vec::<String>::new()
+    );
 
     // Once the mount is gone the archive is removed like any other.
     drop(mount);
