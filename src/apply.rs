@@ -1,12 +1,25 @@
 //! Stage 6: delete the plan's dead archives, crash-safe, under the cache lock.
 //!
+//! Nothing here is done by path. The cache root is opened once and checked to be the
+//! directory that was validated ([`crate::guard::CacheRoot`]); pointers, `archive-v0`,
+//! `files-v0` are all reached from its descriptor. A path is resolved again at every use,
+//! and a co-writer of a shared cache can swap a bucket directory for a symlink between our
+//! check and our unlink: unlinking `<cache>/wheels-v8/pypi/zz/authorized_keys` by path
+//! would then delete `~victim/.ssh/authorized_keys`.
+//!
 //! For each archive, in this order:
 //! 1. remove every pointer that names it (`.rev`/`.http` records and symlinks in every
 //!    bucket generation, environment links). uv trusts a `.rev` without checking its
-//!    archive, so a pointer must never outlive its archive;
+//!    archive, so a pointer must never outlive its archive. Each is removed by
+//!    descriptor: every directory on its path opened with `O_NOFOLLOW` from its parent,
+//!    on the cache's own mount, the leaf `unlinkat`ed from the last one. A pointer whose
+//!    path leads through a symlink or onto another mount is refused, and its archive is
+//!    kept (a warning, not an abort: the other archives go on);
 //! 2. rename `archive-v0/<id>` to a dot-named trash dir beside it (atomic: same
 //!    directory), so no pointer can ever see a half-deleted archive; the rename is made
-//!    relative to the descriptor of the validated `archive-v0` ([`ArchiveDir`]);
+//!    relative to the descriptor of the validated `archive-v0` ([`ArchiveDir`]). Where
+//!    the filesystem cannot rename it (`EXDEV`: a directory of an overlayfs lower layer),
+//!    it is deleted in place instead: its pointers are gone, so no reader finds it;
 //! 3. delete the trash by descriptor ([`crate::rmtree`]): never following a symlink,
 //!    never entering another mount, making read-only directories writable first, and
 //!    counting the bytes of each inode whose last link goes. What cannot be deleted is
@@ -17,8 +30,13 @@
 //! every archive is already trash.
 //!
 //! A kill at any instant leaves either a complete archive (with some or all pointers) or
-//! trash that no pointer names; [`remove_leftover_trash`] finishes the job next time.
+//! trash that no pointer names; [`remove_leftover_trash`] finishes the job next time. An
+//! archive deleted in place and interrupted is left half-deleted under its own name, but
+//! with no pointer naming it: uv never reads it, and the next run sees a dead archive.
 //! Pointers whose archive is already gone (dangling) are removed as well.
+//!
+//! On overlayfs the report says up front that deleting what a lower layer holds only
+//! hides it (a whiteout in the upper layer) and frees nothing in the image.
 //!
 //! The environment variable `UV_CACHE_PRUNE_FAULT_AFTER=N` (for crash tests only) aborts
 //! the process after N filesystem changes, as a `kill -9` would.
