@@ -63,15 +63,25 @@ const DEAD: [&str; 6] = ["ad00", "ad01", "ad02", "ad03", "ad04", "ad05"];
 const DEAD_SOURCE: &str = "adsrc";
 
 /// Victim files of each home, relative to it: the planted pointer of the same name sits
-/// at the same place under the planted directory. The last two carry the pointer
-/// extensions the tool decodes as records.
-const HOME_FILES: [(&str, u32); 6] = [
+/// at the same place under the planted directory. Those ending in `.rev`/`.http` hold
+/// copies of uv's records. The deep ones widen the race: every component below the
+/// swapped directory is one more lookup between a check of the path and its unlink.
+const HOME_FILES: [(&str, u32); 15] = [
     (".bashrc", 0o644),
     (".profile", 0o644),
     (".ssh/authorized_keys", 0o600),
     (".ssh/known_hosts", 0o644),
+    (".ssh/id_ed25519", 0o600),
+    (".ssh/id_ed25519.pub", 0o644),
+    (".ssh/config", 0o600),
     (".ssh/id.rev", 0o600),
+    (".gnupg/pubring.kbx", 0o600),
+    (".config/git/config", 0o644),
     (".cache/index.http", 0o640),
+    (".local/share/keyrings/login.rev", 0o600),
+    (".config/systemd/user/timers.target.wants/backup.timer", 0o644),
+    (".var/app/org.mozilla.firefox/.mozilla/firefox/p.default/key4.db", 0o600),
+    (".var/app/org.mozilla.firefox/.mozilla/firefox/p.default/cache.http", 0o600),
 ];
 
 /// What the co-writer plants in the state directory before a round.
@@ -170,6 +180,9 @@ struct Scenario {
     /// Bucket directories (relative to the cache) holding uv's package directories for
     /// dead archives: the planted directories go beside those.
     buckets: Vec<PathBuf>,
+    /// For each dead archive, the directories (relative to the cache) of uv's own
+    /// pointers to it: watched for the start of its deletion.
+    pointer_dirs: BTreeMap<String, Vec<PathBuf>>,
     /// Bytes of a real `.rev` and `.http` pointer, each naming a dead archive.
     rev: Option<Vec<u8>>,
     http: Option<Vec<u8>>,
@@ -282,10 +295,13 @@ struct Swap {
     rare: bool,
 }
 
-/// How the co-writer paces its swaps: a swap is held `hold` spins before it is undone,
-/// then `gap` spins pass before the next directory's.
+/// How the co-writer paces its swaps: from the start of the run, or (`wait`) only once
+/// the deletion has begun (a swap during the scan makes pointers unreadable, and doubt
+/// keeps every archive: nothing would be deleted to race); a swap is held `hold` spins
+/// before it is undone, then `gap` spins pass before the next directory's.
 #[derive(Clone, Copy, Debug)]
 struct Pace {
+    wait: bool,
     hold: u32,
     gap: u32,
 }
@@ -297,6 +313,7 @@ impl Scenario {
         let mut rng = fastrand::Rng::with_seed(seed);
         let attack = STATE_ATTACKS[rng.usize(..STATE_ATTACKS.len())];
         let pace = Pace {
+            wait: rng.usize(..4) != 0,
             hold: [0, 0, 20, 200][rng.usize(..4)],
             gap: [0, 0, 50, 500][rng.usize(..4)],
         };
@@ -312,7 +329,10 @@ impl Scenario {
         }
         fs::create_dir_all(&swaps_dir)?;
 
-        // Planted package directories, one per bucket, each with its victim home.
+        // Planted package directories, one per bucket, each with its victim home. Every
+        // planted pointer names the same dead archive: the tool removes them all in one
+        // burst, which is when the co-writer swaps.
+        let target_id = &self.dead[rng.usize(..self.dead.len())];
         let mut planted_dirs = Vec::new();
         for (k, bucket) in self.buckets.iter().enumerate() {
             let home = victim.join(format!("home-{k}"));
@@ -324,8 +344,7 @@ impl Scenario {
                 )?;
             }
             let dir = cache.join(bucket).join(format!("adv{k:02}"));
-            let dead = &self.dead[k % self.dead.len()];
-            let target = cache.join("archive-v0").join(dead);
+            let target = cache.join("archive-v0").join(target_id);
             for (rel, _) in HOME_FILES {
                 let path = dir.join(rel);
                 fs::create_dir_all(path.parent().unwrap_or(&dir))?;
@@ -372,6 +391,22 @@ impl Scenario {
             swaps.push(Swap::new(&inside, "inside".into(), true)?);
         }
         let swaps_fd = open_dir(&swaps_dir)?;
+        let trigger = if pace.wait {
+            let mut watched: Vec<PathBuf> = vec![cache.join("archive-v0")];
+            for (dir, _) in &planted_dirs {
+                watched.push(dir.clone());
+                walk(dir, &mut |path, meta| {
+                    if meta.is_dir() {
+                        watched.push(path.to_owned());
+                    }
+                });
+            }
+            let own = self.pointer_dirs.get(target_id.as_str()).into_iter().flatten();
+            watched.extend(own.map(|rel| cache.join(rel)));
+            Some(deletion_watch(&watched)?)
+        } else {
+            None
+        };
 
         let mut cmd = bed.prune_cmd(&["--apply"]);
         if let Some((key, value)) = &state_env {
@@ -380,7 +415,16 @@ impl Scenario {
         let stop = AtomicBool::new(false);
         let exchanges = AtomicUsize::new(0);
         let output = std::thread::scope(|scope| {
-            let writer = scope.spawn(|| co_writer(&mut swaps, &swaps_fd, pace, &stop, &exchanges));
+            let writer = scope.spawn(|| {
+                co_writer(
+                    &mut swaps,
+                    &swaps_fd,
+                    trigger.as_ref(),
+                    pace,
+                    &stop,
+                    &exchanges,
+                )
+            });
             let output = cmd.output();
             stop.store(true, Ordering::SeqCst);
             let _ = writer.join();
@@ -397,6 +441,15 @@ impl Scenario {
             Err(problem) => problems.push(problem),
         }
         let changes = compare(&before, &snapshot(&victim));
+        if std::env::var_os("SOAK_VERBOSE").is_some() {
+            println!(
+                "adversary: seed {seed}: {attack:?}, {pace:?}, {} exchanges, {} victim changes, {}: {}",
+                exchanges.load(Ordering::SeqCst),
+                changes.len(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
         if changes.iter().any(|c| c.contains("/home-")) {
             counts.pointer_rounds += 1;
         }
@@ -538,15 +591,28 @@ impl Swap {
     }
 }
 
-/// The co-writer: swaps every planted directory in and out, as fast as `pace` lets it,
-/// and an archive (or a directory inside one) every 64th pass, until `stop`.
+/// The co-writer: once `trigger` (when given) reports the first deletion, swaps every
+/// planted directory in and out, as fast as `pace` lets it, and an archive (or a
+/// directory inside one) every 64th pass, until `stop`.
 fn co_writer(
     swaps: &mut [Swap],
     swaps_fd: &OwnedFd,
+    trigger: Option<&OwnedFd>,
     pace: Pace,
     stop: &AtomicBool,
     exchanges: &AtomicUsize,
 ) {
+    if let Some(fd) = trigger {
+        // Busy polling a non-blocking inotify descriptor: waking from a blocking read
+        // would cost more than the whole deletion burst lasts.
+        let mut buf = [0u8; 4096];
+        while !stop.load(Ordering::Relaxed) {
+            match rustix::io::read(fd, &mut buf) {
+                Ok(n) if n > 0 => break,
+                _ => std::hint::spin_loop(),
+            }
+        }
+    }
     let mut pass = 0u64;
     let mut done = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -680,6 +746,18 @@ fn write_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// A non-blocking inotify descriptor that reports the first entry deleted or renamed
+/// away in any of `dirs`: the deletion has begun.
+fn deletion_watch(dirs: &[PathBuf]) -> Result<OwnedFd> {
+    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+    let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).context("inotify_init")?;
+    for dir in dirs {
+        inotify::add_watch(&fd, dir, WatchFlags::DELETE | WatchFlags::MOVED_FROM)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    Ok(fd)
+}
+
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
     rustix::fs::open(
         dir,
@@ -774,9 +852,16 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     );
     let (found, _) = pointers(&cache, &known);
     let mut buckets = BTreeSet::new();
+    let mut pointer_dirs: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let (mut rev, mut http) = (None, None);
     for pointer in found.iter().filter(|p| dead.contains(&p.id)) {
         let rel = pointer.path.strip_prefix(&cache).unwrap_or(&pointer.path);
+        if let Some(dir) = rel.parent() {
+            pointer_dirs
+                .entry(pointer.id.clone())
+                .or_default()
+                .push(dir.to_owned());
+        }
         // `<bucket…>/<package dir>/<pointer>`: plant beside the package directory.
         if let Some(bucket) = rel.parent().and_then(Path::parent) {
             buckets.insert(bucket.to_owned());
@@ -821,6 +906,7 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
         dead,
         venvs,
         buckets: buckets.into_iter().collect(),
+        pointer_dirs,
         rev,
         http,
     })
