@@ -62,26 +62,31 @@ const DEAD: [&str; 6] = ["ad00", "ad01", "ad02", "ad03", "ad04", "ad05"];
 /// A local source tree whose venv is deleted: a dead archive behind an `sdists-v*` symlink.
 const DEAD_SOURCE: &str = "adsrc";
 
-/// Victim files of each home, relative to it: the planted pointer of the same name sits
-/// at the same place under the planted directory. Those ending in `.rev`/`.http` hold
-/// copies of uv's records. The deep ones widen the race: every component below the
-/// swapped directory is one more lookup between a check of the path and its unlink.
-const HOME_FILES: [(&str, u32); 15] = [
-    (".bashrc", 0o644),
-    (".profile", 0o644),
-    (".ssh/authorized_keys", 0o600),
-    (".ssh/known_hosts", 0o644),
-    (".ssh/id_ed25519", 0o600),
-    (".ssh/id_ed25519.pub", 0o644),
-    (".ssh/config", 0o600),
-    (".ssh/id.rev", 0o600),
-    (".gnupg/pubring.kbx", 0o600),
-    (".config/git/config", 0o644),
-    (".cache/index.http", 0o640),
-    (".local/share/keyrings/login.rev", 0o600),
-    (".config/systemd/user/timers.target.wants/backup.timer", 0o644),
-    (".var/app/org.mozilla.firefox/.mozilla/firefox/p.default/key4.db", 0o600),
-    (".var/app/org.mozilla.firefox/.mozilla/firefox/p.default/cache.http", 0o600),
+/// Root's files in each victim tree (a stand-in for `/`), relative to it: the planted
+/// pointer of the same name sits at the same place under the planted directory, which is
+/// swapped for a symlink to that tree. Those ending in `.rev`/`.http` hold copies of uv's
+/// records, the others are symlinks or link files naming the archive. Every one is at
+/// least two directories below the swapped one: each component is one more lookup
+/// between the tool's check of a path and its unlink, which is the window raced.
+const ROOT_FILES: [(&str, u32); 15] = [
+    ("root/.ssh/authorized_keys", 0o600),
+    ("root/.bashrc", 0o644),
+    ("root/.profile", 0o644),
+    ("etc/cron.d/backup", 0o644),
+    ("etc/ssh/sshd_config", 0o644),
+    ("etc/sudoers.d/alice", 0o440),
+    ("home/alice/.ssh/id_ed25519", 0o600),
+    ("home/alice/.ssh/known_hosts", 0o644),
+    ("home/alice/.config/git/config", 0o644),
+    ("home/alice/.cache/uv/index.http", 0o640),
+    ("home/alice/.local/share/keyrings/login.rev", 0o600),
+    (
+        "home/alice/.var/app/org.mozilla.firefox/.mozilla/firefox/p.default/key4.db",
+        0o600,
+    ),
+    ("var/lib/app/state.rev", 0o600),
+    ("srv/www/index.http", 0o644),
+    ("usr/local/bin/backup", 0o755),
 ];
 
 /// What the co-writer plants in the state directory before a round.
@@ -225,11 +230,7 @@ pub fn run(
     let mut failures = Vec::new();
     let mut failed_rounds = BTreeSet::new();
     for i in 0..rounds {
-        let round_seed = if repeat_seed {
-            seed
-        } else {
-            nth_seed(seed, i)
-        };
+        let round_seed = if repeat_seed { seed } else { nth_seed(seed, i) };
         let replay = format!("cargo xtask soak --adversary 1 --seed {round_seed}");
         let problems = match scenario.round(round_seed, &mut counts) {
             Ok(problems) => problems,
@@ -282,10 +283,11 @@ pub fn run(
 }
 
 /// One directory the co-writer swaps with a symlink: `name` in `parent`, exchanged with
-/// `link` in the bed's swap directory (a symlink to a victim directory until swapped).
+/// `link` in `link_parent` (a symlink to a victim directory until swapped).
 struct Swap {
     parent: OwnedFd,
     name: OsString,
+    link_parent: OwnedFd,
     link: OsString,
     /// The real directory is at `link`, the symlink at `name`.
     swapped: bool,
@@ -322,7 +324,12 @@ impl Scenario {
         let cache = bed.cache();
         let victim = bed.path("victim");
         let swaps_dir = bed.path("swaps");
-        for dir in [&victim, &swaps_dir, &bed.path("xdg/state"), &bed.path("root-state")] {
+        for dir in [
+            &victim,
+            &swaps_dir,
+            &bed.path("xdg/state"),
+            &bed.path("root-state"),
+        ] {
             if fs::symlink_metadata(dir).is_ok() {
                 fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
             }
@@ -335,17 +342,17 @@ impl Scenario {
         let target_id = &self.dead[rng.usize(..self.dead.len())];
         let mut planted_dirs = Vec::new();
         for (k, bucket) in self.buckets.iter().enumerate() {
-            let home = victim.join(format!("home-{k}"));
-            for (rel, mode) in HOME_FILES {
+            let root = victim.join(format!("root-{k}"));
+            for (rel, mode) in ROOT_FILES {
                 write_mode(
-                    &home.join(rel),
-                    format!("root's {rel} of home {k}\n").as_bytes(),
+                    &root.join(rel),
+                    format!("root's /{rel} in tree {k}\n").as_bytes(),
                     mode,
                 )?;
             }
             let dir = cache.join(bucket).join(format!("adv{k:02}"));
             let target = cache.join("archive-v0").join(target_id);
-            for (rel, _) in HOME_FILES {
+            for (rel, _) in ROOT_FILES {
                 let path = dir.join(rel);
                 fs::create_dir_all(path.parent().unwrap_or(&dir))?;
                 let record = match rel {
@@ -355,7 +362,10 @@ impl Scenario {
                 };
                 if let Some(bytes) = record {
                     fs::write(&path, bytes)?;
-                } else if rel.contains("profile") || rel.contains("known_hosts") {
+                } else if rel.ends_with("profile")
+                    || rel.starts_with("etc/")
+                    || rel.ends_with("known_hosts")
+                {
                     // A Windows-style link file: text naming the archive.
                     fs::write(&path, target.to_string_lossy().as_bytes())?;
                 } else {
@@ -366,31 +376,34 @@ impl Scenario {
             if let Some(user) = &self.user {
                 user.give(&dir)?;
             }
-            symlink(&home, swaps_dir.join(format!("home-{k}")))?;
-            planted_dirs.push((dir, format!("home-{k}")));
+            // The symlink waits beside the directory: an exchange within one directory is
+            // the cheapest there is, so the symlink is in place for the shortest time.
+            let link = cache.join(bucket).join(format!(".adv{k:02}"));
+            symlink(&root, &link)?;
+            planted_dirs.push((dir, link));
         }
         // Victims of the archive swaps: a directory standing for a dead archive, one for a
         // package directory inside one.
         let lib = victim.join("lib");
         write_mode(&lib.join("site.py"), b"root's library\n", 0o644)?;
         write_mode(&lib.join("__init__.py"), b"", 0o644)?;
-        symlink(&lib, swaps_dir.join("archive"))?;
-        symlink(&lib, swaps_dir.join("inside"))?;
+        let (archive_link, inside_link) = (swaps_dir.join("archive"), swaps_dir.join("inside"));
+        symlink(&lib, &archive_link)?;
+        symlink(&lib, &inside_link)?;
 
         let state_env = self.plant_state(attack, &victim, counts)?;
         let before = snapshot(&victim);
 
         let mut swaps = Vec::new();
         for (dir, link) in &planted_dirs {
-            swaps.push(Swap::new(dir, link.into(), false)?);
+            swaps.push(Swap::new(dir, link, false)?);
         }
         let dead = &self.dead[rng.usize(..self.dead.len())];
         let archive = cache.join("archive-v0").join(dead);
-        swaps.push(Swap::new(&archive, "archive".into(), true)?);
+        swaps.push(Swap::new(&archive, &archive_link, true)?);
         if let Some(inside) = first_subdir(&archive) {
-            swaps.push(Swap::new(&inside, "inside".into(), true)?);
+            swaps.push(Swap::new(&inside, &inside_link, true)?);
         }
-        let swaps_fd = open_dir(&swaps_dir)?;
         let trigger = if pace.wait {
             let mut watched: Vec<PathBuf> = vec![cache.join("archive-v0")];
             for (dir, _) in &planted_dirs {
@@ -401,7 +414,11 @@ impl Scenario {
                     }
                 });
             }
-            let own = self.pointer_dirs.get(target_id.as_str()).into_iter().flatten();
+            let own = self
+                .pointer_dirs
+                .get(target_id.as_str())
+                .into_iter()
+                .flatten();
             watched.extend(own.map(|rel| cache.join(rel)));
             Some(deletion_watch(&watched)?)
         } else {
@@ -415,16 +432,8 @@ impl Scenario {
         let stop = AtomicBool::new(false);
         let exchanges = AtomicUsize::new(0);
         let output = std::thread::scope(|scope| {
-            let writer = scope.spawn(|| {
-                co_writer(
-                    &mut swaps,
-                    &swaps_fd,
-                    trigger.as_ref(),
-                    pace,
-                    &stop,
-                    &exchanges,
-                )
-            });
+            let writer =
+                scope.spawn(|| co_writer(&mut swaps, trigger.as_ref(), pace, &stop, &exchanges));
             let output = cmd.output();
             stop.store(true, Ordering::SeqCst);
             let _ = writer.join();
@@ -432,7 +441,7 @@ impl Scenario {
         })
         .context("running --apply")?;
         counts.exchanges += exchanges.load(Ordering::SeqCst);
-        restore_swaps(&mut swaps, &swaps_fd, &cache);
+        restore_swaps(&mut swaps, &cache);
 
         let mut problems = Vec::new();
         match exit_verdict(&output) {
@@ -450,7 +459,7 @@ impl Scenario {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        if changes.iter().any(|c| c.contains("/home-")) {
+        if changes.iter().any(|c| c.contains("/root-")) {
             counts.pointer_rounds += 1;
         }
         if changes.iter().any(|c| c.contains("/state")) {
@@ -502,7 +511,10 @@ impl Scenario {
         } else {
             fs::create_dir_all(&state)?;
             if matches!(attack, StateAttack::LockLink | StateAttack::All) {
-                links.push((state.join("state.lock"), vstate.join("cron.d/uv-cache-prune")));
+                links.push((
+                    state.join("state.lock"),
+                    vstate.join("cron.d/uv-cache-prune"),
+                ));
             }
             if matches!(attack, StateAttack::LocksLink | StateAttack::All) {
                 links.push((state.join("locks"), vstate.join("cron.d")));
@@ -524,7 +536,7 @@ impl Scenario {
     }
 
     /// The live venvs sound and importing; every pointer uv wrote naming a complete archive.
-    fn cache_problems(&self, planted: &[(PathBuf, String)]) -> Vec<String> {
+    fn cache_problems(&self, planted: &[(PathBuf, PathBuf)]) -> Vec<String> {
         let mut problems = Vec::new();
         for (venv, modules) in &self.venvs {
             problems.extend(venv_problems(venv).into_iter().take(3));
@@ -533,12 +545,20 @@ impl Scenario {
             }
         }
         let cache = self.bed.cache();
-        let is_planted = |p: &Path| planted.iter().any(|(dir, _)| p.starts_with(dir));
+        let is_planted = |p: &Path| {
+            planted
+                .iter()
+                .any(|(dir, link)| p.starts_with(dir) || p.starts_with(link))
+        };
         let (found, unreadable) = pointers(&cache, &self.known);
         problems.extend(
             unreadable
                 .into_iter()
-                .filter(|p| !planted.iter().any(|(dir, _)| p.contains(&*dir.to_string_lossy())))
+                .filter(|p| {
+                    !planted.iter().any(|(dir, link)| {
+                        p.contains(&*dir.to_string_lossy()) || p.contains(&*link.to_string_lossy())
+                    })
+                })
                 .take(3),
         );
         for pointer in found.iter().filter(|p| !is_planted(&p.path)) {
@@ -555,11 +575,13 @@ impl Scenario {
 }
 
 impl Swap {
-    fn new(dir: &Path, link: OsString, rare: bool) -> Result<Swap> {
-        let parent = dir.parent().context("a swapped directory without a parent")?;
+    fn new(dir: &Path, link: &Path, rare: bool) -> Result<Swap> {
+        let (parent, name) = split(dir)?;
+        let (link_parent, link) = split(link)?;
         Ok(Swap {
-            parent: open_dir(parent)?,
-            name: dir.file_name().context("a swapped directory without a name")?.into(),
+            parent,
+            name,
+            link_parent,
             link,
             swapped: false,
             stopped: false,
@@ -568,14 +590,14 @@ impl Swap {
     }
 
     /// One `renameat2(RENAME_EXCHANGE)`; on failure the swap stops for the round.
-    fn exchange(&mut self, swaps: &OwnedFd) -> bool {
+    fn exchange(&mut self) -> bool {
         if self.stopped {
             return false;
         }
         match rustix::fs::renameat_with(
             &self.parent,
             &*self.name,
-            swaps,
+            &self.link_parent,
             &*self.link,
             RenameFlags::EXCHANGE,
         ) {
@@ -596,7 +618,6 @@ impl Swap {
 /// directory inside one) every 64th pass, until `stop`.
 fn co_writer(
     swaps: &mut [Swap],
-    swaps_fd: &OwnedFd,
     trigger: Option<&OwnedFd>,
     pace: Pace,
     stop: &AtomicBool,
@@ -621,10 +642,10 @@ fn co_writer(
             if swap.rare && !pass.is_multiple_of(64) {
                 continue;
             }
-            if swap.exchange(swaps_fd) {
+            if swap.exchange() {
                 done += 1;
                 spin(pace.hold);
-                if swap.exchange(swaps_fd) {
+                if swap.exchange() {
                     done += 1;
                 }
             }
@@ -645,12 +666,12 @@ fn spin(n: u32) {
 
 /// Puts every swapped directory back: exchanged again, or, when the symlink in its place
 /// went (the tool took it as its archive), renamed back to its name.
-fn restore_swaps(swaps: &mut [Swap], swaps_fd: &OwnedFd, cache: &Path) {
+fn restore_swaps(swaps: &mut [Swap], cache: &Path) {
     for swap in swaps.iter_mut().filter(|s| s.swapped) {
         swap.stopped = false;
-        if !swap.exchange(swaps_fd) {
+        if !swap.exchange() {
             let back = rustix::fs::renameat_with(
-                swaps_fd,
+                &swap.link_parent,
                 &*swap.link,
                 &swap.parent,
                 &*swap.name,
@@ -746,6 +767,13 @@ fn write_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// The open parent of `path`, and its name in it.
+fn split(path: &Path) -> Result<(OwnedFd, OsString)> {
+    let parent = path.parent().context("a swapped path without a parent")?;
+    let name = path.file_name().context("a swapped path without a name")?;
+    Ok((open_dir(parent)?, name.to_owned()))
+}
+
 /// A non-blocking inotify descriptor that reports the first entry deleted or renamed
 /// away in any of `dirs`: the deletion has begun.
 fn deletion_watch(dirs: &[PathBuf]) -> Result<OwnedFd> {
@@ -803,8 +831,20 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
         checked(cmd.args(names)).map(drop)
     };
     let projects = bed.projects();
-    install(&uv.current, &projects.join("sym/.venv"), "symlink", false, &LIVE[..2])?;
-    install(&uv.old, &projects.join("hard/.venv"), "hardlink", true, &LIVE[2..])?;
+    install(
+        &uv.current,
+        &projects.join("sym/.venv"),
+        "symlink",
+        false,
+        &LIVE[..2],
+    )?;
+    install(
+        &uv.old,
+        &projects.join("hard/.venv"),
+        "hardlink",
+        true,
+        &LIVE[2..],
+    )?;
     let dead_venvs = [
         (&uv.current, "symlink", false, &DEAD[0..2]),
         (&uv.current, "copy", true, &DEAD[2..4]),
