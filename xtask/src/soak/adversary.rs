@@ -6,24 +6,26 @@
 //! archives behind `.rev`, `.http` and `sdists-v*` symlink pointers, both uv
 //! generations), handed to a user made with `useradd` (when the harness runs as root;
 //! otherwise a note says the cache stays the harness's own), and restored by copy before
-//! every round. Outside the cache a victim tree stands for root's files: homes with
-//! `.bashrc`, `.ssh/authorized_keys`, files named like pointers (`*.rev`, `*.http`), a
-//! state directory with `roots.json`, `last-use.json`, `state.lock`. It is snapshotted byte
-//! for byte (content, mode, owner, existence) before each round.
+//! every round. Outside the cache a victim tree stands for root's files: stand-ins for `/`
+//! (`root/.ssh/authorized_keys`, `root/.bashrc`, `etc/cron.d/…`, `home/alice/…`, files
+//! named like pointers, `*.rev`, `*.http`) and a state directory with `roots.json`,
+//! `last-use.json`, `state.lock`. It is snapshotted byte for byte (content, mode, owner,
+//! existence) before each round.
 //!
 //! Each round, before the run, the co-writer:
 //! - plants, in fresh package directories of the pointer buckets real uv wrote
 //!   (`wheels-v*/pypi/…`, `wheels-v*/index/<hash>/…`, `sdists-v*/…`), pointers that name
 //!   dead archives (symlinks, link files, copies of real `.rev`/`.http` records) and
-//!   carry the names of the victim files beside them (`.bashrc`, `.ssh/authorized_keys`),
-//!   so that the tool really removes them;
+//!   carry the names of the victim files (`root/.ssh/authorized_keys`, …) at the same
+//!   places below them, so that the tool really removes them;
 //! - on some rounds plants symlinks in the state directory the tool is given (the
 //!   user's, as `sudo -E` or a cron job with the user's environment would give it):
 //!   `state.lock`, `locks`, `roots.json`, `last-use.json`, or the state directory itself,
 //!   pointing into the victim tree. The other rounds give root its own state directory.
 //!
-//! While the run lasts, a thread swaps each planted directory for a symlink to its victim
-//! home and back (`renameat2(RENAME_EXCHANGE)`, as fast as it can), and now and then a dead
+//! While the run lasts (on most rounds only from the first deletion on, seen by inotify),
+//! a thread swaps each planted directory for a symlink to its victim tree and back
+//! (`renameat2(RENAME_EXCHANGE)`, as fast as it can), and now and then a dead
 //! archive, or a directory inside one, for a symlink to a victim directory. A tool that
 //! checks a path and then unlinks it by path again deletes the victim file whenever a swap
 //! lands between the two.
