@@ -1,13 +1,16 @@
 //! `cargo xtask soak`: the reliability figures, at scale, against real uv.
 //!
 //! The test suite proves each safety property a handful of times; this harness repeats
-//! them until the numbers mean something, in three modes that share one invariant checker
+//! them until the numbers mean something, in four modes that share one invariant checker
 //! ([`invariant`]): SIGKILLs at random instants of `--apply` ([`kills`]), real uv
-//! operations from several workers racing `--apply` passes ([`installs`]), and a
-//! model-based property test on generated caches in uv's real layout ([`cases`]). Every
-//! failure prints the seed and the command that replays it; the run ends with a summary
-//! and exits 1 if anything failed.
+//! operations from several workers racing `--apply` passes ([`installs`]), a
+//! model-based property test on generated caches in uv's real layout ([`cases`]), and
+//! root's `--apply` on a user's cache while that user swaps pointer directories, archives
+//! and state files for symlinks to root's files ([`adversary`]: nothing outside the cache
+//! may change). Every failure prints the seed and the command that replays it; the run
+//! ends with a summary and exits 1 if anything failed.
 
+mod adversary;
 mod bed;
 mod cases;
 mod index;
@@ -24,7 +27,9 @@ use anyhow::{Result, bail};
 const EXAMPLES: &str = "\
 Examples:
   cargo xtask soak --kills 50 --installs 1000 --prunes 100 --cases 1000   # the goal figures
-  cargo xtask soak --kills 3 --installs 30 --prunes 3 --workers 2 --cases 30   # CI
+  cargo xtask soak --kills 3 --installs 30 --prunes 3 --workers 2 --cases 30 --adversary 30   # CI
+  cargo xtask soak --adversary 200              # root vs. a user swapping symlinks in, 200 rounds
+  cargo xtask soak --adversary 100 --seed 42 --repeat-seed   # one adversary seed, 100 times
   cargo xtask soak --cases 1 --seed 1234567     # replay one property case a failure printed
   cargo xtask soak --kills 1 --seed 1234567     # replay one kill
 Each mode's bed is left under target/soak/ (or --dir) when it fails, removed when it passes.";
@@ -48,10 +53,18 @@ pub struct Args {
     /// Model-based property cases on generated caches
     #[arg(long, default_value_t = 0)]
     cases: usize,
-    /// Base seed (default: from the clock); the first kill or case uses it as is, so a
-    /// printed seed replays with `--kills 1` or `--cases 1`
+    /// Rounds of root's `--apply` on a user's cache while the user swaps pointer
+    /// directories, archives and state files for symlinks to root's files
+    #[arg(long, default_value_t = 0)]
+    adversary: usize,
+    /// Base seed (default: from the clock); the first kill, case or adversary round uses
+    /// it as is, so a printed seed replays with `--kills 1`, `--cases 1` or `--adversary 1`
     #[arg(long)]
     seed: Option<u64>,
+    /// Run every adversary round with the base seed itself (a race hit once, tried again
+    /// and again) instead of one seed per round
+    #[arg(long)]
+    repeat_seed: bool,
     /// Where the throw-away beds go (default target/soak); a tmpfs such as /dev/shm makes
     /// the restore before each kill much cheaper on a busy disk
     #[arg(long)]
@@ -74,8 +87,8 @@ pub struct ModeReport {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    if args.kills == 0 && args.installs == 0 && args.cases == 0 {
-        bail!("nothing to do: give --kills, --installs or --cases (see --help)");
+    if args.kills == 0 && args.installs == 0 && args.cases == 0 && args.adversary == 0 {
+        bail!("nothing to do: give --kills, --installs, --cases or --adversary (see --help)");
     }
     if let Some(dir) = &args.dir {
         bed::set_beds_dir(dir.clone());
@@ -99,6 +112,15 @@ pub fn run(args: &Args) -> Result<()> {
             workers: args.workers.max(1),
         };
         reports.push(installs::run(&tool, &uv, &load, seed)?);
+    }
+    if args.adversary > 0 {
+        reports.push(adversary::run(
+            &tool,
+            &uv,
+            args.adversary,
+            seed,
+            args.repeat_seed,
+        )?);
     }
 
     println!(
