@@ -216,7 +216,7 @@ impl StateDir {
                 "refusing {}: it belongs to user {}, not to {} (user {}), who could make it say anything; remove it (or `chown` it) and run again",
                 path.display(),
                 stat.st_uid,
-                if me.is_root() {
+                if self.chown_to.is_some() {
                     "the state directory's owner"
                 } else {
                     "you"
