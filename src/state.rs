@@ -24,6 +24,37 @@
 //! answer Cargo's cache tracker gives for entries it has not tracked yet: the oldest
 //! plausible one, never a made-up recent one.
 //!
+//! # Roots that come and go
+//!
+//! `roots-seen.json` records, for each registered root, the filesystem it lived on (mount
+//! point and device) and the archives its venvs and locks used, per cache, at the last
+//! run that saw it. It is an observation like last use: dry runs record it too. When a
+//! registered root is missing, it tells a deleted project (its filesystem is here: only
+//! `--apply` or `roots prune` forget it) from one on a disk that is not mounted (doubt:
+//! what it used is kept, as `root-unmounted` evidence, until it is back or removed).
+//! See `pipeline::roots`.
+//!
+//! # Trust
+//!
+//! Root runs the tool too (cron, CI, `sudo -E` with a user's `HOME`), so the state
+//! directory may be one another user can write. Had we followed paths in it, a
+//! `state.lock` symlinked to `/etc/nologin` would have had root create that file, a
+//! `locks` symlink would have had root create files elsewhere, and a state directory
+//! symlinked to someone else's would have had its `roots.json` replaced. So:
+//! - the directory is opened once, `O_NOFOLLOW|O_DIRECTORY` ([`StateDir`]), and every
+//!   file is named relative to that descriptor, never through a symlink;
+//! - it, and every file in it, must belong to the effective user (root may act for the
+//!   directory's owner) and must not be writable by every user (group-writable is fine:
+//!   umask 002 systems). Anything else is refused with one line naming the path, the
+//!   cause and what to do, and is left untouched;
+//! - a refused state fails closed: the registered roots are unknown, which keeps every
+//!   archive (as a damaged registry does); last use counts as now; `roots` commands
+//!   exit 1;
+//! - nothing we create changes who can use the state: files are created `O_EXCL` under
+//!   a temp name, given (`fchown`) to the directory's owner when root made them, and
+//!   renamed (or, for lock files, linked) into place. A root-owned file an older version
+//!   left there is given back the same way when root next opens it.
+//!
 //! # Writing
 //!
 //! Every scan updates the file (hooks and manual runs may overlap), so each update is a
@@ -32,8 +63,8 @@
 //!
 //! # Damage is doubt
 //!
-//! Every file is read with `read::read_regular`, so a FIFO or device put in its
-//! place is refused at once, and a file past its size cap is refused too. A file we
+//! Every file is stat'ed before it is opened (and again once open), so a FIFO or device
+//! put in its place is never read, and a file past its size cap is refused too. A file we
 //! cannot make sense of is never overwritten: an update first renames it aside, to
 //! `<name>.corrupt-<seconds>`, where the user can look at it. What it said is then unknown,
 //! and unknown is read the safe way:
