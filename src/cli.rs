@@ -230,18 +230,22 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 fn roots_command(command: &RootsCommand) -> Result<String> {
-    let dir = state::state_dir()?;
+    let state = state::State::open()?;
+    // Nothing is read from or written to a state directory we do not trust.
+    if let Some(refusal) = state.refusal() {
+        return Err(refusal.clone().into());
+    }
     let mut out = String::new();
     match command {
         RootsCommand::List => {
-            for root in state::registry(&dir).roots {
+            for root in state.registry().roots {
                 let gone = if root.is_dir() { "" } else { "  (vanished)" };
                 out += &format!("{}{gone}\n", crate::report::shown(&root));
             }
         }
         RootsCommand::Add { dirs } => {
             for root in dirs {
-                let added = state::register_root(&dir, root)?;
+                let added = state.register_root(root)?;
                 let verb = if added {
                     "registered"
                 } else {
@@ -255,17 +259,39 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 .iter()
                 .filter_map(|d| std::path::absolute(d).ok())
                 .collect();
-            for root in state::unregister_roots(&dir, |r| dirs.iter().any(|d| d == r))? {
+            for root in state.unregister_roots(|r| dirs.iter().any(|d| d == r))? {
                 out += &format!("forgot: {}\n", root.display());
             }
         }
         RootsCommand::Prune => {
-            for root in state::unregister_roots(&dir, |r| !r.exists())? {
+            // Only roots deleted from a filesystem that is here: one on a disk that is
+            // not plugged in is kept (`roots remove` forgets it).
+            let mounts = crate::mounts::MountTable::current().ok();
+            let seen = state.roots_seen();
+            let gone = |r: &std::path::Path| {
+                !r.exists()
+                    && !matches!(
+                        seen.absence(r, r, mounts.as_ref()),
+                        Some(state::Absence::Unmounted { .. })
+                    )
+            };
+            for root in state.unregister_roots(gone)? {
                 out += &format!("forgot vanished root: {}\n", root.display());
+            }
+            for root in state.registry().roots {
+                if let Some(state::Absence::Unmounted { mount, .. }) =
+                    seen.absence(&root, &root, mounts.as_ref())
+                {
+                    let on = mount.map_or(String::new(), |m| format!(" ({})", m.display()));
+                    out += &format!(
+                        "kept: {} (its filesystem{on} is not mounted; `uv-cache-prune roots remove` forgets it)\n",
+                        root.display()
+                    );
+                }
             }
         }
     }
-    if let Some(doubt) = state::registry(&dir).doubt {
+    if let Some(doubt) = state.registry().doubt {
         eprintln!("warning: {}", crate::report::one_line(&doubt.reason));
     }
     Ok(out)

@@ -41,10 +41,11 @@ pub fn report() -> Result<String> {
         None => "no config directory".to_owned(),
     };
     line(&mut out, "config", config);
-    match state::state_dir() {
-        Ok(dir) => {
+    match state::State::open() {
+        Ok(state) => {
+            let dir = state.path().to_owned();
             line(&mut out, "state", shown(&dir));
-            let registry = state::registry(&dir);
+            let registry = state.registry();
             let listed: Vec<String> = registry.roots.iter().map(|r| shown(r)).collect();
             let mut roots = match listed.len() {
                 0 => "none (register with `uv-cache-prune roots add DIR` or the hooks)".into(),

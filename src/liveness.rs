@@ -66,6 +66,13 @@ pub enum Evidence {
     PointerUnreadable { pointer: PathBuf, reason: String },
     /// Something needed to decide could not be read (inside the archive or a venv).
     Unreadable { path: PathBuf, reason: String },
+    /// A registered root is missing because its filesystem is (an unplugged disk, an
+    /// automount not up, another mount namespace), and its venvs or locks used the
+    /// archive when a run last saw it: kept until it is back or `roots remove`d.
+    RootUnmounted {
+        root: PathBuf,
+        mount: Option<PathBuf>,
+    },
     /// The archive is neither a wheel nor a venv; we do not know who uses it.
     Unrecognized,
     /// Created less than the grace window ago: uv may be installing from it right now.
@@ -90,6 +97,7 @@ pub enum EvidenceKind {
     Lockfile,
     PointerUnreadable,
     Unreadable,
+    RootUnmounted,
     Unrecognized,
     Grace,
     #[serde(rename = "keep")]
@@ -111,6 +119,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::Lockfile => "lockfile",
             EvidenceKind::PointerUnreadable => "pointer-unreadable",
             EvidenceKind::Unreadable => "unreadable",
+            EvidenceKind::RootUnmounted => "root-unmounted",
             EvidenceKind::Unrecognized => "unrecognized",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
@@ -147,6 +156,7 @@ impl Evidence {
             Evidence::Lockfile { .. } => EvidenceKind::Lockfile,
             Evidence::PointerUnreadable { .. } => EvidenceKind::PointerUnreadable,
             Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
+            Evidence::RootUnmounted { .. } => EvidenceKind::RootUnmounted,
             Evidence::Unrecognized => EvidenceKind::Unrecognized,
             Evidence::Grace { .. } => EvidenceKind::Grace,
             Evidence::KeepList { .. } => EvidenceKind::KeepList,
@@ -173,6 +183,7 @@ impl Evidence {
             Evidence::Lockfile { lock, .. } => Some(lock),
             Evidence::PointerUnreadable { pointer, .. } => Some(pointer),
             Evidence::Unreadable { path, .. } => Some(path),
+            Evidence::RootUnmounted { root, .. } => Some(root),
             _ => None,
         }
     }
@@ -189,6 +200,16 @@ impl Evidence {
             Evidence::KeepList { package } => Some(format!("{package} is on the keep list")),
             Evidence::RecentlyUsed { ago } => Some(format!("last used {} ago", rounded(*ago))),
             Evidence::WithinSize => Some("the cache fits the size target without it".into()),
+            Evidence::RootUnmounted { mount, .. } => Some(match mount {
+                Some(mount) => format!(
+                    "this registered root used it when last seen, and its filesystem ({}) is not mounted",
+                    mount.display()
+                ),
+                None => {
+                    "this registered root used it when last seen, and its filesystem is not here"
+                        .into()
+                }
+            }),
             _ => None,
         }
     }

@@ -97,7 +97,7 @@ pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired
     loop {
         match file.try_lock() {
             Ok(()) => {
-                let marker = marker.as_deref().and_then(hold_marker);
+                let marker = marker.as_ref().and_then(hold_marker);
                 return Ok(Acquired::Held(CacheLock {
                     _marker: marker,
                     _file: file,
@@ -108,7 +108,7 @@ pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired
             }
             Err(TryLockError::WouldBlock) => {}
         }
-        let holder = holder(marker.as_deref());
+        let holder = holder(marker.as_ref());
         let Some(deadline) = deadline else {
             return Ok(Acquired::Busy { path, holder });
         };
@@ -221,42 +221,59 @@ fn open_lock_file(_guard: &Guard, path: &Path) -> Result<File> {
         .with_context(|| format!("cannot open the cache lock {}", path.display()))
 }
 
-/// `<state dir>/locks/<device>-<inode of the cache>.lock`: one marker per cache, however
-/// it is spelled. `None` when there is no state directory: the marker only improves a
-/// message, so it is never a reason to fail.
-fn marker_path(cache_root: &Path) -> Option<PathBuf> {
-    let meta = std::fs::metadata(cache_root).ok()?;
-    let id = crate::fs_meta::entry_stat(&meta).id?;
-    let dir = crate::state::state_dir().ok()?.join("locks");
-    Some(dir.join(format!("{}-{}.lock", id.dev, id.ino)))
+/// A pruner marker: `<state dir>/locks/<device>-<inode of the cache>.lock`, one per
+/// cache however it is spelled, opened relative to the checked `locks/` directory (never
+/// through a symlink: see [`crate::state`]).
+#[derive(Debug)]
+struct Marker {
+    state: crate::state::State,
+    name: String,
 }
 
-fn open_marker(path: &Path) -> Option<File> {
-    std::fs::create_dir_all(path.parent()?).ok()?;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+impl Marker {
+    fn path(&self) -> PathBuf {
+        self.state.path().join("locks").join(&self.name)
     }
-    options.open(path).ok()
+}
+
+/// The marker of the cache at `cache_root`. `None` when there is no state directory:
+/// the marker only improves a message, so it is never a reason to fail.
+fn marker_path(cache_root: &Path) -> Option<Marker> {
+    let meta = std::fs::metadata(cache_root).ok()?;
+    let id = crate::fs_meta::entry_stat(&meta).id?;
+    Some(Marker {
+        state: crate::state::State::open().ok()?,
+        name: format!("{}-{}.lock", id.dev, id.ino),
+    })
+}
+
+/// Opens the marker, creating it (and `locks/`) only when `create`. A refused state
+/// directory or marker (a symlink, another user's) is no marker: nothing is created.
+fn open_marker(marker: &Marker, create: bool) -> Option<File> {
+    let dir = marker.state.locks_dir(create).ok()??;
+    if create {
+        return dir.lock_file(&marker.name).ok();
+    }
+    match dir.open_lock_file(&marker.name).ok()? {
+        crate::state::Found::File(file) => Some(file),
+        _ => None,
+    }
 }
 
 /// Takes the marker while we hold uv's lock; `None` if that fails (no harm done).
-fn hold_marker(path: &Path) -> Option<File> {
-    let file = open_marker(path)?;
+fn hold_marker(marker: &Marker) -> Option<File> {
+    let file = open_marker(marker, true)?;
     file.try_lock().ok()?;
     Some(file)
 }
 
 /// Who holds uv's lock: another uv-cache-prune if its marker is locked too.
-fn holder(marker: Option<&Path>) -> Holder {
-    let Some(path) = marker else {
+fn holder(marker: Option<&Marker>) -> Holder {
+    let Some(marker) = marker else {
         return Holder::Uv;
     };
-    match open_marker(path).map(|file| file.try_lock()) {
-        Some(Err(TryLockError::WouldBlock)) => Holder::Pruner(path.to_owned()),
+    match open_marker(marker, false).map(|file| file.try_lock()) {
+        Some(Err(TryLockError::WouldBlock)) => Holder::Pruner(marker.path()),
         _ => Holder::Uv,
     }
 }

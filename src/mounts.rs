@@ -154,6 +154,17 @@ impl MountTable {
         MountTable { by_point }
     }
 
+    /// Whether something is mounted at `point` (as mountinfo spells it).
+    pub fn is_mounted(&self, point: &Path) -> bool {
+        self.by_point.contains_key(point)
+    }
+
+    /// The mount `path` (a canonical path) lives on: the one with the longest mount point
+    /// that contains it.
+    pub fn containing(&self, path: &Path) -> Option<&Mount> {
+        path.ancestors().find_map(|a| self.by_point.get(a))
+    }
+
     /// Every mount strictly below `root` (a canonical path), re-expressed under `walked`,
     /// the spelling of `root` the walk uses, so the walk can look its paths up directly.
     pub fn under(&self, root: &Path, walked: &Path) -> HashMap<PathBuf, Mount> {

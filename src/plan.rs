@@ -72,6 +72,9 @@ pub struct Options {
     pub blind_spots: Vec<(PathBuf, String)>,
     /// What `uv.lock` files keep (`lockfile` evidence).
     pub locks: Findings,
+    /// What registered roots whose filesystem is not here used when last seen
+    /// (`root-unmounted` evidence).
+    pub unmounted: Findings,
     /// CI mode (`--only-locked`): the locks are the only sign of use. Venvs, cached
     /// environments and link counts are not consulted; doubt (unreadable pointers or
     /// archives) and the policies still keep.
@@ -195,6 +198,7 @@ pub fn make(
         planner.evidence.add_all(intrinsic(archive, options));
     }
     planner.evidence.add_all(options.locks.clone());
+    planner.evidence.add_all(options.unmounted.clone());
     let mut from_pointers = planner.matcher.pointer_findings();
     if options.only_locked {
         from_pointers.retain(|(_, e)| !matches!(e, Evidence::Environment { .. }));

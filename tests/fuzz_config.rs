@@ -29,21 +29,23 @@ fn seeds() -> (Corpus, Corpus, Corpus) {
     for name in ["a", "b c", "d\u{e9}j\u{e0}", "quote\"back\\slash"] {
         let root = roots.path().join(name);
         std::fs::create_dir_all(&root).expect("create root");
-        state::register_root(dir.path(), &root).expect("register");
+        state::State::at(dir.path().to_owned())
+            .register_root(&root)
+            .expect("register");
     }
     let ids: Vec<ArchiveId> = ["Ab3dEf", "zz-9_x", "q"]
         .iter()
         .map(|s| ArchiveId::new(s).expect("id"))
         .collect();
     for (n, cache) in ["/c", "/home/u/.cache/uv"].iter().enumerate() {
-        state::record_last_seen(
-            dir.path(),
-            Path::new(cache),
-            ids.iter(),
-            ids.iter().skip(n),
-            UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n as u64),
-        )
-        .expect("record");
+        state::State::at(dir.path().to_owned())
+            .record_last_seen(
+                Path::new(cache),
+                ids.iter(),
+                ids.iter().skip(n),
+                UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n as u64),
+            )
+            .expect("record");
     }
     let read = |name: &str| std::fs::read(dir.path().join(name)).expect("read state");
     let configs = [
@@ -236,8 +238,8 @@ fn state_files_from_the_fuzzer_corpus_never_block_or_overflow_on_disk() {
         let record = mutate(&mut rng, &records[0], &records);
         std::fs::write(dir.path().join("roots.json"), registry).expect("write registry");
         std::fs::write(dir.path().join("last-use.json"), record).expect("write record");
-        let read = state::registry(dir.path());
-        let (seen, _) = state::last_seen(dir.path(), Path::new("/c"), now);
+        let read = state::State::at(dir.path().to_owned()).registry();
+        let (seen, _) = state::State::at(dir.path().to_owned()).last_seen(Path::new("/c"), now);
         let probe = ArchiveId::new("q").expect("id");
         assert!(seen.get(&probe).is_none_or(|t| t <= now));
         let roots: Vec<PathBuf> = read.roots;

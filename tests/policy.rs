@@ -264,8 +264,18 @@ fn a_registered_root_keeps_its_venvs_and_a_vanished_one_is_forgotten() {
         path_str(&project)
     );
 
-    // The project is deleted: its root is dropped, with a word, and alpha is dead.
+    // The project is deleted (its filesystem is still here): a dry run says so, and alpha
+    // is dead, but forgetting the root is a decision, left to --apply.
     delete(&project);
+    let list = || {
+        let listed = sandbox
+            .bare_prune_cmd()
+            .args(["roots", "list"])
+            .output()
+            .unwrap();
+        assert!(listed.status.success());
+        String::from_utf8_lossy(&listed.stdout).trim().to_owned()
+    };
     let report = default_roots_plan(&sandbox, &[]);
     assert!(
         warnings(&report)
@@ -274,13 +284,15 @@ fn a_registered_root_keeps_its_venvs_and_a_vanished_one_is_forgotten() {
         "{report:#}"
     );
     assert_eq!(candidate_ids(&report), set([&alpha]));
-    let listed = sandbox
-        .bare_prune_cmd()
-        .args(["roots", "list"])
-        .output()
-        .unwrap();
-    assert!(listed.status.success());
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "");
+    assert_eq!(list(), format!("{}  (vanished)", path_str(&project)));
+    let report = default_roots_plan(&sandbox, &["--apply"]);
+    assert!(
+        warnings(&report)
+            .iter()
+            .any(|w| w.contains(&path_str(&project)) && w.contains("forgotten")),
+        "{report:#}"
+    );
+    assert_eq!(list(), "");
 }
 
 #[test]

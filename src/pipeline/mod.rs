@@ -165,14 +165,14 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Mode::Hook => Progress::hidden(),
         Mode::DryRun | Mode::Apply { .. } => Progress::auto(),
     };
-    let state_dir = state::state_dir();
+    let state = state::State::open();
     if !settings.register.is_empty() {
-        let dir = state_dir.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let state = state.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         for root in &settings.register {
-            state::register_root(dir, root)?;
+            state.register_root(root)?;
         }
     }
-    let state_dir = state_dir.ok();
+    let state = state.ok();
     let dry_run = !settings.mode.applies();
     let location = locate::locate(settings.cache_dir.as_deref())?;
     let nothing_to_do = |location: locate::CacheLocation, status| {
@@ -189,7 +189,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
-        let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
+        let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
         return Ok(survey.report(settings, &cache, true));
     }
 
@@ -213,7 +213,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let faults = Faults::from_env();
     let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey::take(settings, state_dir.as_deref(), &cache, &progress)?;
+    let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
     let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);

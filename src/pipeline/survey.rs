@@ -1,7 +1,8 @@
 //! Stages 2 to 5: what the cache holds, who uses it, and the plan; the last-use record
 //! read before planning and written after; the report built from all of it.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -26,7 +27,7 @@ pub(super) struct Survey {
 /// Takes the inventory, walks the roots, and plans.
 pub(super) fn take(
     settings: &Settings,
-    state_dir: Option<&Path>,
+    state: Option<&state::State>,
     cache: &CacheDir,
     progress: &Progress,
 ) -> Result<Survey> {
@@ -34,15 +35,21 @@ pub(super) fn take(
     let mut warnings = inventory.warnings.clone();
     // Doubts that keep every archive, whatever --allow-unreadable-roots says.
     let mut blind_spots = Vec::new();
+    // What registered roots on a filesystem that is not here used when last seen.
+    let mut unmounted = Vec::new();
     // CI mode walks no root: only the locks it names say what is live.
     let specs = match settings.locks {
         super::LockUse::Only(_) => Vec::new(),
         _ => super::roots::specs(
             settings,
-            state_dir,
+            state,
             &inventory,
-            &mut warnings,
-            &mut blind_spots,
+            cache.root(),
+            super::roots::Absent {
+                warnings: &mut warnings,
+                blind_spots: &mut blind_spots,
+                unmounted: &mut unmounted,
+            },
         ),
     };
     let roots = discover::discover(&specs, cache, &settings.excludes, progress);
@@ -113,8 +120,8 @@ pub(super) fn take(
         &mut blind_spots,
     )?;
 
-    let last_seen = match state_dir {
-        Some(dir) => last_seen_before(dir, cache, settings.now, &mut warnings),
+    let last_seen = match state {
+        Some(state) => last_seen_before(state, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
     };
     let options = plan::Options {
@@ -123,13 +130,15 @@ pub(super) fn take(
         last_seen,
         blind_spots,
         locks,
+        unmounted,
         only_locked: matches!(settings.locks, super::LockUse::Only(_)),
         threads: settings.threads,
     };
     let plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());
-    if let Some(dir) = state_dir {
-        record_live(dir, cache, &inventory, &plan, settings.now, &mut warnings);
+    if let Some(state) = state {
+        record_live(state, cache, &inventory, &plan, settings.now, &mut warnings);
+        record_roots_seen(state, cache, &roots, &plan, &mut warnings);
     }
     Ok(Survey {
         roots,
@@ -142,12 +151,12 @@ pub(super) fn take(
 /// What earlier scans recorded; a damaged record is a warning, and makes every archive
 /// count as used when it was last written (see [`crate::state`]).
 fn last_seen_before(
-    dir: &Path,
+    state: &state::State,
     cache: &CacheDir,
     now: SystemTime,
     warnings: &mut Vec<String>,
 ) -> state::LastSeen {
-    let (seen, note) = state::last_seen(dir, cache.root(), now);
+    let (seen, note) = state.last_seen(cache.root(), now);
     warnings.extend(note);
     seen
 }
@@ -155,7 +164,7 @@ fn last_seen_before(
 /// Records every archive in use as seen now. Failing to is a warning: it costs memory,
 /// not safety.
 fn record_live(
-    dir: &Path,
+    state: &state::State,
     cache: &CacheDir,
     inventory: &Inventory,
     plan: &Plan,
@@ -166,10 +175,55 @@ fn record_live(
         .kept()
         .filter(|(_, evidence)| evidence.iter().any(|e| e.kind().is_use()))
         .map(|(archive, _)| &archive.id);
-    if let Err(err) =
-        state::record_last_seen(dir, cache.root(), inventory.archives.keys(), live, now)
-    {
+    if let Err(err) = state.record_last_seen(cache.root(), inventory.archives.keys(), live, now) {
         warnings.push(format!("cannot record last use: {err:#}"));
+    }
+}
+
+/// Records, for each registered root walked, where it lives and what its venvs and
+/// locks use: what keeps those archives while its filesystem is away (see
+/// `super::roots`). An observation like the last-use record, made by dry runs too;
+/// failing to is a warning.
+fn record_roots_seen(
+    state: &state::State,
+    cache: &CacheDir,
+    roots: &[RootScan],
+    plan: &Plan,
+    warnings: &mut Vec<String>,
+) {
+    let registry = state.registry();
+    if registry.doubt.is_some() {
+        return;
+    }
+    let walked: Vec<&RootScan> = roots
+        .iter()
+        .filter(|r| r.origin == RootOrigin::Registered && !r.missing)
+        .collect();
+    if walked.is_empty() && !state.has_roots_seen() {
+        return;
+    }
+    let mounts = crate::mounts::MountTable::current().ok();
+    let seen = walked
+        .into_iter()
+        .filter_map(|root| {
+            let place = state::Place::of(&root.path, mounts.as_ref())?;
+            let used: BTreeSet<String> = plan
+                .kept()
+                .filter(|(_, evidence)| {
+                    evidence.iter().any(|e| {
+                        e.kind().is_use()
+                            && (e.venv().or(e.path())).is_some_and(|p| p.starts_with(&root.path))
+                    })
+                })
+                .map(|(archive, _)| archive.id.as_str().to_owned())
+                .collect();
+            Some((root.path.clone(), place, used))
+        })
+        .collect();
+    if let Err(err) = state.record_roots_seen(cache.root(), seen, &registry.roots) {
+        warnings.push(format!(
+            "cannot record what the registered roots use: {err:#}"
+        ));
     }
 }
 

@@ -86,6 +86,7 @@ mod tests {
             EvidenceKind::Environment,
             EvidenceKind::PointerUnreadable,
             EvidenceKind::Unreadable,
+            EvidenceKind::RootUnmounted,
             EvidenceKind::Unrecognized,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
