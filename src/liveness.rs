@@ -68,6 +68,9 @@ pub enum Evidence {
     Unreadable { path: PathBuf, reason: String },
     /// The archive is neither a wheel nor a venv; we do not know who uses it.
     Unrecognized,
+    /// Other users write the cache and this run cannot see their venvs (`crate::users`):
+    /// a symlink venv of theirs may use the archive. `unseen` names them.
+    SharedCache { unseen: String },
     /// Created less than the grace window ago: uv may be installing from it right now.
     Grace { age: Duration },
     /// Policy: `--keep` (or the config's `keep`) names its package.
@@ -91,6 +94,7 @@ pub enum EvidenceKind {
     PointerUnreadable,
     Unreadable,
     Unrecognized,
+    SharedCache,
     Grace,
     #[serde(rename = "keep")]
     KeepList,
@@ -112,6 +116,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::PointerUnreadable => "pointer-unreadable",
             EvidenceKind::Unreadable => "unreadable",
             EvidenceKind::Unrecognized => "unrecognized",
+            EvidenceKind::SharedCache => "shared-cache",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
             EvidenceKind::RecentlyUsed => "recently-used",
@@ -148,6 +153,7 @@ impl Evidence {
             Evidence::PointerUnreadable { .. } => EvidenceKind::PointerUnreadable,
             Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
             Evidence::Unrecognized => EvidenceKind::Unrecognized,
+            Evidence::SharedCache { .. } => EvidenceKind::SharedCache,
             Evidence::Grace { .. } => EvidenceKind::Grace,
             Evidence::KeepList { .. } => EvidenceKind::KeepList,
             Evidence::RecentlyUsed { .. } => EvidenceKind::RecentlyUsed,
@@ -185,6 +191,9 @@ impl Evidence {
             Evidence::PointerUnreadable { reason, .. } | Evidence::Unreadable { reason, .. } => {
                 Some(reason.clone())
             }
+            Evidence::SharedCache { unseen } => Some(format!(
+                "the cache is shared with users whose venvs this run cannot see: {unseen}"
+            )),
             Evidence::Grace { age } => Some(format!("created {} ago", rounded(*age))),
             Evidence::KeepList { package } => Some(format!("{package} is on the keep list")),
             Evidence::RecentlyUsed { ago } => Some(format!("last used {} ago", rounded(*ago))),

@@ -87,6 +87,7 @@ mod tests {
             EvidenceKind::PointerUnreadable,
             EvidenceKind::Unreadable,
             EvidenceKind::Unrecognized,
+            EvidenceKind::SharedCache,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
             EvidenceKind::RecentlyUsed,
