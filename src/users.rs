@@ -511,7 +511,8 @@ fn real_dirs_below(top: &Path, path: &Path) -> bool {
 /// The roots `uid` registered, from `<home>/.local/state/uv-cache-prune/roots.json`
 /// (uv-cache-prune's default state dir; a user's own `$XDG_STATE_HOME` is not known to
 /// root). Opened component by component without following a symlink, and believed only
-/// when the directory and the file are that user's and not writable by others: root must
+/// when the directory and the file are that user's (the file may be root's) and not
+/// writable by others: root must
 /// not walk trees someone else slipped into a user's registry. No registry is no roots;
 /// one that cannot be trusted or read, or a damaged one moved aside, leaves the user's
 /// roots unknown.
@@ -581,9 +582,12 @@ fn read_registry(home: &Path, uid: u32) -> Result<Vec<PathBuf>, String> {
     let st = rustix::fs::fstat(&file).map_err(|e| untrusted(e.to_string()))?;
     let regular =
         rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
-    if !regular || !trusted(&st) {
+    // A root-owned file here is one a `sudo -E` run wrote: in a directory that is the
+    // user's, only the user and root can have put it, so it is as trusted as theirs.
+    let owner_ok = st.st_uid == uid || st.st_uid == 0;
+    if !regular || !owner_ok || st.st_mode & 0o002 != 0 {
         return Err(untrusted(format!(
-            "it is not a regular file owned by uid {uid} and closed to others"
+            "it is not a regular file owned by uid {uid} (or root) and closed to others"
         )));
     }
     let mut bytes = Vec::new();
