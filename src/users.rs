@@ -403,16 +403,15 @@ fn decide(
         ));
     }
     let mut users = stats.owners.clone();
-    // The fast path: no group may write, and everything is the viewer's.
-    if stats.writing_groups.keys().any(|_| true) || !users.is_subset(&seen) {
-        for (gid, dir) in &stats.writing_groups {
-            match db.members(*gid) {
-                Ok(members) => users.extend(members),
-                Err(why) => visibility.unseen.push(format!(
-                    "the members of group {gid}, which may write {} ({why})",
-                    dir.display()
-                )),
-            }
+    // The databases are read only for a writing group or an owner other than the viewer:
+    // a user's own cache with no shared group runs no command.
+    for (gid, dir) in &stats.writing_groups {
+        match db.members(*gid) {
+            Ok(members) => users.extend(members),
+            Err(why) => visibility.unseen.push(format!(
+                "the members of group {gid}, which may write {} ({why})",
+                dir.display()
+            )),
         }
     }
     if users.is_subset(&seen) {
