@@ -120,7 +120,25 @@ pub struct PruneArgs {
     /// Threads for reading the cache, matching venvs and deleting [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
+
+    /// Root only: on a cache shared by several users, also search each user's home, uv
+    /// tool dir and registered roots, so that their venvs keep what they use (without it,
+    /// a shared cache keeps every archive)
+    #[arg(long, conflicts_with = "only_locked")]
+    pub all_users: bool,
 }
+
+/// A request the command line cannot carry out as given (exit 2, like clap's errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 #[derive(Debug, Clone, clap::Subcommand)]
 /// The subcommands besides the prune.
@@ -350,7 +368,25 @@ pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
     if let Some(threads) = args.threads {
         settings.threads = crate::threads::Threads::new(threads);
     }
+    if args.all_users {
+        all_users_allowed()?;
+        settings.all_users = true;
+    }
     Ok(settings)
+}
+
+/// `--all-users` reads other users' homes: only root can, and only root may ask.
+fn all_users_allowed() -> Result<()> {
+    #[cfg(unix)]
+    if crate::users::effective_uid() == 0 {
+        return Ok(());
+    }
+    Err(UsageError(
+        "--all-users searches every user's home and needs root: run it as root (sudo), or \
+         drop --all-users to prune what this user can see"
+            .to_owned(),
+    )
+    .into())
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -80,6 +80,21 @@ pub enum RootOrigin {
     Home,
     /// uv's temporary overlay venvs inside the cache (`builds-v*`).
     CacheBuilds,
+    /// `--all-users`: the home directory of another user of a shared cache
+    /// (`crate::users`), walked like [`RootOrigin::Home`].
+    UserHome,
+    /// `--all-users`: another user's uv tool dir (`~/.local/share/uv/tools`).
+    UserToolDir,
+    /// `--all-users`: a root another user registered.
+    UserRegistered,
+}
+
+impl RootOrigin {
+    /// A home directory: its caches are skipped, and a network mount in it is listed
+    /// without keeping every archive (see the module doc).
+    fn is_home(self) -> bool {
+        matches!(self, RootOrigin::Home | RootOrigin::UserHome)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +375,11 @@ impl<'a> Search<'a> {
         let mut skip_paths = HashSet::new();
         let mut skip_names: Vec<OsString> = SKIPPED_DIRS.iter().map(OsString::from).collect();
         let mut elsewhere: Vec<PathBuf> = other_roots.cloned().collect();
-        if root.origin == RootOrigin::Home {
+        if root.origin.is_home() {
             skip_paths.extend(HOME_SKIPPED.iter().map(|rel| walked.join(rel)));
+        }
+        // The variables are this run's: they move only its own home's caches.
+        if root.origin == RootOrigin::Home {
             elsewhere.extend(
                 HOME_SKIPPED_VARS
                     .iter()
@@ -560,7 +578,7 @@ impl<'a> Search<'a> {
                     path: path.to_owned(),
                     fstype: mount.fstype.clone(),
                     class: mount.class,
-                    blind_spot: self.root.origin != RootOrigin::Home,
+                    blind_spot: !self.root.origin.is_home(),
                 });
             }
             return true;

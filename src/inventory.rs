@@ -52,6 +52,10 @@ pub struct Archive {
     /// The ctime of a wheel's `METADATA`: it changes whenever a hardlink venv links or
     /// unlinks the file, so it is a last-use time uv leaves behind for free.
     pub linked: Option<SystemTime>,
+    /// Who unpacked it (the directory's owner, from the same `lstat`): on a cache several
+    /// users write, a user whose venvs this run cannot see (`crate::users`). `None`
+    /// where there are no owners (not Unix).
+    pub owner: Option<u32>,
 }
 
 impl Archive {
@@ -186,10 +190,25 @@ fn list_archive(entry: &std::fs::DirEntry) -> Listed {
                 kind,
                 created: meta.modified().ok(),
                 linked,
+                owner: owner(&meta),
             })
         }
         Ok(_) => Listed::Warning(format!("{}: not a directory, left alone", path.display())),
         Err(err) => Listed::Warning(format!("{}: {err}", path.display())),
+    }
+}
+
+/// The owner of an entry, where files have one.
+fn owner(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(meta.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
     }
 }
 

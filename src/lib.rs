@@ -78,6 +78,8 @@ mod rmtree;
 pub mod state;
 mod threads;
 mod units;
+#[cfg(unix)]
+mod users;
 mod walk;
 
 pub use cli::{Args, PruneArgs, build_report, run};

@@ -75,6 +75,9 @@ pub enum Evidence {
     },
     /// The archive is neither a wheel nor a venv; we do not know who uses it.
     Unrecognized,
+    /// Other users write the cache and this run cannot see their venvs (`crate::users`):
+    /// a symlink venv of theirs may use the archive. `unseen` names them.
+    SharedCache { unseen: String },
     /// Created less than the grace window ago: uv may be installing from it right now.
     Grace { age: Duration },
     /// Policy: `--keep` (or the config's `keep`) names its package.
@@ -99,6 +102,7 @@ pub enum EvidenceKind {
     Unreadable,
     RootUnmounted,
     Unrecognized,
+    SharedCache,
     Grace,
     #[serde(rename = "keep")]
     KeepList,
@@ -121,6 +125,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::Unreadable => "unreadable",
             EvidenceKind::RootUnmounted => "root-unmounted",
             EvidenceKind::Unrecognized => "unrecognized",
+            EvidenceKind::SharedCache => "shared-cache",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
             EvidenceKind::RecentlyUsed => "recently-used",
@@ -158,6 +163,7 @@ impl Evidence {
             Evidence::Unreadable { .. } => EvidenceKind::Unreadable,
             Evidence::RootUnmounted { .. } => EvidenceKind::RootUnmounted,
             Evidence::Unrecognized => EvidenceKind::Unrecognized,
+            Evidence::SharedCache { .. } => EvidenceKind::SharedCache,
             Evidence::Grace { .. } => EvidenceKind::Grace,
             Evidence::KeepList { .. } => EvidenceKind::KeepList,
             Evidence::RecentlyUsed { .. } => EvidenceKind::RecentlyUsed,
@@ -196,6 +202,9 @@ impl Evidence {
             Evidence::PointerUnreadable { reason, .. } | Evidence::Unreadable { reason, .. } => {
                 Some(reason.clone())
             }
+            Evidence::SharedCache { unseen } => Some(format!(
+                "the cache is shared with users whose venvs this run cannot see: {unseen}"
+            )),
             Evidence::Grace { age } => Some(format!("created {} ago", rounded(*age))),
             Evidence::KeepList { package } => Some(format!("{package} is on the keep list")),
             Evidence::RecentlyUsed { ago } => Some(format!("last used {} ago", rounded(*ago))),

@@ -469,6 +469,7 @@ mod tests {
             path,
             created: None,
             linked: None,
+            owner: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The `uv-cache-prune` binary: parse, run, map errors to exit 1 (clap exits 2 on bad usage).
+//! The `uv-cache-prune` binary: parse, run, map errors to exit 1, and bad usage to exit 2
+//! (clap's own errors, and [`uv_cache_prune::cli::UsageError`]).
 
 use std::process::ExitCode;
 
@@ -21,7 +22,11 @@ fn main() -> ExitCode {
                 "error: {}",
                 uv_cache_prune::report::one_line(&format!("{err:#}"))
             );
-            ExitCode::FAILURE
+            if err.is::<uv_cache_prune::cli::UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

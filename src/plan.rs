@@ -70,6 +70,9 @@ pub struct Options {
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
     pub blind_spots: Vec<(PathBuf, String)>,
+    /// The users of a shared cache this run cannot see (`crate::users`), named: a
+    /// symlink venv of theirs may use any archive, so each is kept (`shared-cache`).
+    pub unseen_users: Option<String>,
     /// What `uv.lock` files keep (`lockfile` evidence).
     pub locks: Findings,
     /// What registered roots whose filesystem is not here used when last seen
@@ -273,6 +276,14 @@ fn intrinsic(archive: &Archive, options: &Options) -> Findings {
             Evidence::Unreadable {
                 path: path.clone(),
                 reason: format!("part of a root could not be read: {reason}"),
+            },
+        ));
+    }
+    if let Some(unseen) = &options.unseen_users {
+        findings.push((
+            id(),
+            Evidence::SharedCache {
+                unseen: unseen.clone(),
             },
         ));
     }

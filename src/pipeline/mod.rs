@@ -111,6 +111,9 @@ pub struct Settings {
     pub now: SystemTime,
     /// Threads for the inventory, venv matching, the candidate walk and deletion.
     pub threads: Threads,
+    /// `--all-users` (root only): search the home, tool dir and registered roots of
+    /// every user of a shared cache, so that their venvs are seen (`crate::users`).
+    pub all_users: bool,
 }
 
 impl Settings {
@@ -155,6 +158,7 @@ impl Settings {
             },
             now: state::now()?,
             threads: Threads::all_cores(),
+            all_users: false,
         })
     }
 }

@@ -8,13 +8,15 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::Settings;
-use crate::discover::{self, RootOrigin, RootScan};
+use crate::discover::{self, RootOrigin, RootScan, RootSpec};
 use crate::inventory::{self, Inventory};
 use crate::locate::CacheDir;
 use crate::plan::{self, Plan};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::state;
+#[cfg(unix)]
+use crate::users;
 
 /// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
@@ -51,6 +53,12 @@ pub(super) fn take(
                 unmounted: &mut unmounted,
             },
         ),
+    };
+    // Who else writes the cache, and the roots that make them seen (`--all-users`).
+    // CI mode consults no venv, so other users' venvs change nothing there.
+    let (specs, unseen_users) = match settings.locks {
+        super::LockUse::Only(_) => (specs, None),
+        _ => other_users(settings, cache, &inventory, specs, &mut warnings),
     };
     let roots = discover::discover(&specs, cache, &settings.excludes, progress);
 
@@ -129,6 +137,7 @@ pub(super) fn take(
         now: settings.now,
         last_seen,
         blind_spots,
+        unseen_users,
         locks,
         unmounted,
         only_locked: matches!(settings.locks, super::LockUse::Only(_)),
@@ -146,6 +155,38 @@ pub(super) fn take(
         plan,
         warnings,
     })
+}
+
+/// Who uses the cache and who of them this run sees (`crate::users`): the roots with
+/// the other users' roots added (`--all-users`), and the unseen users in words, whose
+/// doubt keeps every archive (with one warning saying how to prune instead).
+#[cfg(unix)]
+fn other_users(
+    settings: &Settings,
+    cache: &CacheDir,
+    inventory: &Inventory,
+    mut specs: Vec<RootSpec>,
+    warnings: &mut Vec<String>,
+) -> (Vec<RootSpec>, Option<String>) {
+    let viewer = users::Viewer::current(settings.all_users);
+    let visibility = users::visibility(cache, inventory, &viewer);
+    specs.extend(visibility.roots.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    specs.retain(|spec| seen.insert(spec.path.clone()));
+    warnings.extend(visibility.warning(cache.root()));
+    (specs, visibility.summary())
+}
+
+/// Without owners (not Unix) no user is told apart: nothing is unseen.
+#[cfg(not(unix))]
+fn other_users(
+    _: &Settings,
+    _: &CacheDir,
+    _: &Inventory,
+    specs: Vec<RootSpec>,
+    _: &mut Vec<String>,
+) -> (Vec<RootSpec>, Option<String>) {
+    (specs, None)
 }
 
 /// What earlier scans recorded; a damaged record is a warning, and makes every archive

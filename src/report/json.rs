@@ -88,6 +88,7 @@ mod tests {
             EvidenceKind::Unreadable,
             EvidenceKind::RootUnmounted,
             EvidenceKind::Unrecognized,
+            EvidenceKind::SharedCache,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
             EvidenceKind::RecentlyUsed,
