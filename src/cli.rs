@@ -247,7 +247,7 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 } else {
                     "already registered"
                 };
-                out += &format!("{verb}: {}\n", root.display());
+                out += &format!("{verb}: {}\n", crate::report::safe_path(root));
             }
         }
         RootsCommand::Remove { dirs } => {
@@ -256,12 +256,15 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 .filter_map(|d| std::path::absolute(d).ok())
                 .collect();
             for root in state::unregister_roots(&dir, |r| dirs.iter().any(|d| d == r))? {
-                out += &format!("forgot: {}\n", root.display());
+                out += &format!("forgot: {}\n", crate::report::safe_path(&root));
             }
         }
         RootsCommand::Prune => {
             for root in state::unregister_roots(&dir, |r| !r.exists())? {
-                out += &format!("forgot vanished root: {}\n", root.display());
+                out += &format!(
+                    "forgot vanished root: {}\n",
+                    crate::report::safe_path(&root)
+                );
             }
         }
     }

@@ -13,6 +13,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::report::safe_path;
+
 /// The shim, compiled in so the binary can install it anywhere.
 pub const SHIM: &str = include_str!("../hooks/uv-cache-prune.sh");
 /// The hooks we install.
@@ -90,7 +92,7 @@ pub fn install(repo: &Path) -> Result<Vec<String>> {
             "installed"
         };
         write_executable(&hook, SHIM)?;
-        done.push(format!("{what}: {}", hook.display()));
+        done.push(format!("{what}: {}", safe_path(&hook)));
     }
     Ok(done)
 }
@@ -102,7 +104,7 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
     for name in HOOKS {
         let hook = dir.join(name);
         if !is_ours(&hook) {
-            done.push(format!("not ours, left alone: {}", hook.display()));
+            done.push(format!("not ours, left alone: {}", safe_path(&hook)));
             continue;
         }
         std::fs::remove_file(&hook).with_context(|| format!("cannot remove {}", hook.display()))?;
@@ -110,9 +112,9 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
         if std::fs::symlink_metadata(&old).is_ok() {
             std::fs::rename(&old, &hook)
                 .with_context(|| format!("cannot restore {}", old.display()))?;
-            done.push(format!("restored the previous hook: {}", hook.display()));
+            done.push(format!("restored the previous hook: {}", safe_path(&hook)));
         } else {
-            done.push(format!("removed: {}", hook.display()));
+            done.push(format!("removed: {}", safe_path(&hook)));
         }
     }
     Ok(done)
