@@ -1,4 +1,5 @@
-//! The `uv-cache-prune` binary: parse, run, map errors to exit 1 (clap exits 2 on bad usage).
+//! The `uv-cache-prune` binary: parse, run, map errors to exit 1, or 2 for bad usage
+//! (clap's own, and a path named on the command line that does not exist).
 
 use std::process::ExitCode;
 
@@ -15,13 +16,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match uv_cache_prune::run(&cli.args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            // One line, control characters escaped: a path in an error can hold anything.
-            eprintln!(
-                "error: {}",
-                uv_cache_prune::report::one_line(&format!("{err:#}"))
-            );
-            ExitCode::FAILURE
-        }
+        // One line, control characters escaped; 2 for a path on the command line that
+        // does not exist, like clap's own usage errors.
+        Err(err) => ExitCode::from(uv_cache_prune::cli::report_error(&err)),
     }
 }
