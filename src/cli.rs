@@ -279,10 +279,12 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
 }
 
 /// Everything but the printing, for callers that want the value. Paths named by flags
-/// are checked first: a missing one is a [`UsageError`], before anything is read.
+/// are checked once the config is parsed (its errors come first, as before) and before
+/// the run reads the cache or a root: a missing one is a [`UsageError`].
 pub fn build_report(args: &PruneArgs) -> Result<Report> {
+    let settings = settings(args, &config::load()?)?;
     named_paths_exist(args)?;
-    pipeline::run(&settings(args, &config::load()?)?)
+    pipeline::run(&settings)
 }
 
 /// A mistake on the command line found after parsing (a path named by a flag that does
