@@ -407,8 +407,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in table.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        table[0][j] = j;
+    for (j, cell) in table[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -486,5 +486,19 @@ fn write_stdout(text: &str) -> Result<()> {
     {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn a_swap_is_one_edit() {
+        assert_eq!(edit_distance("scr", "src"), 1);
+        assert_eq!(edit_distance("cahce", "cache"), 1);
+        assert_eq!(edit_distance("src", "src"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("work", "src"), 4);
     }
 }

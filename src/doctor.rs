@@ -125,7 +125,7 @@ fn last_line(log: &Path) -> String {
             .find(|l| l.contains("uv-cache-prune --hook"))
             .unwrap_or("no run logged yet")
             .to_owned(),
-        Err(err) if err.is_not_found() => format!("never ({} does not exist)", safe_path(&log)),
-        Err(err) => format!("cannot read {}: {err}", safe_path(&log)),
+        Err(err) if err.is_not_found() => format!("never ({} does not exist)", safe_path(log)),
+        Err(err) => format!("cannot read {}: {err}", safe_path(log)),
     }
 }
