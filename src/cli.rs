@@ -499,6 +499,6 @@ mod tests {
         assert_eq!(edit_distance("cahce", "cache"), 1);
         assert_eq!(edit_distance("src", "src"), 0);
         assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("work", "src"), 4);
+        assert_eq!(edit_distance("work", "src"), 3);
     }
 }
