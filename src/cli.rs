@@ -128,18 +128,6 @@ pub struct PruneArgs {
     pub all_users: bool,
 }
 
-/// A request the command line cannot carry out as given (exit 2, like clap's errors).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 #[derive(Debug, Clone, clap::Subcommand)]
 /// The subcommands besides the prune.
 pub enum Command {
@@ -262,6 +250,10 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
             }
         }
         RootsCommand::Add { dirs } => {
+            // All checked before any is registered: a typo registers nothing.
+            for root in dirs {
+                must_exist("roots add", root, Kind::Dir)?;
+            }
             for root in dirs {
                 let added = state.register_root(root)?;
                 let verb = if added {
@@ -269,7 +261,7 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 } else {
                     "already registered"
                 };
-                out += &format!("{verb}: {}\n", root.display());
+                out += &format!("{verb}: {}\n", crate::report::safe_path(root));
             }
         }
         RootsCommand::Remove { dirs } => {
@@ -278,7 +270,7 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                 .filter_map(|d| std::path::absolute(d).ok())
                 .collect();
             for root in state.unregister_roots(|r| dirs.iter().any(|d| d == r))? {
-                out += &format!("forgot: {}\n", root.display());
+                out += &format!("forgot: {}\n", crate::report::safe_path(&root));
             }
         }
         RootsCommand::Prune => {
@@ -294,16 +286,21 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
                     )
             };
             for root in state.unregister_roots(gone)? {
-                out += &format!("forgot vanished root: {}\n", root.display());
+                out += &format!(
+                    "forgot vanished root: {}\n",
+                    crate::report::safe_path(&root)
+                );
             }
             for root in state.registry().roots {
                 if let Some(state::Absence::Unmounted { mount, .. }) =
                     seen.absence(&root, &root, mounts.as_ref())
                 {
-                    let on = mount.map_or(String::new(), |m| format!(" ({})", m.display()));
+                    let on = mount.map_or(String::new(), |m| {
+                        format!(" ({})", crate::report::safe_path(&m))
+                    });
                     out += &format!(
                         "kept: {} (its filesystem{on} is not mounted; `uv-cache-prune roots remove` forgets it)\n",
-                        root.display()
+                        crate::report::safe_path(&root)
                     );
                 }
             }
@@ -315,9 +312,151 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
     Ok(out)
 }
 
-/// Everything but the printing, for callers that want the value.
+/// Everything but the printing, for callers that want the value. Paths named by flags
+/// are checked once the config is parsed (its errors come first, as before) and before
+/// the run reads the cache or a root: a missing one is a [`UsageError`].
 pub fn build_report(args: &PruneArgs) -> Result<Report> {
-    pipeline::run(&settings(args, &config::load()?)?)
+    let settings = settings(args, &config::load()?)?;
+    named_paths_exist(args)?;
+    pipeline::run(&settings)
+}
+
+/// A mistake on the command line found after parsing (a path named by a flag that does
+/// not exist, `--all-users` when not root): exit status 2, like clap's own usage errors. `run`'s callers tell it apart
+/// with [`exit_status`].
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit status for an error [`run`] returned: 2 for bad usage ([`UsageError`]), else 1.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// Prints `err` as the binary does, `error: ` and one line with every control character
+/// escaped (an error names paths, and a path can hold anything), and returns its exit
+/// status. The binary and `cargo xtask cache-prune` both end this way.
+pub fn report_error(err: &anyhow::Error) -> u8 {
+    eprintln!("error: {}", crate::report::safe(&format!("{err:#}")));
+    exit_status(err)
+}
+
+/// Every directory or file a flag names must exist: a typo in `--root` would leave a
+/// project's venvs unsearched and list their archives as dead, and one in `--cache-dir`
+/// would make `--apply` report "No cache there yet" and succeed. (`$UV_CACHE_DIR` at a
+/// missing directory is not checked: uv makes its cache lazily, so that is a fresh
+/// machine, not a typo; a missing root from the config file is only a warning.)
+fn named_paths_exist(args: &PruneArgs) -> Result<()> {
+    let dirs = [
+        ("--cache-dir", args.cache_dir.as_slice()),
+        ("--root", &args.roots[..]),
+        ("--register", &args.register[..]),
+    ];
+    for (flag, paths) in dirs {
+        for path in paths {
+            must_exist(flag, path, Kind::Dir)?;
+        }
+    }
+    for path in &args.only_locked {
+        must_exist("--only-locked", path, Kind::File)?;
+    }
+    Ok(())
+}
+
+/// What a flag names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// A [`UsageError`] when nothing is at `path` (or a component of it is not a directory).
+/// Anything else (a permission error, say) is left to the run, which reports it where it
+/// reads.
+fn must_exist(flag: &str, path: &std::path::Path, kind: Kind) -> Result<()> {
+    use std::io::ErrorKind::{NotADirectory, NotFound};
+    match std::fs::metadata(path) {
+        Err(err) if matches!(err.kind(), NotFound | NotADirectory) => {}
+        _ => return Ok(()),
+    }
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let hint = match close_sibling(&shown, kind) {
+        Some(sibling) => format!(" (did you mean {}?)", sibling.display()),
+        None => String::new(),
+    };
+    let what = match (flag, kind) {
+        ("--cache-dir", _) => "uv's cache",
+        (_, Kind::File) => "a lock file",
+        (_, Kind::Dir) => "a directory to search",
+    };
+    Err(UsageError(format!(
+        "{flag} {} does not exist{hint}: nothing was read or deleted; it should name {what}, \
+         so check the spelling, or leave the flag out",
+        shown.display()
+    ))
+    .into())
+}
+
+/// A sibling of the missing `path` whose name is one or two edits away (`scr` for `src`),
+/// of the kind the flag wants; the closest, if any. Reads one directory, at most a few
+/// thousand names: cheap, and only on the way to an error.
+fn close_sibling(path: &std::path::Path, kind: Kind) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path.parent()?;
+    let limit = if name.chars().count() <= 4 { 1 } else { 2 };
+    std::fs::read_dir(parent)
+        .ok()?
+        .take(4096)
+        .flatten()
+        .filter_map(|entry| {
+            let candidate = entry.file_name().into_string().ok()?;
+            let distance = edit_distance(name, &candidate);
+            (distance <= limit).then_some((distance, candidate, entry.path()))
+        })
+        .filter(|(_, _, path)| {
+            std::fs::metadata(path).is_ok_and(|m| match kind {
+                Kind::Dir => m.is_dir(),
+                Kind::File => m.is_file(),
+            })
+        })
+        .min()
+        .map(|(_, _, path)| path)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut table = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in table.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in table[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[i - 1][j] + 1)
+                .min(table[i][j - 1] + 1)
+                .min(table[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[i - 2][j - 2] + 1);
+            }
+            table[i][j] = best;
+        }
+    }
+    table[a.len()][b.len()]
 }
 
 /// Flags merged with the config: a flag wins over the config, which wins over the
@@ -399,5 +538,19 @@ fn write_stdout(text: &str) -> Result<()> {
     {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn a_swap_is_one_edit() {
+        assert_eq!(edit_distance("scr", "src"), 1);
+        assert_eq!(edit_distance("cahce", "cache"), 1);
+        assert_eq!(edit_distance("src", "src"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("work", "src"), 3);
     }
 }

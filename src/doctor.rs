@@ -11,18 +11,21 @@ use anyhow::Result;
 
 use crate::locate::{self, Validated};
 use crate::pipeline::{self, Mode, Settings};
-use crate::report::{Status, one_line, shown};
+use crate::report::{Status, safe, safe_path};
 use crate::units::human_bytes;
 use crate::{config, hooks, state};
 
 /// The doctor's screen: one labelled line per fact, then what a dry run would free.
 pub fn report() -> Result<String> {
     let mut out = String::new();
+    // Every value is escaped here: paths, uv's answer, errors and the hook log all come
+    // from outside and may hold control characters. (Paths are escaped first, so that
+    // bytes that are not UTF-8 show as bytes; escaping escaped text changes nothing.)
     let line = |out: &mut String, label: &str, value: String| {
-        let _ = writeln!(out, "{label:<15}{value}");
+        let _ = writeln!(out, "{label:<15}{}", safe(&value));
     };
     let location = locate::locate(None)?;
-    let found = format!("{} (from {})", location.path.display(), location.source);
+    let found = format!("{} (from {})", safe_path(&location.path), location.source);
     let cache = match locate::validate(location) {
         Ok(Validated::Cache(_)) => found,
         Ok(Validated::Missing(_)) => format!("{found}: does not exist yet"),
@@ -34,25 +37,29 @@ pub fn report() -> Result<String> {
     line(&mut out, "link mode", link_mode());
     let config = match config::path() {
         Some(path) if std::fs::symlink_metadata(&path).is_ok() => match config::load_from(&path) {
-            Ok(_) => shown(&path),
-            Err(err) => one_line(&format!("{err:#}")),
+            Ok(_) => safe_path(&path).to_string(),
+            Err(err) => format!("{err:#}"),
         },
-        Some(path) => format!("{} (not present: defaults apply)", shown(&path)),
+        Some(path) => format!("{} (not present: defaults apply)", safe_path(&path)),
         None => "no config directory".to_owned(),
     };
     line(&mut out, "config", config);
     match state::State::open() {
         Ok(state) => {
             let dir = state.path().to_owned();
-            line(&mut out, "state", shown(&dir));
+            line(&mut out, "state", safe_path(&dir).to_string());
             let registry = state.registry();
-            let listed: Vec<String> = registry.roots.iter().map(|r| shown(r)).collect();
+            let listed: Vec<String> = registry
+                .roots
+                .iter()
+                .map(|r| safe_path(r).to_string())
+                .collect();
             let mut roots = match listed.len() {
                 0 => "none (register with `uv-cache-prune roots add DIR` or the hooks)".into(),
                 _ => listed.join(", "),
             };
             if let Some(doubt) = registry.doubt {
-                roots += &format!("; {}", one_line(&doubt.reason));
+                roots += &format!("; {}", doubt.reason);
             }
             line(&mut out, "registered", roots);
             line(&mut out, "last hook run", last_line(&dir.join("hook.log")));
@@ -60,7 +67,7 @@ pub fn report() -> Result<String> {
         Err(err) => line(&mut out, "state", format!("{err:#}")),
     }
     let tool_dir =
-        crate::discover::tool_dir().map_or("unknown".into(), |d| d.display().to_string());
+        crate::discover::tool_dir().map_or("unknown".into(), |d| safe_path(&d).to_string());
     line(&mut out, "uv tool dir", tool_dir);
     let hooks = match hooks::installed(Path::new(".")) {
         Ok(found) if found.is_empty() => {
@@ -68,7 +75,7 @@ pub fn report() -> Result<String> {
         }
         Ok(found) => found
             .iter()
-            .map(|h| h.display().to_string())
+            .map(|h| safe_path(h).to_string())
             .collect::<Vec<_>>()
             .join(", "),
         Err(_) => "not in a git repository".into(),
@@ -113,13 +120,13 @@ const LOG_LIMIT: u64 = 16 << 20;
 
 fn last_line(log: &Path) -> String {
     match crate::read::read_regular_text(log, LOG_LIMIT) {
-        Ok(text) => one_line(
-            text.lines()
-                .rev()
-                .find(|l| l.contains("uv-cache-prune --hook"))
-                .unwrap_or("no run logged yet"),
-        ),
-        Err(err) if err.is_not_found() => format!("never ({} does not exist)", shown(log)),
-        Err(err) => format!("cannot read {}: {err}", shown(log)),
+        Ok(text) => text
+            .lines()
+            .rev()
+            .find(|l| l.contains("uv-cache-prune --hook"))
+            .unwrap_or("no run logged yet")
+            .to_owned(),
+        Err(err) if err.is_not_found() => format!("never ({} does not exist)", safe_path(log)),
+        Err(err) => format!("cannot read {}: {err}", safe_path(log)),
     }
 }

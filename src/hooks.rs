@@ -13,6 +13,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::report::safe_path;
+
 /// The shim, compiled in so the binary can install it anywhere.
 pub const SHIM: &str = include_str!("../hooks/uv-cache-prune.sh");
 /// The hooks we install.
@@ -29,12 +31,26 @@ const CHAINED_SUFFIX: &str = ".uv-cache-prune-chained";
 
 /// Where git looks for `repo`'s hooks.
 pub fn hooks_dir(repo: &Path) -> Result<PathBuf> {
+    git_path(repo, "hooks")
+}
+
+/// `git rev-parse --git-path <path>` run in `repo`: where git itself reads or writes that
+/// file. The answer is taken byte for byte, less the one newline git ends it with: a
+/// `core.hooksPath` may end in a space or hold bytes that are not UTF-8, and trimming or
+/// decoding it would name another directory, one git never runs hooks from. A relative
+/// answer is relative to where git ran, `repo`.
+fn git_path(repo: &Path, path: &str) -> Result<PathBuf> {
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["rev-parse", "--git-path", "hooks"])
+        .args(["rev-parse", "--git-path", path])
         .output()
-        .with_context(|| format!("cannot run git in {}", repo.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot run git in {}; is git installed and on PATH?",
+                repo.display()
+            )
+        })?;
     if !output.status.success() {
         bail!(
             "{} is not a git repository: {}",
@@ -42,12 +58,65 @@ pub fn hooks_dir(repo: &Path) -> Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let mut bytes = output.stdout;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        bail!(
+            "git printed nothing for `git rev-parse --git-path {path}` in {}; \
+             check the repository with `git status`",
+            repo.display()
+        );
+    }
+    let dir = path_from_bytes(bytes);
     Ok(if dir.is_absolute() {
         dir
     } else {
         repo.join(dir)
     })
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Checks that the hook we wrote at `hook` is the file git runs for `name`: git's own
+/// answer for `hooks/<name>` must be the same file (device and inode). A hook git never
+/// runs would look installed and silently do nothing.
+fn check_git_runs(repo: &Path, name: &str, hook: &Path) -> Result<()> {
+    let theirs = git_path(repo, &format!("hooks/{name}"))?;
+    let same = match (std::fs::metadata(hook), std::fs::metadata(&theirs)) {
+        (Ok(ours), Ok(git)) => same_file(&ours, &git),
+        _ => false,
+    };
+    if !same {
+        bail!(
+            "installed {}, but git runs {} instead; check core.hooksPath \
+             (`git config --show-origin core.hooksPath`) and install again",
+            hook.display(),
+            theirs.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
 }
 
 /// Whether `path` is our shim: a regular file (not a symlink to one, which may be shared)
@@ -90,7 +159,8 @@ pub fn install(repo: &Path) -> Result<Vec<String>> {
             "installed"
         };
         write_executable(&hook, SHIM)?;
-        done.push(format!("{what}: {}", hook.display()));
+        check_git_runs(repo, name, &hook)?;
+        done.push(format!("{what}: {}", safe_path(&hook)));
     }
     Ok(done)
 }
@@ -102,7 +172,7 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
     for name in HOOKS {
         let hook = dir.join(name);
         if !is_ours(&hook) {
-            done.push(format!("not ours, left alone: {}", hook.display()));
+            done.push(format!("not ours, left alone: {}", safe_path(&hook)));
             continue;
         }
         std::fs::remove_file(&hook).with_context(|| format!("cannot remove {}", hook.display()))?;
@@ -110,9 +180,9 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
         if std::fs::symlink_metadata(&old).is_ok() {
             std::fs::rename(&old, &hook)
                 .with_context(|| format!("cannot restore {}", old.display()))?;
-            done.push(format!("restored the previous hook: {}", hook.display()));
+            done.push(format!("restored the previous hook: {}", safe_path(&hook)));
         } else {
-            done.push(format!("removed: {}", hook.display()));
+            done.push(format!("removed: {}", safe_path(&hook)));
         }
     }
     Ok(done)

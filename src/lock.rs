@@ -123,8 +123,8 @@ pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired
         if !said {
             eprintln!(
                 "{}; waiting for the lock on {} (--lock-timeout)",
-                holder.describe(),
-                path.display()
+                crate::report::safe(&holder.describe()),
+                crate::report::safe_path(&path)
             );
             said = true;
         }

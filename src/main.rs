@@ -1,5 +1,5 @@
-//! The `uv-cache-prune` binary: parse, run, map errors to exit 1, and bad usage to exit 2
-//! (clap's own errors, and [`uv_cache_prune::cli::UsageError`]).
+//! The `uv-cache-prune` binary: parse, run, map errors to exit 1, or 2 for bad usage
+//! (clap's own, and a path named on the command line that does not exist).
 
 use std::process::ExitCode;
 
@@ -16,17 +16,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match uv_cache_prune::run(&cli.args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            // One line, control characters escaped: a path in an error can hold anything.
-            eprintln!(
-                "error: {}",
-                uv_cache_prune::report::one_line(&format!("{err:#}"))
-            );
-            if err.is::<uv_cache_prune::cli::UsageError>() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        // One line, control characters escaped; 2 for a path on the command line that
+        // does not exist, like clap's own usage errors.
+        Err(err) => ExitCode::from(uv_cache_prune::cli::report_error(&err)),
     }
 }

@@ -53,13 +53,20 @@ fn a_corrupt_http_pointer_keeps_the_archive_its_symlink_names() {
 
 #[test]
 fn a_root_that_does_not_exist_is_reported_not_fatal() {
+    // A root from the config file: directories come and go. (A `--root` that does not
+    // exist is a typo, bad usage: tests/typos.rs.)
     let sandbox = Sandbox::new();
     sandbox.wheel("alpha", "1.0");
     sandbox.venv("projects/a/.venv", &uv(), LinkMode::Hardlink, &["alpha"]);
     let missing = sandbox.path("no/such/root");
+    let config = sandbox.path("xdg/config/uv-cache-prune/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let roots = serde_json::to_string(&[path_str(&missing)]).unwrap();
+    std::fs::write(&config, format!("roots = {roots}\n")).unwrap();
 
-    let (report, stderr) =
-        sandbox.prune_json_and_stderr(&plan_args(&[&sandbox.projects(), &missing]));
+    let args = ["--grace", "0s", "--root"].map(std::ffi::OsString::from);
+    let args = [&args[..], &[sandbox.projects().into_os_string()]].concat();
+    let (report, stderr) = sandbox.prune_json_and_stderr(&args);
     assert!(
         diagnosed(&report, &stderr, &missing),
         "nothing names {}:\nstderr: {stderr}\nreport: {report:#}",

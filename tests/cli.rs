@@ -58,10 +58,12 @@ fn a_directory_that_is_not_a_uv_cache_is_refused() {
 
 #[test]
 fn a_cache_dir_that_does_not_exist_yet_means_nothing_to_do() {
+    // From UV_CACHE_DIR: uv makes its cache lazily. (`--cache-dir` at a missing directory
+    // is a typo, bad usage: tests/typos.rs.)
     let sandbox = Sandbox::new();
     let missing = sandbox.path("no-such-cache");
     let mut cmd = sandbox.bare_prune_cmd();
-    cmd.arg("--cache-dir").arg(&missing);
+    cmd.env("UV_CACHE_DIR", &missing);
     let output = cmd.output().expect("run uv-cache-prune");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&cmd, &output));
     let said = format!(

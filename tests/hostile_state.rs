@@ -333,8 +333,21 @@ fn a_path_with_a_newline_or_4_kb_long_stays_on_one_short_line() {
     let newline = sandbox.path("no\nsuch\x1b[31mroot");
     let long = sandbox.path(vec!["x".repeat(200); 19].join("/"));
     assert!(long.as_os_str().len() > 3800);
-    let mut cmd = sandbox.prune_cmd(&["--no-default-roots"]);
-    cmd.arg("--root").arg(&newline).arg("--root").arg(&long);
+    // Roots from the config file: a missing one there is a warning and the run goes on
+    // (on the command line it is bad usage, tests/typos.rs).
+    let config = sandbox.path("xdg/config/uv-cache-prune/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let toml_string = |p: &std::path::Path| serde_json::to_string(&path_str(p)).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "roots = [{}, {}]\n",
+            toml_string(&newline),
+            toml_string(&long)
+        ),
+    )
+    .unwrap();
+    let mut cmd = sandbox.prune_cmd::<&str>(&[]);
     let finished = expect_exit(&mut cmd, 0);
     let lines: Vec<&str> = finished.stderr.lines().collect();
     let escaped = format!("{}/no\\nsuch\\x1b[31mroot", sandbox.dir().display());

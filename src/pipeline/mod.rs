@@ -205,8 +205,8 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Acquired::Busy { path, holder } => {
             eprintln!(
                 "{} (the lock on {}); nothing was deleted (--no-wait)",
-                holder.describe(),
-                path.display()
+                crate::report::safe(&holder.describe()),
+                crate::report::safe_path(&path)
             );
             let mut report =
                 Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);

@@ -65,7 +65,14 @@ pub(super) fn take(
     // The dry run keeps for blind spots too, so that it shows what --apply would do.
     let keep_for_blind_spots = !settings.allow_unreadable_roots;
     for root in &roots {
-        if root.missing && root.origin == RootOrigin::Flag {
+        // The command line's roots are checked before the run (a missing one is an
+        // error); a config file outlives directories, so its missing roots only warn.
+        if root.missing && root.origin == RootOrigin::Config {
+            warnings.push(format!(
+                "root {} (from the config file) does not exist: not searched; fix or remove it there",
+                root.path.display()
+            ));
+        } else if root.missing && root.origin == RootOrigin::Flag {
             warnings.push(format!("root {} does not exist", root.path.display()));
         }
         for (path, cause) in &root.unreadable {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::text::{one_line, shown};
+use super::text::{safe, safe_path};
 use super::{EvidenceJson, Report, epoch_secs, name_of};
 use crate::archive_id::ArchiveId;
 use crate::plan::{Fate, Plan, Selection};
@@ -68,7 +68,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "No archive in {} matches that package or id.",
-                shown(&self.cache_dir)
+                safe_path(&self.cache_dir)
             );
         }
         for archive in explained {
@@ -86,8 +86,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "{} {} (archive {}), last used {last_use}",
-                archive.name.as_deref().unwrap_or("(venv)"),
-                archive.version.as_deref().unwrap_or("-"),
+                safe(archive.name.as_deref().unwrap_or("(venv)")),
+                safe(archive.version.as_deref().unwrap_or("-")),
                 archive.id
             );
             match (archive.fate, archive.policy, archive.bytes) {
@@ -106,10 +106,10 @@ impl Report {
                             .into_iter()
                             .flatten()
                         {
-                            line += &format!(" {}", shown(part));
+                            line += &format!(" {}", safe_path(part));
                         }
                         if let Some(detail) = &evidence.detail {
-                            line += &format!(" ({})", one_line(detail));
+                            line += &format!(" ({})", safe(detail));
                         }
                         let _ = writeln!(out, "{line}");
                     }

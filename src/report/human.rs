@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::text::{count, shown};
+use super::text::{count, safe, safe_path};
 use super::{Candidate, Report, Status};
 use crate::liveness::EvidenceKind;
 use crate::units::human_bytes;
@@ -17,7 +17,7 @@ impl Report {
         let _ = writeln!(
             out,
             "uv cache: {} (from {})",
-            shown(&self.cache_dir),
+            safe_path(&self.cache_dir),
             self.cache_source
         );
         match self.status {
@@ -47,7 +47,7 @@ impl Report {
                 count(locks.len(), "lock file")
             );
             for lock in locks {
-                let _ = writeln!(out, "  {}", shown(lock));
+                let _ = writeln!(out, "  {}", safe_path(lock));
             }
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
@@ -78,7 +78,7 @@ impl Report {
                 0 => count(root.venvs, "venv"),
                 n => format!("{}, {}", count(root.venvs, "venv"), count(n, "lock")),
             };
-            let _ = writeln!(out, "  {} ({venvs}{unreadable})", shown(&root.path));
+            let _ = writeln!(out, "  {} ({venvs}{unreadable})", safe_path(&root.path));
         }
         let _ = writeln!(
             out,
@@ -118,8 +118,8 @@ impl Report {
                     out,
                     "{:>10}  {:<28} {:<16} {}",
                     human_bytes(candidate.bytes),
-                    candidate.name.as_deref().unwrap_or("(venv)"),
-                    candidate.version.as_deref().unwrap_or("-"),
+                    safe(candidate.name.as_deref().unwrap_or("(venv)")),
+                    safe(candidate.version.as_deref().unwrap_or("-")),
                     candidate.id
                 );
             }
@@ -153,7 +153,7 @@ impl Report {
                     "{:>10}  {:<9} {}",
                     human_bytes(share.bytes),
                     share.archives.len(),
-                    shown(&share.venv)
+                    safe_path(&share.venv)
                 );
             }
         }

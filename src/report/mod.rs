@@ -23,7 +23,7 @@ pub use crate::units::human_bytes;
 pub use explain::{Explained, explain};
 pub use json::SCHEMA_VERSION;
 use json::lossy;
-pub use text::{one_line, shown};
+pub use text::{Shown, one_line, safe, safe_os, safe_path, shown};
 
 #[derive(Debug, Serialize)]
 /// The whole report of one run, as JSON (schema 1) and as the human views render it.

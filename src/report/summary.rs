@@ -1,6 +1,6 @@
 //! The one line `--hook` appends to the hook log: when, which cache, what went.
 
-use super::text::{count, shown};
+use super::text::{count, safe_path};
 use super::{Report, Status};
 use crate::units::human_bytes;
 
@@ -22,7 +22,7 @@ impl Report {
         };
         format!(
             "{when} uv-cache-prune --hook {}: {what}\n",
-            shown(&self.cache_dir)
+            safe_path(&self.cache_dir)
         )
     }
 }
