@@ -48,6 +48,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::Result;
 
+use crate::archive_id::ArchiveId;
 use crate::guard::{ArchiveDir, CacheRoot, Guard, Moved, PointerRemoval};
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -64,6 +65,21 @@ pub struct Removal {
     pub leftover: Leftover,
     /// What was left in place, and why (trash we did not make, mounts, permissions).
     pub warnings: Vec<String>,
+    /// Candidates kept whole because a pointer naming them could not be removed safely:
+    /// the report moves them from the removed to the kept.
+    pub kept: Vec<Kept>,
+}
+
+/// A candidate `--apply` kept: a pointer naming it leads through a symlink or onto
+/// another mount, so removing that pointer could delete something else, and an archive
+/// never goes while a pointer still names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub id: ArchiveId,
+    /// The pointer that could not be removed.
+    pub pointer: PathBuf,
+    /// Why, in words.
+    pub why: String,
 }
 
 /// Trash of an earlier, interrupted run that this run finished deleting.
@@ -83,6 +99,7 @@ impl std::ops::AddAssign for Removal {
         self.leftover.entries += other.leftover.entries;
         self.leftover.bytes += other.leftover.bytes;
         self.warnings.extend(other.warnings);
+        self.kept.extend(other.kept);
     }
 }
 
@@ -170,11 +187,17 @@ pub fn apply(
     // names any more, deleted under its own name).
     let mut doomed = Vec::new();
     for (archive, bytes) in plan.candidates() {
-        if let Some(why) = remove_pointers(&root, &archive.pointers, &step, &mut removal) {
+        if let Some((pointer, why)) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
+        {
             removal.warnings.push(format!(
                 "kept {}: a pointer naming it cannot be removed safely ({why}); nothing of the archive was deleted; check that path and run again",
                 archive.path.display()
             ));
+            removal.kept.push(Kept {
+                id: archive.id.clone(),
+                pointer,
+                why,
+            });
             continue;
         }
         faults.step();
@@ -191,7 +214,7 @@ pub fn apply(
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
             let pointer = std::slice::from_ref(&dangling.path);
-            if let Some(why) = remove_pointers(&root, pointer, &step, &mut removal) {
+            if let Some((_, why)) = remove_pointers(&root, pointer, &step, &mut removal) {
                 removal
                     .warnings
                     .push(format!("left a dangling pointer: {why}; remove it by hand"));
@@ -203,18 +226,18 @@ pub fn apply(
 }
 
 /// Removes `pointers` by descriptor ([`CacheRoot::remove_pointer`]), counting them in
-/// `removal`; stops at the first that cannot be removed safely and returns why.
+/// `removal`; stops at the first that cannot be removed safely and returns it and why.
 fn remove_pointers(
     root: &CacheRoot,
     pointers: &[PathBuf],
     step: &dyn Fn(),
     removal: &mut Removal,
-) -> Option<String> {
+) -> Option<(PathBuf, String)> {
     for path in pointers {
         match root.remove_pointer(path, step) {
             PointerRemoval::Removed => removal.pointers += 1,
             PointerRemoval::Gone => {}
-            PointerRemoval::Refused(why) => return Some(why),
+            PointerRemoval::Refused(why) => return Some((path.clone(), why)),
         }
     }
     None

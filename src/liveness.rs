@@ -103,6 +103,7 @@ pub enum EvidenceKind {
     RootUnmounted,
     Unrecognized,
     SharedCache,
+    PointerRefused,
     Grace,
     #[serde(rename = "keep")]
     KeepList,
@@ -126,6 +127,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::RootUnmounted => "root-unmounted",
             EvidenceKind::Unrecognized => "unrecognized",
             EvidenceKind::SharedCache => "shared-cache",
+            EvidenceKind::PointerRefused => "pointer-refused",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
             EvidenceKind::RecentlyUsed => "recently-used",

@@ -348,7 +348,8 @@ fn only_locked_with_a_missing_lock_deletes_nothing() {
     let before = sandbox.world_snapshot();
     let output = sandbox.prune(&only_locked_args(&[&missing], &["--apply"]));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // A lock file named on the command line that is not there is a typo: bad usage.
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&path_str(&missing)), "{stderr}");
     assert_same_snapshot(&before, &sandbox.world_snapshot());
 }

@@ -76,6 +76,8 @@ fn roots_apply_creates_a_missing_lock_the_caches_owner_can_take() {
         fs::create_dir_all(&path).unwrap();
         user.give(&path);
     }
+    // Root runs with the user's HOME, as `sudo -E` would: the user's own cache, seen.
+    user.set_home(&sandbox.home());
     // The user's cache: one live archive (gamma, in projects/live) and a dead one (delta).
     let live = sandbox.path("projects/live");
     let gone = sandbox.path("projects/gone");

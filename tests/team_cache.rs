@@ -59,7 +59,7 @@ impl Member {
         std::fs::create_dir(&home).unwrap();
         user.give(&home);
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-        ok(Command::new("usermod").arg("-d").arg(&home).arg(&user.name));
+        user.set_home(&home);
         Some(Member { user, home })
     }
 

@@ -13,6 +13,7 @@ mod common;
 #[path = "common/descriptors.rs"]
 mod descriptors;
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -172,6 +173,12 @@ fn a_pointer_on_another_mount_keeps_its_archive_and_the_file_there() {
         "{stderr}"
     );
     assert_eq!(report["removed_bytes"], 0, "nothing was deleted");
+    // The report calls it kept, not removed, and says why.
+    assert_eq!(candidate_ids(&report), BTreeSet::new());
+    assert_eq!(live_ids(&report), set([&id]));
+    assert_eq!(evidence_kinds(&report, &id), set(["pointer-refused"]));
+    assert_eq!(report["archives"]["dead"], 0);
+    assert_eq!(report["reclaimable_bytes"], 0);
     assert!(sandbox.all_archives().contains(&id));
     assert_eq!(
         archive_problems(&sandbox.cache(), &id),

@@ -289,6 +289,8 @@ fn root_with_a_users_environment_leaves_the_state_the_users() {
     sandbox.wheel("beta", "1.0");
     user.give(sandbox.dir());
     open_path_to(sandbox.dir());
+    // Root runs with the user's HOME, as `sudo -E` would: the user's own cache, seen.
+    user.set_home(&sandbox.home());
     let as_user = |cmd: &mut Command| -> Output {
         cmd.env("UV_PYTHON", shared_python());
         user.ok(cmd)

@@ -230,5 +230,6 @@ pub fn run(settings: &Settings) -> Result<Report> {
             bytes: removal.leftover.bytes,
         });
     report.warnings.extend(removal.warnings);
+    report.keep_refused(&removal.kept);
     Ok(report)
 }

@@ -89,6 +89,7 @@ mod tests {
             EvidenceKind::RootUnmounted,
             EvidenceKind::Unrecognized,
             EvidenceKind::SharedCache,
+            EvidenceKind::PointerRefused,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
             EvidenceKind::RecentlyUsed,

@@ -228,6 +228,33 @@ pub struct NotSearchedMount {
 }
 
 impl Report {
+    /// Moves the candidates `--apply` had to keep (a pointer naming each could not be
+    /// removed safely) from the removed to the kept, with a `pointer-refused` reason, so
+    /// that the report never calls an archive removed that is still there.
+    pub fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
+        for kept in kept {
+            let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
+                continue;
+            };
+            let candidate = self.candidates.remove(at);
+            self.reclaimable_bytes = self.reclaimable_bytes.saturating_sub(candidate.bytes);
+            self.archives.dead = self.archives.dead.saturating_sub(1);
+            self.archives.live += 1;
+            self.live.push(Live {
+                id: candidate.id,
+                name: candidate.name,
+                version: candidate.version,
+                evidence: vec![EvidenceJson {
+                    kind: EvidenceKind::PointerRefused,
+                    venv: None,
+                    path: Some(kept.pointer.clone()),
+                    detail: Some(kept.why.clone()),
+                }],
+                last_use: candidate.last_use,
+            });
+        }
+    }
+
     /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
     pub fn empty(
         cache_dir: PathBuf,

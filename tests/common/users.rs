@@ -114,6 +114,23 @@ impl TestUser {
         out
     }
 
+    /// Makes `home` this user's home in the password database (`usermod -d`): the tool
+    /// counts a user as seen by a root run only when `$HOME` is that user's home there.
+    pub fn set_home(&self, home: &Path) {
+        let status = Command::new("usermod")
+            .arg("-d")
+            .arg(home)
+            .arg(&self.name)
+            .status()
+            .expect("run usermod");
+        assert!(
+            status.success(),
+            "usermod -d {} {}",
+            home.display(),
+            self.name
+        );
+    }
+
     /// `chown -R` of `path` to this user and its group, not following symlinks.
     pub fn give(&self, path: &Path) {
         let status = Command::new("chown")
