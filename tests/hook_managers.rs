@@ -147,7 +147,7 @@ fn pre_commit_post_checkout_hook_prunes_in_the_background() {
         panic!("one summary line in {}: {text:?}", log.display());
     };
     let expected = format!(
-        " uv-cache-prune --hook {}: removed 1 archive and 1 pointer, ",
+        " uv-cache-prune --hook {}: removed 1 archive and 2 pointers, ",
         path_str(&sandbox.cache())
     );
     assert!(
