@@ -251,3 +251,47 @@ fn version_names_the_commit_and_its_date_like_uv() {
         _ => assert_eq!(stdout, format!("uv-cache-prune {VERSION}\n")),
     }
 }
+
+/// The crates.io package: `cargo publish --dry-run` packs only what the crate needs and
+/// builds it from the tarball, where there is no git: `--version` is then the version alone.
+#[test]
+fn crates_io_package_builds_from_its_tarball_and_says_its_version() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("publish-check");
+    let cargo_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root)
+            .args(args)
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR");
+        let output = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+        assert!(output.status.success(), "{}", describe(&cmd, &output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let listed = cargo_cmd(&["package", "--list", "-p", "uv-cache-prune", "--allow-dirty"]);
+    let files: Vec<&str> = listed.lines().collect();
+    for needed in ["build.rs", "src/lib.rs", "src/main.rs", "hooks/uv-cache-prune.sh"] {
+        assert!(files.contains(&needed), "{needed} is packed: {files:?}");
+    }
+    let stray: Vec<&&str> = files
+        .iter()
+        .filter(|f| ["tests/", "xtask/", "target/", ".ci/"].iter().any(|d| f.starts_with(d)))
+        .collect();
+    assert!(stray.is_empty(), "packed but not needed: {stray:?}");
+
+    cargo_cmd(&["publish", "--dry-run", "-p", "uv-cache-prune", "--allow-dirty"]);
+    let built = target.join("debug/uv-cache-prune");
+    let output = Command::new(&built)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", built.display()));
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("uv-cache-prune {VERSION}\n"),
+        "no git in the tarball: the version alone"
+    );
+}
