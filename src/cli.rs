@@ -231,6 +231,23 @@ pub fn command() -> clap::Command {
         .long_about(None)
 }
 
+/// The completion script for `shell`.
+///
+/// clap_complete 4.6's bash script names a subcommand's branch `uv__subcmd__cache__...`
+/// (the binary's dashes spelt as subcommand separators) but selects it as
+/// `uv__cache__prune__subcmd__...`, so nothing after a subcommand would ever complete;
+/// the branches are renamed to what is selected (`tests/completion.rs` completes one).
+fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), BIN_NAME, &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    let branch = |dash: &str| format!("{}__subcmd__", BIN_NAME.replace('-', dash));
+    script.replace(&branch("__subcmd__"), &branch("__"))
+}
+
 /// Runs the tool: the report goes to stdout, warnings and progress to stderr.
 pub fn run(args: &Args) -> Result<()> {
     match &args.command {
@@ -238,9 +255,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some(Command::InstallHooks(install)) => return write_stdout(&install.run()?),
         Some(Command::Doctor) => return write_stdout(&crate::doctor::report()?),
         Some(Command::GenerateShellCompletion { shell }) => {
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut command(), BIN_NAME, &mut script);
-            return write_stdout(&String::from_utf8_lossy(&script));
+            return write_stdout(&completion_script(*shell));
         }
         None => {}
     }
