@@ -171,3 +171,103 @@ fn pre_commit_post_checkout_hook_prunes_in_the_background() {
     std::thread::sleep(SLOW_PRUNE + Duration::from_secs(1));
     assert_eq!(fs::read_to_string(&log).expect("log"), text);
 }
+
+/// The fenced block that follows `<!-- hook-test: NAME -->` in docs/hook-managers.md.
+fn documented(name: &str) -> String {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/hook-managers.md");
+    let doc = fs::read_to_string(&doc).expect("read docs/hook-managers.md");
+    let marker = format!("<!-- hook-test: {name} -->");
+    let after = doc.split_once(&marker).expect("the marker").1;
+    let body = after.trim_start().split_once('\n').expect("a fence").1;
+    body.split_once("```").expect("a closed block").0.to_owned()
+}
+
+#[test]
+fn lefthook_snippet_from_the_docs_prunes_in_the_background() {
+    let lefthook = install_tools::tool("lefthook");
+    let sandbox = Sandbox::new();
+    sandbox.wheel("alpha", "1.0");
+    sandbox.wheel("beta", "1.0");
+    sandbox.venv("projects/live", &uv(), LinkMode::Hardlink, &["alpha"]);
+    let dead = sandbox.venv("projects/dead", &uv(), LinkMode::Hardlink, &["beta"]);
+    delete(&dead);
+    let alpha = sandbox.archive_of("alpha", "1.0");
+    let beta = sandbox.archive_of("beta", "1.0");
+    let config = sandbox.path("xdg/config/uv-cache-prune/config.toml");
+    fs::create_dir_all(config.parent().expect("config dir")).expect("create config dir");
+    let roots = format!("roots = [{:?}]\n", path_str(&sandbox.projects()));
+    fs::write(&config, roots + "grace = \"0s\"\nhook-unused-for = \"0s\"\n").expect("config");
+
+    // `uv-cache-prune` on PATH, as the snippet expects: ours, slowed down when it prunes.
+    let bin_dir = sandbox.path("bin");
+    fs::create_dir_all(&bin_dir).expect("create bin dir");
+    let slow = bin_dir.join("uv-cache-prune");
+    fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" --hook \"*) sleep {} ;; esac\nexec {:?} \"$@\"\n",
+            SLOW_PRUNE.as_secs(),
+            env!("CARGO_BIN_EXE_uv-cache-prune")
+        ),
+    )
+    .expect("write the slow binary");
+    set_mode(&slow, 0o755);
+    let path = std::env::join_paths(
+        [bin_dir.clone(), lefthook.parent().expect("venv bin").to_owned()]
+            .into_iter()
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .expect("PATH");
+
+    let work = sandbox.path("work");
+    fs::create_dir_all(&work).expect("create the project");
+    git(&sandbox, &work, &["init", "--quiet"]);
+    fs::write(work.join("lefthook.yml"), documented("lefthook.yml")).expect("lefthook.yml");
+    git(&sandbox, &work, &["add", "."]);
+    git(&sandbox, &work, &["commit", "--quiet", "-m", "lefthook"]);
+    let mut install = sandbox.uv_cmd(&lefthook);
+    install.current_dir(&work).env("PATH", &path).arg("install");
+    let output = install.output().expect("lefthook install");
+    assert!(output.status.success(), "{}", describe(&install, &output));
+
+    let log = sandbox.path("xdg/state/uv-cache-prune/hook.log");
+    let mut checkout = sandbox.uv_cmd(Path::new("git"));
+    checkout
+        .current_dir(&work)
+        .env("PATH", &path)
+        .args(["checkout", "--quiet", "-b", "feature"]);
+    let started = Instant::now();
+    let output = checkout.output().expect("git checkout");
+    let took = started.elapsed();
+    assert!(output.status.success(), "{}", describe(&checkout, &output));
+    assert!(
+        took < SLOW_PRUNE - Duration::from_secs(1),
+        "git checkout took {took:?}: it waited for the prune"
+    );
+    assert!(sandbox.archive_dir(&beta).is_dir(), "not pruned during the checkout");
+
+    let deadline = Instant::now() + SLOW_PRUNE + Duration::from_secs(60);
+    let text = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if text.ends_with('\n') || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let [line] = lines.as_slice() else {
+        panic!("one summary line in {}: {text:?}", log.display());
+    };
+    let expected = format!(
+        " uv-cache-prune --hook {}: removed 1 archive and 2 pointers, ",
+        path_str(&sandbox.cache())
+    );
+    assert!(
+        line.contains(&expected) && line.ends_with("freed; 1 archive kept"),
+        "{line}"
+    );
+    assert_eq!(sandbox.all_archives(), set([&alpha]));
+    let roots = sandbox.bare_prune_cmd().args(["roots", "list"]).output();
+    let roots = String::from_utf8_lossy(&roots.expect("roots list").stdout).into_owned();
+    assert!(roots.contains(&path_str(&work)), "registered: {roots}");
+}

@@ -1,6 +1,6 @@
 //! The Python tools the install paths are tested with, and the wheel built with them.
 //!
-//! maturin (which builds the PyPI wheel) and pre-commit come from PyPI, pinned, into one
+//! maturin (which builds the PyPI wheel), pre-commit and lefthook come from PyPI, pinned, into one
 //! venv under Cargo's target tmp dir, made once per target dir however many test binaries
 //! ask at the same time (an exclusive file lock, and a "done" file written last), as
 //! `uv_bin` installs uv. A fresh machine needs only Rust and Python 3.
@@ -18,7 +18,10 @@ pub const MATURIN_VERSION: &str = "1.9.4";
 /// The pre-commit release the hook is tested with (4.x, post-checkout/post-merge since 3.2).
 pub const PRE_COMMIT_VERSION: &str = "4.3.0";
 
-/// `<tools venv>/bin/<name>`: `maturin` or `pre-commit`.
+/// The lefthook release (a Go binary in a PyPI wheel) its snippet is tested with.
+pub const LEFTHOOK_VERSION: &str = "2.2.2";
+
+/// `<tools venv>/bin/<name>`: `maturin`, `pre-commit` or `lefthook`.
 pub fn tool(name: &str) -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(install).join("bin").join(name)
@@ -30,7 +33,9 @@ fn base() -> PathBuf {
 
 fn install() -> PathBuf {
     let base = base();
-    let key = format!("maturin-{MATURIN_VERSION}-pre-commit-{PRE_COMMIT_VERSION}");
+    let key = format!(
+        "maturin-{MATURIN_VERSION}-pre-commit-{PRE_COMMIT_VERSION}-lefthook-{LEFTHOOK_VERSION}"
+    );
     let venv = base.join(&key);
     let done = base.join(format!("{key}.done"));
     fs::create_dir_all(&base).unwrap_or_else(|e| panic!("create {}: {e}", base.display()));
@@ -47,7 +52,8 @@ fn install() -> PathBuf {
                 .args(["-m", "pip", "install", "--quiet"])
                 .arg("--disable-pip-version-check")
                 .arg(format!("maturin=={MATURIN_VERSION}"))
-                .arg(format!("pre-commit=={PRE_COMMIT_VERSION}")),
+                .arg(format!("pre-commit=={PRE_COMMIT_VERSION}"))
+                .arg(format!("lefthook=={LEFTHOOK_VERSION}")),
         );
         fs::write(&done, &key).unwrap_or_else(|e| panic!("write {}: {e}", done.display()));
     }
