@@ -25,7 +25,10 @@ pub fn refuse_if_an_ancestor_holds(lock: &File, path: &Path) -> Result<()> {
     };
     let under_uv = std::env::var_os("UV").is_some();
     let started_by = if under_uv {
-        format!("uv (`{}`, pid {}: uvx or uv run)", ancestor.name, ancestor.pid)
+        format!(
+            "uv (`{}`, pid {}: uvx or uv run)",
+            ancestor.name, ancestor.pid
+        )
     } else {
         format!("`{}` (pid {})", ancestor.name, ancestor.pid)
     };
@@ -57,7 +60,9 @@ fn ancestor_holding(lock: &File) -> Option<Ancestor> {
         return None;
     }
     let me = std::process::id();
-    let ancestors = ancestors(me, |pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok());
+    let ancestors = ancestors(me, |pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+    });
     let pid = ancestors.into_iter().find(|pid| holders.contains(pid))?;
     let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|comm| crate::report::one_line(comm.trim_end()))

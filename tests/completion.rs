@@ -70,7 +70,10 @@ fn bash_completion_completes_flags_and_subcommand_values_in_a_real_bash() {
         ["generate-shell-completion"]
     );
     assert_eq!(
-        bash_completes(&script, &["uv-cache-prune", "generate-shell-completion", "f"]),
+        bash_completes(
+            &script,
+            &["uv-cache-prune", "generate-shell-completion", "f"]
+        ),
         ["fish"]
     );
 }
@@ -83,7 +86,10 @@ fn every_shell_gets_a_script_for_the_binary() {
     assert!(fish.contains("complete -c uv-cache-prune "), "{fish}");
     assert!(fish.contains("-l apply"), "{fish}");
     let elvish = completion("elvish");
-    assert!(elvish.contains("edit:completion:arg-completer[uv-cache-prune]"), "{elvish}");
+    assert!(
+        elvish.contains("edit:completion:arg-completer[uv-cache-prune]"),
+        "{elvish}"
+    );
     let powershell = completion("powershell");
     assert!(
         powershell.contains("Register-ArgumentCompleter -Native -CommandName 'uv-cache-prune'"),

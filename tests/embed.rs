@@ -36,7 +36,9 @@ fn snippet(doc: &str, name: &str) -> String {
 
 /// Cargo and rustup as the test runs them, whatever HOME the sandbox sets.
 fn toolchain_env(cmd: &mut Command) {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), Into::into);
     let rustup_home =
         std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), Into::into);
@@ -56,7 +58,10 @@ fn their_workspace(dir: &Path) {
     assert!(manifest.contains(by_version), "{manifest}");
     let by_path = format!("uv-cache-prune = {{ path = {:?} }}\n", path_str(root));
     let files = [
-        ("Cargo.toml", "[workspace]\nmembers = [\"xtask\"]\nresolver = \"3\"\n".to_owned()),
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"xtask\"]\nresolver = \"3\"\n".to_owned(),
+        ),
         ("xtask/Cargo.toml", manifest.replace(by_version, &by_path)),
         ("xtask/src/main.rs", snippet(&doc, "xtask/src/main.rs")),
         (".cargo/config.toml", snippet(&doc, ".cargo/config.toml")),

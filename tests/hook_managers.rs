@@ -9,7 +9,6 @@ mod install_tools;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,7 +20,12 @@ fn git(sandbox: &Sandbox, dir: &Path, args: &[&str]) -> String {
     let mut cmd = sandbox.uv_cmd(Path::new("git"));
     cmd.current_dir(dir)
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args);
     let output = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
     assert!(output.status.success(), "{}", describe(&cmd, &output));
@@ -35,13 +39,14 @@ fn hook_repository(sandbox: &Sandbox) -> (std::path::PathBuf, String) {
     fs::create_dir_all(repo.join("hooks")).expect("create the clone");
     for file in [".pre-commit-hooks.yaml", "hooks/uv-cache-prune.sh"] {
         // fs::copy keeps the mode: the shim stays executable.
-        fs::copy(source.join(file), repo.join(file))
-            .unwrap_or_else(|e| panic!("copy {file}: {e}"));
+        fs::copy(source.join(file), repo.join(file)).unwrap_or_else(|e| panic!("copy {file}: {e}"));
     }
     git(sandbox, &repo, &["init", "--quiet"]);
     git(sandbox, &repo, &["add", "."]);
     git(sandbox, &repo, &["commit", "--quiet", "-m", "hooks"]);
-    let rev = git(sandbox, &repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    let rev = git(sandbox, &repo, &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
     (repo, rev)
 }
 
@@ -61,7 +66,11 @@ fn pre_commit_post_checkout_hook_prunes_in_the_background() {
     let config = sandbox.path("xdg/config/uv-cache-prune/config.toml");
     fs::create_dir_all(config.parent().expect("config dir")).expect("create config dir");
     let roots = format!("roots = [{:?}]\n", path_str(&sandbox.projects()));
-    fs::write(&config, roots + "grace = \"0s\"\nhook-unused-for = \"0s\"\n").expect("config");
+    fs::write(
+        &config,
+        roots + "grace = \"0s\"\nhook-unused-for = \"0s\"\n",
+    )
+    .expect("config");
 
     // The binary the shim runs: ours, slowed down when it prunes, so that "git returned
     // before the prune finished" is a measurement, not a race.
@@ -110,7 +119,10 @@ fn pre_commit_post_checkout_hook_prunes_in_the_background() {
     ]);
     for hook in ["post-checkout", "post-merge"] {
         let text = fs::read_to_string(work.join(".git/hooks").join(hook)).expect("hook");
-        assert!(text.contains("pre-commit"), "{hook} is pre-commit's: {text}");
+        assert!(
+            text.contains("pre-commit"),
+            "{hook} is pre-commit's: {text}"
+        );
     }
 
     let log = sandbox.path("xdg/state/uv-cache-prune/hook.log");
@@ -196,7 +208,11 @@ fn lefthook_snippet_from_the_docs_prunes_in_the_background() {
     let config = sandbox.path("xdg/config/uv-cache-prune/config.toml");
     fs::create_dir_all(config.parent().expect("config dir")).expect("create config dir");
     let roots = format!("roots = [{:?}]\n", path_str(&sandbox.projects()));
-    fs::write(&config, roots + "grace = \"0s\"\nhook-unused-for = \"0s\"\n").expect("config");
+    fs::write(
+        &config,
+        roots + "grace = \"0s\"\nhook-unused-for = \"0s\"\n",
+    )
+    .expect("config");
 
     // `uv-cache-prune` on PATH, as the snippet expects: ours, slowed down when it prunes.
     let bin_dir = sandbox.path("bin");
@@ -213,9 +229,14 @@ fn lefthook_snippet_from_the_docs_prunes_in_the_background() {
     .expect("write the slow binary");
     set_mode(&slow, 0o755);
     let path = std::env::join_paths(
-        [bin_dir.clone(), lefthook.parent().expect("venv bin").to_owned()]
-            .into_iter()
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        [
+            bin_dir.clone(),
+            lefthook.parent().expect("venv bin").to_owned(),
+        ]
+        .into_iter()
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
     )
     .expect("PATH");
 
@@ -244,7 +265,10 @@ fn lefthook_snippet_from_the_docs_prunes_in_the_background() {
         took < SLOW_PRUNE - Duration::from_secs(1),
         "git checkout took {took:?}: it waited for the prune"
     );
-    assert!(sandbox.archive_dir(&beta).is_dir(), "not pruned during the checkout");
+    assert!(
+        sandbox.archive_dir(&beta).is_dir(),
+        "not pruned during the checkout"
+    );
 
     let deadline = Instant::now() + SLOW_PRUNE + Duration::from_secs(60);
     let text = loop {

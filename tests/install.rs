@@ -86,6 +86,20 @@ fn uv_tool_install_of_the_wheel_puts_a_working_binary_on_the_tool_bin_dir() {
         "the wheel's binary is this build"
     );
 
+    // Stripped (the release profile, and maturin's `strip`): no symbol table, no line
+    // tables. The section names would be in the ELF's string table otherwise.
+    let elf = std::fs::read(&bin).expect("read the installed binary");
+    for section in [&b".symtab\0"[..], b".debug_line\0", b".debug_info\0"] {
+        let found = elf.windows(section.len()).any(|w| w == section);
+        assert!(
+            !found,
+            "{} has {}",
+            bin.display(),
+            String::from_utf8_lossy(section)
+        );
+    }
+    assert!(elf.starts_with(b"\x7fELF"), "an ELF binary");
+
     let own = own_archive(&sandbox);
     // Default roots (uv's tool dir among them) plus the projects.
     let mut dry_run = sandbox.uv_cmd(&bin);
@@ -128,7 +142,11 @@ fn uvx_from_the_wheel_runs_and_its_own_cached_environment_is_never_a_candidate()
     // archive) for it: both are live even with no default root, both named as such.
     let own = own_archive(&sandbox);
     let environments = venv_archives(&sandbox.cache());
-    assert_eq!(environments.len(), 1, "one cached environment: {environments:?}");
+    assert_eq!(
+        environments.len(),
+        1,
+        "one cached environment: {environments:?}"
+    );
     let environment = environments.first().expect("one").clone();
     assert_eq!(
         sandbox.all_archives(),
@@ -154,7 +172,9 @@ fn uvx_apply_refuses_at_once_instead_of_waiting_for_its_own_parent() {
     let (_alpha, beta) = cache_with_one_dead_archive(&sandbox);
     // uvx makes its cached environment on the first run; the snapshot is taken after it.
     let mut warm = sandbox.uv_cmd(&uvx());
-    warm.arg("--from").arg(&wheel).args(["uv-cache-prune", "--version"]);
+    warm.arg("--from")
+        .arg(&wheel)
+        .args(["uv-cache-prune", "--version"]);
     let output = warm.output().expect("uvx --version");
     assert!(output.status.success(), "{}", describe(&warm, &output));
     let before = sandbox.world_snapshot();
@@ -199,7 +219,10 @@ fn uvx_apply_refuses_at_once_instead_of_waiting_for_its_own_parent() {
     );
     assert!(finished.stdout.is_empty(), "no report on a refusal");
     assert_same_snapshot(&before, &sandbox.world_snapshot());
-    assert!(sandbox.archive_dir(&beta).is_dir(), "the dead archive stays");
+    assert!(
+        sandbox.archive_dir(&beta).is_dir(),
+        "the dead archive stays"
+    );
 
     // `uv run` holds the same lock and gets the same refusal.
     let mut run = sandbox.uv_cmd(&uv());
@@ -222,7 +245,10 @@ fn uvx_apply_refuses_at_once_instead_of_waiting_for_its_own_parent() {
         "unexpected stderr:\n{}",
         finished.stderr
     );
-    assert!(sandbox.archive_dir(&beta).is_dir(), "the dead archive stays");
+    assert!(
+        sandbox.archive_dir(&beta).is_dir(),
+        "the dead archive stays"
+    );
 }
 
 /// `uv-cache-prune 0.1.0 (abcdef123 2026-12-06)`: the commit and its date from git.
@@ -243,7 +269,10 @@ fn version_names_the_commit_and_its_date_like_uv() {
     match git {
         Ok(git) if git.status.success() && root.join(".git").exists() => {
             let head = String::from_utf8(git.stdout).expect("UTF-8");
-            assert_eq!(stdout, format!("uv-cache-prune {VERSION} ({})\n", head.trim()));
+            assert_eq!(
+                stdout,
+                format!("uv-cache-prune {VERSION} ({})\n", head.trim())
+            );
             let (hash, date) = head.trim().split_once(' ').expect("hash and date");
             assert_eq!(hash.len(), 9, "{hash}");
             assert_eq!(date.len(), "2026-12-06".len(), "{date}");
@@ -273,16 +302,31 @@ fn crates_io_package_builds_from_its_tarball_and_says_its_version() {
     };
     let listed = cargo_cmd(&["package", "--list", "-p", "uv-cache-prune", "--allow-dirty"]);
     let files: Vec<&str> = listed.lines().collect();
-    for needed in ["build.rs", "src/lib.rs", "src/main.rs", "hooks/uv-cache-prune.sh"] {
+    for needed in [
+        "build.rs",
+        "src/lib.rs",
+        "src/main.rs",
+        "hooks/uv-cache-prune.sh",
+    ] {
         assert!(files.contains(&needed), "{needed} is packed: {files:?}");
     }
     let stray: Vec<&&str> = files
         .iter()
-        .filter(|f| ["tests/", "xtask/", "target/", ".ci/"].iter().any(|d| f.starts_with(d)))
+        .filter(|f| {
+            ["tests/", "xtask/", "target/", ".ci/"]
+                .iter()
+                .any(|d| f.starts_with(d))
+        })
         .collect();
     assert!(stray.is_empty(), "packed but not needed: {stray:?}");
 
-    cargo_cmd(&["publish", "--dry-run", "-p", "uv-cache-prune", "--allow-dirty"]);
+    cargo_cmd(&[
+        "publish",
+        "--dry-run",
+        "-p",
+        "uv-cache-prune",
+        "--allow-dirty",
+    ]);
     let built = target.join("debug/uv-cache-prune");
     let output = Command::new(&built)
         .arg("--version")

@@ -97,8 +97,7 @@ fn build_wheel() -> PathBuf {
             // A copy of this process's own: the next build (another test binary's) clears
             // `out` and may rewrite the wheel while this one is still installing it.
             let mine = target.join(format!("wheel-{}", std::process::id()));
-            fs::create_dir_all(&mine)
-                .unwrap_or_else(|e| panic!("create {}: {e}", mine.display()));
+            fs::create_dir_all(&mine).unwrap_or_else(|e| panic!("create {}: {e}", mine.display()));
             let kept = mine.join(wheel.file_name().expect("wheel name"));
             fs::copy(wheel, &kept).unwrap_or_else(|e| panic!("copy {}: {e}", wheel.display()));
             kept
