@@ -138,6 +138,11 @@ pub enum Command {
     InstallHooks(InstallHooksArgs),
     /// Where the cache is, what is configured, whether hooks run, and what a prune would free
     Doctor,
+    /// Print the completion script for bash, zsh, fish, elvish or powershell
+    GenerateShellCompletion {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -213,12 +218,51 @@ Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PR
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
 
+/// The binary's name, which completion scripts and the man page are written for.
+pub const BIN_NAME: &str = "uv-cache-prune";
+
+/// `0.1.0 (abcdef123 2026-12-06)`: the version, and the commit and its date when built
+/// from a git checkout (see `build.rs`), as `uv --version` prints it.
+pub const VERSION: &str = env!("UV_CACHE_PRUNE_VERSION");
+
+/// The binary's whole command line: [`Args`] under the name `uv-cache-prune`, with its
+/// version and about. The binary parses with it, and the completion scripts and the man
+/// page (`cargo xtask man`) are made from it, so all three always agree.
+pub fn command() -> clap::Command {
+    use clap::Args as _;
+    // The package's description after `Args`'s own doc comment, as the derive did.
+    Args::augment_args(clap::Command::new(BIN_NAME))
+        .version(VERSION)
+        .about(env!("CARGO_PKG_DESCRIPTION"))
+        .long_about(None)
+}
+
+/// The completion script for `shell`.
+///
+/// clap_complete 4.6's bash script names a subcommand's branch `uv__subcmd__cache__...`
+/// (the binary's dashes spelt as subcommand separators) but selects it as
+/// `uv__cache__prune__subcmd__...`, so nothing after a subcommand would ever complete;
+/// the branches are renamed to what is selected (`tests/completion.rs` completes one).
+fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), BIN_NAME, &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    let branch = |dash: &str| format!("{}__subcmd__", BIN_NAME.replace('-', dash));
+    script.replace(&branch("__subcmd__"), &branch("__"))
+}
+
 /// Runs the tool: the report goes to stdout, warnings and progress to stderr.
 pub fn run(args: &Args) -> Result<()> {
     match &args.command {
         Some(Command::Roots(command)) => return write_stdout(&roots_command(command)?),
         Some(Command::InstallHooks(install)) => return write_stdout(&install.run()?),
         Some(Command::Doctor) => return write_stdout(&crate::doctor::report()?),
+        Some(Command::GenerateShellCompletion { shell }) => {
+            return write_stdout(&completion_script(*shell));
+        }
         None => {}
     }
     let prune = &args.prune;

@@ -12,7 +12,7 @@
 //! | 3. discover venvs, sites and `uv.lock` files under roots, `$HOME` among them | `discover` (`walk`, `mounts`) | `RootScan` |
 //! | 4. match venv dists and locked packages to archives | `liveness` (`dist`, `pointer`), `lock_evidence` (`lockfile`) | `Evidence` per archive |
 //! | 5. plan: fates, bytes, each candidate's pointers | `plan` (`measure`, `objects`, `per_venv`) | `Plan` |
-//! | 6. apply the plan alone, under uv's lock (`lock`), within `guard`'s rules | `apply` (`rmtree`) | `Removal` |
+//! | 6. apply the plan alone, under uv's lock (`lock`; `parent_uv` refuses to wait for our own uvx), within `guard`'s rules | `apply` (`rmtree`) | `Removal` |
 //! | 7. report | [`report`] (`json`, `human`, `explain`, `summary`) | [`Report`] |
 //!
 //! Beside the stages: `layout` (every name in uv's cache: buckets, the lock, the trash
@@ -65,6 +65,7 @@ mod lockfile;
 mod measure;
 mod mounts;
 mod objects;
+mod parent_uv;
 mod paths;
 mod per_venv;
 mod pipeline;

@@ -87,6 +87,7 @@ pub enum Acquired {
 pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired> {
     let path = cache.root().join(crate::layout::LOCK_FILE);
     let file = open_lock_file(guard, &path)?;
+    crate::parent_uv::refuse_if_an_ancestor_holds(&file, &path)?;
     let marker = marker_path(cache.root());
     let deadline = match wait {
         Wait::No => None,

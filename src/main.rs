@@ -3,18 +3,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-#[derive(Parser)]
-#[command(name = "uv-cache-prune", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    args: uv_cache_prune::Args,
-}
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match uv_cache_prune::run(&cli.args) {
+    // The same command the completion scripts and the man page are made from.
+    let matches = uv_cache_prune::cli::command().get_matches();
+    let args = match uv_cache_prune::Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(err) => err.exit(),
+    };
+    match uv_cache_prune::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         // One line, control characters escaped; 2 for a path on the command line that
         // does not exist, like clap's own usage errors.

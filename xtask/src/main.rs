@@ -6,6 +6,7 @@ mod cache_prune;
 mod doctor;
 mod install;
 mod install_hooks;
+mod man;
 mod soak;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ enum Task {
     Install,
     /// Show the cache, config, roots, hooks and what a prune would free
     Doctor,
+    /// Write the man pages (uv-cache-prune.1 and one per subcommand) into --out
+    Man(man::Args),
     /// Soak the tool: SIGKILLs, racing uv workers and model-based cases, with a summary
     Soak(soak::Args),
 }
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Task::InstallHooks(args) => install_hooks::run(&args),
         Task::Install => install::run(),
         Task::Doctor => doctor::run(),
+        Task::Man(args) => man::run(&args),
         Task::Soak(args) => soak::run(&args),
     };
     match result {

@@ -46,7 +46,7 @@ impl<'a> Bench<'a> {
         eprintln!("bench: building uv-cache-prune in release");
         cmd!(
             sh,
-            "{cargo} build --quiet --release -p uv-cache-prune --target-dir {target}"
+            "{cargo} build --quiet --profile profiling -p uv-cache-prune --target-dir {target}"
         )
         .quiet()
         .run()
@@ -82,7 +82,7 @@ impl<'a> Bench<'a> {
                 None
             }
         };
-        let tool = target.join("release/uv-cache-prune");
+        let tool = target.join("profiling/uv-cache-prune");
         let help = cmd!(sh, "{tool} --help").quiet().read().unwrap_or_default();
         let tool_threads = help.contains("--threads");
         if !tool_threads {
