@@ -528,13 +528,18 @@ pub struct RootSeen {
     pub caches: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// The filesystem a root lives on: its mount point and device.
+/// The filesystem a root lives on: its mount point, device and filesystem id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Place {
     /// The mount point (from `/proc/self/mountinfo`), if it could be told.
     pub mount: Option<PathBuf>,
     /// `st_dev` of the root.
     pub dev: u64,
+    /// `statfs`'s `f_fsid`: derived from the filesystem's UUID on ext4, xfs and btrfs, so
+    /// it stays the same when a disk comes back under another device number; 0 where the
+    /// filesystem gives none. Absent in records from before it was kept.
+    #[serde(default)]
+    pub fsid: u64,
 }
 
 impl Place {
@@ -546,7 +551,25 @@ impl Place {
             let real = std::fs::canonicalize(path).ok()?;
             Some(table.containing(&real)?.point.clone())
         });
-        Some(Place { mount, dev })
+        let fsid = rustix::fs::statvfs(path).map_or(0, |fs| fs.f_fsid);
+        Some(Place { mount, dev, fsid })
+    }
+
+    /// True if `now` is the filesystem this place was recorded on: the same mount point
+    /// (where both are known) and the same filesystem, by its id where both have one, else
+    /// by device. Another disk mounted at the same point (an automount's placeholder, a
+    /// different stick) is not the same.
+    pub fn same_filesystem(&self, now: &Place) -> bool {
+        if let (Some(was), Some(is)) = (&self.mount, &now.mount)
+            && was != is
+        {
+            return false;
+        }
+        if self.fsid != 0 && now.fsid != 0 {
+            self.fsid == now.fsid
+        } else {
+            self.dev == now.dev
+        }
     }
 }
 
@@ -599,14 +622,21 @@ impl RootsSeen {
                 .cloned()
                 .unwrap_or_default(),
         };
-        // Its filesystem is not mounted at all: whatever is at the path now is not it.
+        // Its filesystem is not mounted at all, or another one is mounted where it was:
+        // whatever is at the path now is not it.
         if let (Some(mount), Some(table)) = (&seen.place.mount, mounts)
-            && !table.is_mounted(mount)
+            && (!table.is_mounted(mount)
+                || Place::of(mount, mounts).is_some_and(|now| !seen.place.same_filesystem(&now)))
         {
             return Some(unmounted());
         }
         if exists {
-            return None;
+            // Here, but on another filesystem than when it was seen (a different disk whose
+            // tree happens to have the same path): what it used then stays kept.
+            return match Place::of(root, mounts) {
+                Some(now) if !seen.place.same_filesystem(&now) => Some(unmounted()),
+                _ => None,
+            };
         }
         // Gone: from the filesystem it lived on, or is the nearest thing still there on
         // another one (a mount point's empty directory)?
@@ -615,11 +645,11 @@ impl RootsSeen {
             .skip(1)
             .find(|a| std::fs::symlink_metadata(a).is_ok())?;
         let there = Place::of(nearest, mounts)?;
-        let same = match (&seen.place.mount, &there.mount) {
-            (Some(was), Some(is)) => was == is,
-            _ => seen.place.dev == there.dev,
-        };
-        Some(if same { Absence::Deleted } else { unmounted() })
+        Some(if seen.place.same_filesystem(&there) {
+            Absence::Deleted
+        } else {
+            unmounted()
+        })
     }
 }
 
@@ -677,8 +707,20 @@ impl State {
                     }
                 };
                 let entry = &mut file.roots[at];
-                entry.place = place;
-                entry.caches.insert(key.clone(), archives);
+                if entry.place.same_filesystem(&place) {
+                    entry.place = place;
+                    entry.caches.insert(key.clone(), archives);
+                } else {
+                    // Walked on another filesystem than the one recorded (another disk at
+                    // the same path, or the same disk under a new device number where the
+                    // filesystem has no id): what the recorded one used stays recorded, so
+                    // that it is still kept when that disk is away again.
+                    entry
+                        .caches
+                        .entry(key.clone())
+                        .or_default()
+                        .extend(archives);
+                }
             }
         })
     }

@@ -139,7 +139,7 @@ fn a_registered_root_on_an_unplugged_disk_keeps_what_its_venv_links() {
     assert_eq!(unmounted_paths(&report, &alpha), [path_str(&project)]);
     assert!(candidate_ids(&report).is_empty(), "{report:#}");
     let missing = format!(
-        "registered root {} is missing: its filesystem ({}) is not mounted; the 1 archive(s) it used when last seen are kept",
+        "registered root {} is missing: its filesystem ({}) is not mounted (or another one is in its place); the 1 archive(s) it used when last seen are kept",
         project.display(),
         disk.point.display()
     );
@@ -209,4 +209,64 @@ fn a_root_deleted_from_a_disk_that_is_here_is_forgotten_only_by_apply() {
     let report = sandbox.prune_json(&["--grace", "0s", "--apply"]);
     assert_eq!(candidate_ids(&report), set([&alpha]), "{report:#}");
     assert_eq!(roots_list(&sandbox), "");
+}
+
+#[test]
+fn another_filesystem_mounted_in_the_disks_place_is_not_the_disk() {
+    if !root_or_skip("another_filesystem_mounted_in_the_disks_place_is_not_the_disk") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let disk = Disk::new(&sandbox);
+    sandbox.wheel("alpha", "1.0");
+    let project = disk.point.join("proj");
+    let venv = sandbox.venv(
+        "media/disk/proj/.venv",
+        &uv(),
+        LinkMode::Symlink,
+        &["alpha"],
+    );
+    let alpha = sandbox.archive_of("alpha", "1.0");
+    let mut add = sandbox.bare_prune_cmd();
+    add.args(["roots", "add"]).arg(&project);
+    sh(&mut add);
+    let args = ["--grace", "0s"];
+    sandbox.prune_json(&args);
+
+    // Another disk (a tmpfs here: another stick, an automount's placeholder) mounted at
+    // the same point, first without the project's path, then with an empty tree there.
+    disk.unplug();
+    sh(Command::new("mount")
+        .args(["-t", "tmpfs", "other"])
+        .arg(&disk.point));
+    let before = registry(&sandbox);
+    for round in ["path missing", "path there, no venv"] {
+        let report = sandbox.prune_json(&["--grace", "0s", "--apply"]);
+        assert!(candidate_ids(&report).is_empty(), "{round}: {report:#}");
+        assert_eq!(
+            evidence_kinds(&report, &alpha),
+            set(["root-unmounted"]),
+            "{round}: {report:#}"
+        );
+        assert!(
+            sandbox.archive_dir(&alpha).is_dir(),
+            "{round}: alpha was removed"
+        );
+        assert_eq!(registry(&sandbox), before, "{round}: the registry changed");
+        std::fs::create_dir_all(&project).unwrap();
+    }
+    // A second pass over the impostor must still keep it: walking it recorded nothing
+    // over what the real disk used.
+    let report = sandbox.prune_json(&["--grace", "0s", "--apply"]);
+    assert!(candidate_ids(&report).is_empty(), "{report:#}");
+    sh(Command::new("umount").arg(&disk.point));
+
+    disk.plug();
+    sandbox.assert_imports(&venv, &["alpha"]);
+    let report = sandbox.prune_json(&args);
+    assert_eq!(
+        evidence_kinds(&report, &alpha),
+        set(["symlink"]),
+        "{report:#}"
+    );
 }

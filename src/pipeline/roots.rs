@@ -135,6 +135,11 @@ fn registered(
                 root.display()
             )),
             Absence::Unmounted { mount, archives } => {
+                // A path that is there (on another filesystem) is searched as well: the
+                // venvs on it now keep what they use, and the record keeps the rest.
+                if std::fs::symlink_metadata(&root).is_ok() {
+                    here.push(root.clone());
+                }
                 let kept: Vec<_> = inventory
                     .archives
                     .keys()
@@ -144,7 +149,7 @@ fn registered(
                     .as_ref()
                     .map_or(String::new(), |m| format!(" ({})", m.display()));
                 warnings.push(format!(
-                    "registered root {} is missing: its filesystem{on} is not mounted; the {} archive(s) it used when last seen are kept until it is back, or until `uv-cache-prune roots remove {}` forgets it",
+                    "registered root {} is missing: its filesystem{on} is not mounted (or another one is in its place); the {} archive(s) it used when last seen are kept until it is back, or until `uv-cache-prune roots remove {}` forgets it",
                     root.display(),
                     kept.len(),
                     root.display()
