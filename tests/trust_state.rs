@@ -352,3 +352,77 @@ fn root_with_a_users_environment_leaves_the_state_the_users() {
         stderr(&output)
     );
 }
+
+/// A user's state directory (with a cache of theirs) that root runs on with the user's
+/// environment, as `sudo -E` would.
+fn users_state(tag: &str) -> Option<(TestUser, Sandbox)> {
+    let user = TestUser::create(tag)?;
+    let sandbox = Sandbox::new();
+    sandbox.wheel("alpha", "1.0");
+    sandbox.venv("work/p/.venv", &uv(), LinkMode::Symlink, &["alpha"]);
+    fs::create_dir_all(state_dir(&sandbox)).unwrap();
+    user.give(sandbox.dir());
+    open_path_to(sandbox.dir());
+    user.set_home(&sandbox.home());
+    Some((user, sandbox))
+}
+
+#[test]
+fn root_never_gives_away_a_hard_link_to_a_file_of_its_own() {
+    let Some((user, sandbox)) = users_state("trust-hardlink") else {
+        return;
+    };
+    // A root-only file outside the state directory, hard-linked in as `last-use.json`
+    // (where hard links to another user's files are allowed, the user can make this link;
+    // here root makes it, as fs.protected_hardlinks forbids the user).
+    let secret = sandbox.path("secret");
+    fs::write(&secret, b"root's\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::hard_link(&secret, state_dir(&sandbox).join("last-use.json")).unwrap();
+
+    let mut dry = sandbox.prune_cmd(&["--grace", "0s", "--json"]);
+    expect(&mut dry, 0);
+    let meta = fs::metadata(&secret).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o600),
+        "root gave its file to user {}",
+        user.uid
+    );
+    assert_eq!(fs::read(&secret).unwrap(), b"root's\n");
+}
+
+#[test]
+fn root_creates_no_state_where_a_users_symlink_leads() {
+    let Some((user, sandbox)) = users_state("trust-parent") else {
+        return;
+    };
+    // The user replaced their `$XDG_STATE_HOME` with a symlink to a directory of root's
+    // (think /etc): root, creating the state directory, must not create it there.
+    let xdg_state = sandbox.path("xdg/state");
+    fs::remove_dir_all(&xdg_state).unwrap();
+    let roots_place = sandbox.path("etc-like");
+    fs::create_dir(&roots_place).unwrap();
+    std::os::unix::fs::symlink(&roots_place, &xdg_state).unwrap();
+    std::os::unix::fs::lchown(&xdg_state, Some(user.uid), Some(user.gid)).unwrap();
+
+    for args in [&["--grace", "0s"][..], &["--grace", "0s", "--apply"]] {
+        let output = run(&mut sandbox.prune_cmd(args));
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stderr(&output)
+        );
+        let created: Vec<_> = fs::read_dir(&roots_place).unwrap().collect();
+        assert!(created.is_empty(), "root created {created:?}");
+    }
+    let mut add = roots_add(&sandbox, &sandbox.path("work/p"));
+    let output = run(&mut add);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is a symlink of user"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fs::read_dir(&roots_place).unwrap().count(), 0);
+}

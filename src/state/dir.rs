@@ -122,11 +122,22 @@ impl StateDir {
             ))
         };
         // The parents are followed as the user spelled them: only our own directory and
-        // what is in it must be real.
+        // what is in it must be real. But root never creates where a user's symlink leads
+        // it, unless that user owns the place: else `~/.local/state -> /etc` would have
+        // root make its files in /etc.
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let mut fd = rustix::fs::openat(rustix::fs::CWD, existing, flags, Mode::empty())
             .map_err(|e| cannot(e.into()))?;
         let top = rustix::fs::fstat(&fd).map_err(|e| cannot(e.into()))?;
+        if euid().is_root()
+            && let Some((link, owner)) = foreign_symlink(existing, top.st_uid)
+        {
+            bail!(Refusal(format!(
+                "refusing to create the state directory {}: {} is a symlink of user {owner} leading to a directory user {owner} does not own, and root creates nothing where another user's symlink points; create the state directory as its owner {WHAT_TO_DO}",
+                path.display(),
+                link.display()
+            )));
+        }
         let chown_to = for_owner(&top);
         for name in missing.into_iter().rev() {
             match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(DIR_MODE)) {
@@ -232,10 +243,15 @@ impl StateDir {
                 path.display()
             )));
         }
+        // Best effort: a file root left that the owner cannot use is given back, but only
+        // a file whose one name is this one: a hard link to a file of root's elsewhere
+        // (where hard links to others' files are allowed) must never change owner.
+        let only_here =
+            FileType::from_raw_mode(stat.st_mode) == FileType::Directory || stat.st_nlink == 1;
         if stat.st_uid == me.as_raw()
+            && only_here
             && let Some(fd) = fd
         {
-            // Best effort: a file root left that the owner cannot use is fixed here.
             let _ = give(fd, self.chown_to);
         }
         None
@@ -491,6 +507,21 @@ fn for_owner(stat: &Stat) -> Option<(Uid, Gid)> {
             Uid::from_raw_unchecked(stat.st_uid),
             Gid::from_raw_unchecked(stat.st_gid),
         )
+    })
+}
+
+/// The first symlink on the way to `existing` (each of its ancestors and itself) that
+/// belongs to a user other than root and other than `owner`, the owner of where it leads,
+/// with its owner. Root trusts its own symlinks (`/home -> /usr/home`), and a user's that
+/// lead into that user's own directory.
+fn foreign_symlink(existing: &Path, owner: u32) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut prefixes: Vec<&Path> = existing.ancestors().collect();
+    prefixes.reverse();
+    prefixes.into_iter().find_map(|prefix| {
+        let meta = std::fs::symlink_metadata(prefix).ok()?;
+        (meta.file_type().is_symlink() && meta.uid() != 0 && meta.uid() != owner)
+            .then(|| (prefix.to_owned(), meta.uid()))
     })
 }
 
