@@ -100,9 +100,12 @@ pub fn report() -> Result<String> {
 }
 
 fn uv_version() -> String {
-    match Command::new("uv").arg("--version").output() {
+    let Some(uv) = locate::uv_on_path() else {
+        return "not on PATH (or, as root, not a root-owned uv no one else may write)".into();
+    };
+    match Command::new(uv).arg("--version").output() {
         Ok(output) if output.status.success() => {
-            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            safe(String::from_utf8_lossy(&output.stdout).trim()).to_string()
         }
         _ => "not on PATH".into(),
     }

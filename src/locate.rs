@@ -107,9 +107,10 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 /// `uv cache dir`, when a uv is on PATH and answers sensibly; silence otherwise, since the
-/// platform default is the right answer for a machine without uv.
+/// platform default is the right answer for a machine without uv. The answer is taken
+/// byte for byte, less the final newline: a cache path may end in a space.
 fn ask_uv() -> Option<PathBuf> {
-    let output = Command::new("uv")
+    let output = Command::new(uv_on_path()?)
         .args(["cache", "dir"])
         .env("UV_NO_PROGRESS", "1")
         .output()
@@ -117,9 +118,40 @@ fn ask_uv() -> Option<PathBuf> {
     if !output.status.success() {
         return None;
     }
-    let text = String::from_utf8(output.stdout).ok()?;
-    let path = PathBuf::from(text.trim());
+    let mut bytes = output.stdout;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    #[cfg(unix)]
+    let path =
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes));
+    #[cfg(not(unix))]
+    let path = PathBuf::from(String::from_utf8(bytes).ok()?);
     path.is_absolute().then_some(path)
+}
+
+/// The `uv` that `PATH` finds, if this process may run it. Root runs it only if it and its
+/// directory belong to root and no one else may write them: under `sudo -E` the `PATH` is
+/// the user's, and a `uv` the user planted would run as root.
+pub fn uv_on_path() -> Option<PathBuf> {
+    let name = if cfg!(windows) { "uv.exe" } else { "uv" };
+    let found = std::env::split_paths(&std::env::var_os("PATH")?)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if rustix::process::geteuid().is_root() {
+            let trusted = |path: &Path| {
+                std::fs::metadata(path).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
+            };
+            if !trusted(&found) || !found.parent().is_some_and(trusted) {
+                return None;
+            }
+        }
+    }
+    Some(found)
 }
 
 /// uv's default: `$XDG_CACHE_HOME/uv` or `~/.cache/uv` on Unix (macOS included, uv uses
