@@ -417,3 +417,101 @@ fn remove_one(
         Err(err) => Err(format!("cannot remove it: {err}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::Guard;
+    use crate::layout::{CACHEDIR_SIGNATURE, CACHEDIR_TAG};
+    use crate::locate::{CacheLocation, CacheSource, Validated, validate};
+
+    /// A minimal uv cache and its validated, open root.
+    fn cache() -> (tempfile::TempDir, PathBuf, CacheRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        std::fs::create_dir_all(root.join("archive-v0")).unwrap();
+        std::fs::write(root.join(CACHEDIR_TAG), CACHEDIR_SIGNATURE).unwrap();
+        let location = CacheLocation {
+            path: root.clone(),
+            source: CacheSource::Flag,
+        };
+        let Validated::Cache(cache) = validate(location).unwrap() else {
+            panic!("not a cache")
+        };
+        let open = Guard::new(&cache).unwrap().open_cache_root().unwrap();
+        (dir, root, open)
+    }
+
+    fn survey_all(root: &Path) -> Vec<Other> {
+        survey(root, Duration::ZERO, SystemTime::now() + Duration::from_secs(1)).0
+    }
+
+    #[test]
+    fn finds_temp_dirs_builds_and_lone_objects_but_not_symlinks_linked_objects_or_young_ones() {
+        let (dir, root, _open) = cache();
+        std::fs::create_dir_all(root.join(".tmpAbc123/pkg")).unwrap();
+        std::fs::write(root.join(".tmpAbc123/pkg/a.py"), vec![1; 10_000]).unwrap();
+        std::fs::create_dir_all(root.join("builds-v0/.tmpXyz789")).unwrap();
+        let shard = root.join("files-v0/3c");
+        std::fs::create_dir_all(&shard).unwrap();
+        let lone = shard.join(format!("3c{}", "1".repeat(62)));
+        let linked = shard.join(format!("3c{}", "2".repeat(62)));
+        std::fs::write(&lone, b"lone").unwrap();
+        std::fs::write(&linked, b"linked").unwrap();
+        std::fs::hard_link(&linked, root.join("archive-v0/held")).unwrap();
+        // A symlink wearing the prefix, and a symlinked builds bucket: never entered.
+        let victim = dir.path().join("victim");
+        std::fs::create_dir_all(victim.join(".tmpVictim")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join(".tmpLink00")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("builds-v1")).unwrap();
+
+        let found = survey_all(&root);
+        let paths: Vec<PathBuf> = found.iter().map(|o| o.path(&root)).collect();
+        assert_eq!(
+            paths,
+            vec![
+                root.join(".tmpAbc123"),
+                root.join("builds-v0/.tmpXyz789"),
+                lone.clone()
+            ]
+        );
+        assert!(found[0].bytes >= 10_000, "{:?}", found[0]);
+        // Within the grace window nothing is found.
+        let young = survey(&root, Duration::from_secs(3600), SystemTime::now()).0;
+        assert!(young.is_empty(), "{young:?}");
+    }
+
+    #[test]
+    fn removes_what_was_surveyed_by_descriptor_and_nothing_swapped_in() {
+        let (dir, root, open) = cache();
+        std::fs::create_dir_all(root.join(".tmpAbc123/pkg")).unwrap();
+        std::fs::write(root.join(".tmpAbc123/pkg/a.py"), b"x").unwrap();
+        std::fs::create_dir_all(root.join("builds-v0/.tmpXyz789")).unwrap();
+        let shard = root.join("files-v0/3c");
+        std::fs::create_dir_all(&shard).unwrap();
+        let lone = shard.join(format!("3c{}", "1".repeat(62)));
+        std::fs::write(&lone, b"lone").unwrap();
+        let found = survey_all(&root);
+        assert_eq!(found.len(), 3);
+        // Between the survey and the removal: builds-v0 becomes a symlink to a victim
+        // holding the same name, and the object gains a link (an archive took it).
+        let victim = dir.path().join("victim");
+        std::fs::create_dir_all(victim.join(".tmpXyz789")).unwrap();
+        std::fs::write(victim.join(".tmpXyz789/keep"), b"mine").unwrap();
+        std::fs::rename(root.join("builds-v0"), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("builds-v0")).unwrap();
+        std::fs::hard_link(&lone, root.join("archive-v0/took")).unwrap();
+
+        let removal = remove(&open, &found, &|| {});
+        assert_eq!(removal.entries, 1, "{removal:?}");
+        assert!(!root.join(".tmpAbc123").exists());
+        assert_eq!(std::fs::read(victim.join(".tmpXyz789/keep")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(&lone).unwrap(), b"lone");
+        assert_eq!(removal.warnings.len(), 1, "{:?}", removal.warnings);
+        assert!(
+            removal.warnings[0].contains("builds-v0"),
+            "{:?}",
+            removal.warnings
+        );
+    }
+}
