@@ -357,7 +357,8 @@ pub fn remove(
         // uv removes an object shard it empties; a non-empty one simply stays.
         if other.kind == OtherKind::Object
             && let (Some(shard), Some(store)) = (dirs.get(1), open_store(root))
-            && let Ok(stat) = rustix::fs::statat(&store, shard.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+            && let Ok(stat) =
+                rustix::fs::statat(&store, shard.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
             && rustix::fs::unlinkat(&store, shard.as_os_str(), AtFlags::REMOVEDIR).is_ok()
         {
             removal.bytes += u64::try_from(stat.st_blocks).unwrap_or(0) * 512;
@@ -443,7 +444,12 @@ mod tests {
     }
 
     fn survey_all(root: &Path) -> Vec<Other> {
-        survey(root, Duration::ZERO, SystemTime::now() + Duration::from_secs(1)).0
+        survey(
+            root,
+            Duration::ZERO,
+            SystemTime::now() + Duration::from_secs(1),
+        )
+        .0
     }
 
     #[test]
@@ -505,7 +511,10 @@ mod tests {
         let removal = remove(&open, &found, &|| {});
         assert_eq!(removal.entries, 1, "{removal:?}");
         assert!(!root.join(".tmpAbc123").exists());
-        assert_eq!(std::fs::read(victim.join(".tmpXyz789/keep")).unwrap(), b"mine");
+        assert_eq!(
+            std::fs::read(victim.join(".tmpXyz789/keep")).unwrap(),
+            b"mine"
+        );
         assert_eq!(std::fs::read(&lone).unwrap(), b"lone");
         assert_eq!(removal.warnings.len(), 1, "{:?}", removal.warnings);
         assert!(

@@ -192,7 +192,10 @@ fn apply_frees_leftovers_and_orphaned_objects_as_promised_and_nothing_live() {
         measured.abs_diff(promised_bytes) <= promised_bytes / 50,
         "promised {promised_bytes} B beyond archive-v0, measured {measured} B"
     );
-    assert!(promised_bytes >= leftover_du, "{promised_bytes} < {leftover_du}");
+    assert!(
+        promised_bytes >= leftover_du,
+        "{promised_bytes} < {leftover_du}"
+    );
 
     // What was promised is gone; nothing else is.
     for path in &promised {
@@ -206,7 +209,12 @@ fn apply_frees_leftovers_and_orphaned_objects_as_promised_and_nothing_live() {
     assert_eq!(snapshot(&sandbox, &live), live_files);
     let objects_after = objects(&cache);
     for (object, links) in &live_objects {
-        assert_eq!(objects_after.get(object), Some(links), "{}", object.display());
+        assert_eq!(
+            objects_after.get(object),
+            Some(links),
+            "{}",
+            object.display()
+        );
     }
     sandbox.assert_imports(&sandbox.path("a"), &["alpha"]);
     sandbox.assert_imports(&sandbox.path("b"), &["beta"]);
