@@ -182,6 +182,9 @@ fn apply_frees_leftovers_and_orphaned_objects_as_promised_and_nothing_live() {
         Some(promised.len() as u64),
         "{applied:#}"
     );
+    eprintln!(
+        "promised {promised_total} B ({promised_bytes} B beyond archive-v0), du -sB1 freed {freed} B"
+    );
     let tolerance = promised_total / 50;
     assert!(
         freed.abs_diff(promised_total) <= tolerance,
