@@ -68,6 +68,10 @@ pub struct Removal {
     /// Candidates kept whole because a pointer naming them could not be removed safely:
     /// the report moves them from the removed to the kept.
     pub kept: Vec<Kept>,
+    /// Entries outside `archive-v0` removed (`crate::leftovers`), and the bytes that
+    /// freed (not in [`Removal::bytes`], which is the archives').
+    pub other_entries: usize,
+    pub other_bytes: u64,
 }
 
 /// A candidate `--apply` kept: a pointer naming it leads through a symlink or onto
@@ -100,6 +104,8 @@ impl std::ops::AddAssign for Removal {
         self.leftover.bytes += other.leftover.bytes;
         self.warnings.extend(other.warnings);
         self.kept.extend(other.kept);
+        self.other_entries += other.other_entries;
+        self.other_bytes += other.other_bytes;
     }
 }
 
@@ -222,6 +228,11 @@ pub fn apply(
         }
     }
     removal.bytes += crate::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
+    // Last, what dies outside archive-v0: nothing names these, so no pointer goes first.
+    let others = crate::leftovers::remove(&root, &plan.others, &step);
+    removal.other_entries = others.entries;
+    removal.other_bytes = others.bytes;
+    removal.warnings.extend(others.warnings);
     Ok(removal)
 }
 

@@ -57,6 +57,7 @@ mod guard;
 pub mod hooks;
 mod inventory;
 mod layout;
+mod leftovers;
 mod liveness;
 mod locate;
 mod lock;

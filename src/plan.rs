@@ -159,6 +159,9 @@ pub struct Plan {
     /// The `files-v0` objects of the candidates' files: removed after the archives, each
     /// only if nothing else links it by then.
     pub(crate) objects: Vec<Object>,
+    /// Beyond `archive-v0`: leftovers and orphaned objects (`crate::leftovers`), removed
+    /// after the archives.
+    pub others: Vec<crate::leftovers::Other>,
 }
 
 impl Plan {

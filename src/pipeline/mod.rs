@@ -229,6 +229,10 @@ pub fn run(settings: &Settings) -> Result<Report> {
             entries: removal.leftover.entries,
             bytes: removal.leftover.bytes,
         });
+    if let Some(others) = &mut report.others {
+        others.removed = Some(removal.other_entries);
+        others.removed_bytes = Some(removal.other_bytes);
+    }
     report.warnings.extend(removal.warnings);
     report.keep_refused(&removal.kept);
     Ok(report)

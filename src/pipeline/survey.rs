@@ -150,8 +150,13 @@ pub(super) fn take(
         only_locked: matches!(settings.locks, super::LockUse::Only(_)),
         threads: settings.threads,
     };
-    let plan = plan::make(&inventory, cache, &venvs, &options, progress);
+    let mut plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());
+    // Beyond archive-v0: leftovers of interrupted uv runs and orphaned objects.
+    let (others, other_warnings) =
+        crate::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
+    plan.others = others;
+    warnings.extend(other_warnings);
     if let Some(state) = state {
         record_live(state, cache, &inventory, &plan, settings.now, &mut warnings);
         record_roots_seen(state, cache, &roots, &plan, &mut warnings);
@@ -296,6 +301,7 @@ impl Survey {
         if settings.per_venv {
             report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
         }
+        report.others = Some(crate::report::Others::of(&self.plan.others, cache.root()));
         report
     }
 }

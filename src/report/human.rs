@@ -106,6 +106,27 @@ impl Report {
                 human_bytes(leftover.bytes)
             );
         }
+        if let Some(others) = self.others.as_ref().filter(|o| !o.candidates.is_empty()) {
+            let buckets: Vec<String> = others
+                .by_bucket
+                .iter()
+                .map(|(bucket, bytes)| format!("{} {}", safe(bucket), human_bytes(*bytes)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Beyond archive-v0: {} of leftovers and orphaned objects reclaimable ({}).",
+                human_bytes(others.reclaimable_bytes),
+                buckets.join(", ")
+            );
+            if let (Some(removed), Some(bytes)) = (others.removed, others.removed_bytes) {
+                let _ = writeln!(
+                    out,
+                    "Removed {removed} {} beyond archive-v0: {} freed.",
+                    if removed == 1 { "entry" } else { "entries" },
+                    human_bytes(bytes)
+                );
+            }
+        }
         if !self.candidates.is_empty() {
             let _ = writeln!(out);
             let _ = writeln!(

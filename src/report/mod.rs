@@ -85,6 +85,61 @@ pub struct Report {
         serialize_with = "lossy::shares"
     )]
     pub venvs: Option<Vec<VenvShare>>,
+    /// Extension: what `--apply` frees beyond `archive-v0` (leftovers of interrupted uv
+    /// runs, orphaned `files-v0` objects); absent when nothing was surveyed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub others: Option<Others>,
+}
+
+/// What a run frees outside `archive-v0` (`crate::leftovers`), in the JSON as `others`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Others {
+    /// Each entry, largest first.
+    pub candidates: Vec<OtherCandidate>,
+    /// Bytes per top-level bucket (`.` for the cache root's own entries).
+    pub by_bucket: std::collections::BTreeMap<String, u64>,
+    /// Their sum, in `du -B1` bytes: what removing them frees.
+    pub reclaimable_bytes: u64,
+    /// `--apply` only: entries removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<usize>,
+    /// `--apply` only: bytes freed, measured while deleting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_bytes: Option<u64>,
+}
+
+/// One entry of [`Others`].
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherCandidate {
+    /// The top-level directory it is in, `.` for the cache root.
+    pub bucket: String,
+    /// Where it is.
+    #[serde(serialize_with = "lossy::path")]
+    pub path: PathBuf,
+    /// `temp`, `build` or `object`.
+    pub kind: crate::leftovers::OtherKind,
+    /// What removing it frees, in `du -B1` bytes.
+    pub bytes: u64,
+}
+
+impl Others {
+    /// The report's view of the plan's `others`.
+    pub fn of(others: &[crate::leftovers::Other], cache_root: &Path) -> Self {
+        let mut out = Self::default();
+        for other in others {
+            *out.by_bucket.entry(other.bucket.clone()).or_default() += other.bytes;
+            out.reclaimable_bytes += other.bytes;
+            out.candidates.push(OtherCandidate {
+                bucket: other.bucket.clone(),
+                path: other.path(cache_root),
+                kind: other.kind,
+                bytes: other.bytes,
+            });
+        }
+        out.candidates
+            .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
+        out
+    }
 }
 
 /// Trash directories an interrupted run left, removed by this one.
@@ -282,6 +337,7 @@ impl Report {
             warnings: Vec::new(),
             explain: None,
             venvs: None,
+            others: None,
         }
     }
 
@@ -363,6 +419,7 @@ impl Report {
             warnings,
             explain: None,
             venvs: None,
+            others: None,
         }
     }
 }
