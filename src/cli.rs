@@ -425,13 +425,26 @@ enum Kind {
     File,
 }
 
-/// A [`UsageError`] when nothing is at `path` (or a component of it is not a directory).
-/// Anything else (a permission error, say) is left to the run, which reports it where it
-/// reads.
+/// A [`UsageError`] when nothing is at `path` (or a component of it is not a directory),
+/// or when a directory is wanted and a file is there (`--root proj/pyproject.toml` would
+/// search nothing, and list what the project's venv uses as dead). Anything else (a
+/// permission error, say) is left to the run, which reports it where it reads.
 fn must_exist(flag: &str, path: &std::path::Path, kind: Kind) -> Result<()> {
     use std::io::ErrorKind::{NotADirectory, NotFound};
     match std::fs::metadata(path) {
         Err(err) if matches!(err.kind(), NotFound | NotADirectory) => {}
+        Ok(meta) if kind == Kind::Dir && !meta.is_dir() => {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            return Err(UsageError(format!(
+                "{flag} {} is a file, not a directory: nothing was read or deleted; name the directory that holds it{}",
+                shown.display(),
+                shown
+                    .parent()
+                    .map(|p| format!(" ({})", p.display()))
+                    .unwrap_or_default()
+            ))
+            .into());
+        }
         _ => return Ok(()),
     }
     let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());

@@ -169,3 +169,32 @@ fn uv_cache_dir_at_a_missing_directory_is_still_nothing_to_do() {
     );
     assert!(!missing.exists());
 }
+
+#[test]
+fn a_root_that_names_a_file_is_bad_usage_and_deletes_nothing() {
+    let sandbox = Sandbox::new();
+    let src = world(&sandbox);
+    // Meant the project, named its pyproject.toml: its symlink venv must not go unsearched.
+    let file = src.join("pyproject.toml");
+    std::fs::write(&file, "[project]\nname = \"src\"\n").unwrap();
+    let before = sandbox.world_snapshot();
+    let mut args = vec![
+        "--no-default-roots".into(),
+        "--root".into(),
+        file.clone().into_os_string(),
+    ];
+    args.extend(["--grace", "0s", "--apply"].map(Into::into));
+    let out = output(&mut sandbox.prune_cmd(&args));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: --root {} is a file, not a directory: nothing was read or deleted; name the directory that holds it ({})\n",
+            path_str(&file),
+            path_str(&src)
+        )
+    );
+    assert!(out.stdout.is_empty());
+    assert_same_snapshot(&before, &sandbox.world_snapshot());
+}
