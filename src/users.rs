@@ -18,7 +18,10 @@
 //!   private groups and umask 002 (Ubuntu), a group-writable cache whose group is its
 //!   owner's private group has one member, the owner: it is not shared. A group the
 //!   database cannot list counts as users we cannot see;
-//! - everyone, when others may write one of those directories.
+//! - everyone, when others may write one of those directories;
+//! - the users and groups a POSIX ACL on one of those directories lets write (the access
+//!   and the default ACL, `setfacl -m u:bob:rwx`): a cache shared that way has no group
+//!   or others write bit to tell.
 //!
 //! The databases are read with `/usr/bin/getent` by absolute path and with an empty
 //! environment: root may run this under `sudo -E` with a user's `PATH` and variables.
@@ -269,6 +272,32 @@ impl Stats {
         if !meta.is_dir() {
             return;
         }
+        for name in ["system.posix_acl_access", "system.posix_acl_default"] {
+            let mut buf = [0u8; ACL_MAX];
+            let len = match rustix::fs::lgetxattr(path, name, &mut buf) {
+                Ok(len) => len,
+                // No ACL (the common case), or a filesystem without them.
+                Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => continue,
+                Err(err) => {
+                    self.unknown
+                        .push(format!("the ACL of {}: {err}", path.display()));
+                    continue;
+                }
+            };
+            match acl_writers(&buf[..len.min(ACL_MAX)]) {
+                Some(writers) => {
+                    self.owners.extend(writers.users);
+                    for gid in writers.groups {
+                        self.writing_groups
+                            .entry(gid)
+                            .or_insert_with(|| path.to_owned());
+                    }
+                }
+                None => self
+                    .unknown
+                    .push(format!("the ACL of {} cannot be read", path.display())),
+            }
+        }
         if meta.mode() & 0o002 != 0 && self.world_writable.is_none() {
             self.world_writable = Some(path.to_owned());
         }
@@ -278,6 +307,45 @@ impl Stats {
                 .or_insert_with(|| path.to_owned());
         }
     }
+}
+
+/// The longest ACL read: 4 bytes of header and 8 per entry, so 8,190 entries.
+const ACL_MAX: usize = 65_536;
+
+/// The named users and groups a POSIX ACL (the kernel's `system.posix_acl_*` xattr:
+/// a version 2 header, then `tag: u16, perm: u16, id: u32` little-endian entries) lets
+/// write. `None` when the bytes are not such an ACL.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AclWriters {
+    users: Vec<u32>,
+    groups: Vec<u32>,
+}
+
+fn acl_writers(bytes: &[u8]) -> Option<AclWriters> {
+    const USER: u16 = 0x02;
+    const GROUP: u16 = 0x08;
+    const WRITE: u16 = 0x02;
+    let (header, entries) = bytes.split_at_checked(4)?;
+    if u32::from_le_bytes(header.try_into().ok()?) != 2 || entries.len() % 8 != 0 {
+        return None;
+    }
+    let mut writers = AclWriters::default();
+    for entry in entries.chunks_exact(8) {
+        let tag = u16::from_le_bytes([entry[0], entry[1]]);
+        let perm = u16::from_le_bytes([entry[2], entry[3]]);
+        let id = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+        // The mask may take the write bit away again; counting a user it masks keeps more,
+        // never less.
+        if perm & WRITE == 0 {
+            continue;
+        }
+        match tag {
+            USER => writers.users.push(id),
+            GROUP => writers.groups.push(id),
+            _ => {}
+        }
+    }
+    Some(writers)
 }
 
 fn stats(cache: &CacheDir, inventory: &Inventory) -> Stats {
@@ -627,6 +695,34 @@ mod tests {
             writing_groups: groups.iter().map(|g| (*g, PathBuf::from("/c"))).collect(),
             ..Stats::default()
         }
+    }
+
+    #[test]
+    fn an_acl_names_the_users_and_groups_it_lets_write() {
+        let entry = |tag: u16, perm: u16, id: u32| {
+            let mut bytes = tag.to_le_bytes().to_vec();
+            bytes.extend(perm.to_le_bytes());
+            bytes.extend(id.to_le_bytes());
+            bytes
+        };
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        acl.extend(entry(0x01, 7, u32::MAX)); // the owner
+        acl.extend(entry(0x02, 7, 1002)); // bob may write
+        acl.extend(entry(0x02, 5, 1003)); // cy may only read
+        acl.extend(entry(0x04, 5, u32::MAX)); // the owning group
+        acl.extend(entry(0x08, 6, 500)); // the team may write
+        acl.extend(entry(0x10, 7, u32::MAX)); // the mask
+        acl.extend(entry(0x20, 5, u32::MAX)); // others
+        assert_eq!(
+            acl_writers(&acl),
+            Some(AclWriters {
+                users: vec![1002],
+                groups: vec![500]
+            })
+        );
+        assert_eq!(acl_writers(&acl[..acl.len() - 1]), None);
+        assert_eq!(acl_writers(&[1, 0, 0, 0]), None);
+        assert_eq!(acl_writers(&[]), None);
     }
 
     fn unseen(stats: &Stats, viewer: &Viewer) -> Vec<String> {

@@ -103,7 +103,7 @@ struct Team {
     sandbox: Sandbox,
     ann: Member,
     bob: Member,
-    _group: TestGroup,
+    _group: Option<TestGroup>,
     cache: PathBuf,
     uv: PathBuf,
 }
@@ -240,7 +240,7 @@ fn a_team_cache_is_pruned_only_by_root_with_all_users() {
         sandbox,
         ann,
         bob,
-        _group: group,
+        _group: Some(group),
         cache,
         uv: uv_copy,
     };
@@ -391,4 +391,84 @@ fn a_team_cache_is_pruned_only_by_root_with_all_users() {
     team.sandbox.assert_imports(&vc, &["gamma"]);
     team.sandbox
         .assert_imports(&ann.home.join("va"), &["alpha"]);
+}
+
+/// The ACL that lets `uid` write `dir` and whatever is made in it (`setfacl -m u:UID:rwx`
+/// and `-d -m u:UID:rwx`), written as the kernel's xattr by python, so that the test
+/// needs no `acl` package.
+fn grant_by_acl(dir: &Path, uid: u32) {
+    let script = r#"
+import os, struct, sys
+path, uid = sys.argv[1], int(sys.argv[2])
+e = lambda tag, perm, i: struct.pack("<HHI", tag, perm, i)
+acl = struct.pack("<I", 2) + e(1, 7, 0xFFFFFFFF) + e(2, 7, uid) + e(4, 5, 0xFFFFFFFF) \
+    + e(0x10, 7, 0xFFFFFFFF) + e(0x20, 5, 0xFFFFFFFF)
+for name in ("system.posix_acl_access", "system.posix_acl_default"):
+    os.setxattr(path, name, acl)
+"#;
+    ok(Command::new(shared_python())
+        .args(["-c", script])
+        .arg(dir)
+        .arg(uid.to_string()));
+}
+
+/// A cache shared with a POSIX ACL rather than a group: no group or others write bit says
+/// so, yet bob's symlink venv links the archive ann's uv unpacked.
+#[test]
+fn a_cache_shared_through_an_acl_keeps_what_the_other_users_venv_links() {
+    let sandbox = Sandbox::new();
+    let Some(ann) = Member::new(&sandbox, "aclann") else {
+        return;
+    };
+    let Some(bob) = Member::new(&sandbox, "aclbob") else {
+        return;
+    };
+    open_path_to(sandbox.dir());
+    sandbox.wheel("alpha", "1.0");
+    let bin = sandbox.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let uv_copy = bin.join("uv");
+    std::fs::copy(uv(), &uv_copy).unwrap();
+    std::fs::set_permissions(&uv_copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cache = sandbox.path("acl-cache");
+    std::fs::create_dir(&cache).unwrap();
+    ann.user.give(&cache);
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+    grant_by_acl(&cache, bob.user.uid);
+    let team = Team {
+        sandbox,
+        ann,
+        bob,
+        _group: None,
+        cache,
+        uv: uv_copy,
+    };
+    let (ann, bob) = (&team.ann, &team.bob);
+    let gone = ann.home.join("vtmp");
+    team.venv(ann, &gone, &["alpha"]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    let vb = bob.home.join("vb");
+    team.venv(bob, &vb, &["alpha"]);
+    let everything = all_archives(&team.cache);
+    assert_eq!(
+        everything.len(),
+        1,
+        "bob's uv reused ann's archive: {everything:?}"
+    );
+
+    for apply in [false, true] {
+        let extra: &[&str] = if apply { &["--apply"] } else { &[] };
+        let json = report(&team.prune_as(ann, extra), "ann's run");
+        assert_eq!(candidate_ids(&json), BTreeSet::new(), "{json:#}");
+        assert_eq!(
+            shared_cache_details(&json),
+            [format!(
+                "the cache is shared with users whose venvs this run cannot see: {} (uid {})",
+                bob.user.name, bob.user.uid
+            )]
+        );
+    }
+    assert_eq!(all_archives(&team.cache), everything);
+    let import = [OsStr::new("-c"), OsStr::new("import alpha")];
+    ok(&mut bob.command(&vb.join("bin/python"), &import));
 }
