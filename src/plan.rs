@@ -500,7 +500,11 @@ impl<'a> Planner<'a> {
             let fate = match evidence.0.remove(&archive.id) {
                 Some(reasons) => Fate::Keep(reasons),
                 None => {
-                    let bytes = self.walks[&archive.id].freed_bytes(&mut counted, &freed);
+                    let bytes = self.walks[&archive.id].freed_bytes(&mut counted, &freed)
+                        + pointer_bytes(
+                            pointers.get(&archive.id).map_or(&[], Vec::as_slice),
+                            &mut counted,
+                        );
                     plan.reclaimable_bytes += bytes;
                     Fate::Remove { bytes, selection }
                 }
@@ -517,9 +521,29 @@ impl<'a> Planner<'a> {
                 pointers: pointers.remove(&archive.id).unwrap_or_default(),
             });
         }
+        // Apply also removes the dangling pointers, and the shard directories of
+        // `files-v0` that the orphans' removal empties.
+        let dangling: Vec<PathBuf> = plan.dangling.iter().map(|d| d.path.clone()).collect();
+        plan.reclaimable_bytes += pointer_bytes(&dangling, &mut counted);
+        plan.reclaimable_bytes += self.objects.emptied_shard_bytes(&freed);
         plan.walks = self.walks;
         plan
     }
+}
+
+/// What removing a candidate's pointers frees: each pointer file's or symlink's allocated
+/// blocks (a `.http` record takes a block; so does a symlink whose target is too long to
+/// live in its inode), each inode once, and only when that is its last link. An `lstat`
+/// per pointer, of candidates only; one that cannot be read promises nothing.
+pub(crate) fn pointer_bytes(pointers: &[PathBuf], counted: &mut HashSet<FileId>) -> u64 {
+    pointers
+        .iter()
+        .filter_map(|path| std::fs::symlink_metadata(path).ok())
+        .map(|meta| entry_stat(&meta))
+        .filter(|stat| !stat.is_dir && stat.nlink <= 1)
+        .filter(|stat| stat.id.is_none_or(|id| counted.insert(id)))
+        .map(|stat| stat.allocated)
+        .sum()
 }
 
 /// How many wheel archives have each `METADATA` inode: the links the cache itself holds
