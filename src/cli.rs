@@ -287,7 +287,10 @@ pub fn run(args: &Args) -> Result<()> {
 /// `df`: a dry run with the prune's flags, then the view (never deletes).
 fn df(prune: &PruneArgs) -> Result<()> {
     if prune.apply || prune.hook {
-        return Err(UsageError("df never deletes: drop --apply/--hook, or run the prune without df".to_owned()).into());
+        return Err(UsageError(
+            "df never deletes: drop --apply/--hook, or run the prune without df".to_owned(),
+        )
+        .into());
     }
     let settings = settings(prune, &config::load()?)?;
     named_paths_exist(prune)?;

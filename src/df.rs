@@ -143,7 +143,10 @@ impl Tally for DfTally {
         self.files += u64::from(stat.len.is_some());
         match stat.id {
             Some(id) if stat.nlink > 1 => {
-                let entry = self.multi.entry(id).or_insert((0, stat.nlink, stat.allocated));
+                let entry = self
+                    .multi
+                    .entry(id)
+                    .or_insert((0, stat.nlink, stat.allocated));
                 entry.0 += 1;
             }
             _ => self.single += stat.allocated,
@@ -374,7 +377,7 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
             )),
             Some((family, _)) if family == "environments" => out.push(entry(
                 "environments",
-                "cached environments (uvx, uv run --with, scripts): uv cache prune deletes them all; this tool keeps those in use, and uv would only build them again".to_owned(),
+                "cached environments (uvx, uv run --with, scripts): uv cache prune deletes them all, and uv builds them again on the next run; this tool keeps every one a link still names".to_owned(),
             )),
             Some(_) => {}
             None => out.push(entry(
@@ -388,11 +391,15 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
             name: name.clone(),
             bytes: 0,
             reason: "unknown",
-            why: "a file at the cache root that uv does not write: uv cache prune deletes it".to_owned(),
+            why: "a file at the cache root that uv does not write: uv cache prune deletes it"
+                .to_owned(),
         });
     }
     out
 }
+
+/// What the dry run said of one archive: name, version, `live`/`dead`, bytes it frees.
+type Fate<'r> = (Option<&'r String>, Option<&'r String>, &'static str, u64);
 
 /// The package rows: the archives grouped by package, version and fate.
 fn packages(
@@ -400,13 +407,18 @@ fn packages(
     archives: &[(String, DfTally)],
     global: &HashMap<FileId, (u64, u64, u64)>,
 ) -> Vec<PackageRow> {
-    let mut fate: HashMap<&str, (Option<&String>, Option<&String>, &'static str, u64)> =
-        HashMap::new();
+    let mut fate: HashMap<&str, Fate<'_>> = HashMap::new();
     for c in &report.candidates {
-        fate.insert(c.id.as_str(), (c.name.as_ref(), c.version.as_ref(), "dead", c.bytes));
+        fate.insert(
+            c.id.as_str(),
+            (c.name.as_ref(), c.version.as_ref(), "dead", c.bytes),
+        );
     }
     for l in &report.live {
-        fate.insert(l.id.as_str(), (l.name.as_ref(), l.version.as_ref(), "live", 0));
+        fate.insert(
+            l.id.as_str(),
+            (l.name.as_ref(), l.version.as_ref(), "live", 0),
+        );
     }
     type Key = (Option<String>, Option<String>, &'static str);
     let mut groups: BTreeMap<Key, (usize, DfTally, u64)> = BTreeMap::new();
@@ -430,15 +442,17 @@ fn packages(
     }
     let mut rows: Vec<PackageRow> = groups
         .into_iter()
-        .map(|((name, version, state), (count, tally, frees))| PackageRow {
-            name,
-            version,
-            state,
-            archives: count,
-            bytes: tally.bytes(),
-            shared_bytes: tally.shared(global),
-            frees,
-        })
+        .map(
+            |((name, version, state), (count, tally, frees))| PackageRow {
+                name,
+                version,
+                state,
+                archives: count,
+                bytes: tally.bytes(),
+                shared_bytes: tally.shared(global),
+                frees,
+            },
+        )
         .collect();
     rows.sort_by(|a, b| {
         b.bytes
@@ -491,7 +505,11 @@ impl Df {
                 row.files,
                 human_bytes(row.frees),
                 human_bytes(row.shared_bytes),
-                if row.name == "total" { String::new() } else { bar(row.bytes, max) },
+                if row.name == "total" {
+                    String::new()
+                } else {
+                    bar(row.bytes, max)
+                },
             );
         }
         if !self.packages.is_empty() {

@@ -177,8 +177,8 @@ mod by_descriptor {
     use rustix::fs::{Mode, OFlags};
 
     use super::{MAX_DEPTH, MOUNT_POINT, Tally};
-    use crate::fs_meta::EntryStat;
     use crate::at::{MountKey, dir_stat, open_dir, stat_at};
+    use crate::fs_meta::EntryStat;
     use crate::walk::{Kind, ListBuf, list_at};
 
     /// One directory to measure: an archive's own (opened by its path), or one found

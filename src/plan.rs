@@ -6,7 +6,11 @@
 //! Bytes are counted as `du -B1` would see them disappear: allocated blocks, each inode
 //! once, and only inodes whose every link goes: the plan's, plus the `files-v0` object of
 //! a content-addressed cache, which is removed once the archives are gone. A file
-//! deduplicated with a live archive frees nothing and counts nothing. Counting needs an
+//! deduplicated with a live archive frees nothing and counts nothing. Apply also removes
+//! what names the candidates (pointer files, a block each for a `.http` record or a long
+//! symlink), the dangling pointers and the `files-v0` shard directories it empties: those
+//! are promised too, so that the promise is what `du -sB1` of the cache sees go (with
+//! small archives they were a third of it). Counting needs an
 //! `lstat` of every file of every candidate, and that same walk is where the last safety
 //! net lives: a candidate's file with more links than the plan holds is used by something
 //! we did not find (a hardlink venv outside every root), so the archive is kept (`nlink`).

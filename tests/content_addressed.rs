@@ -244,9 +244,9 @@ fn dead_archives_of_a_content_addressed_cache_go_and_shared_objects_stay() {
 /// leaves any of them out fails. Before the fix it promised 65,536 B where 98,304 B went.
 #[test]
 fn the_promise_is_what_apply_frees_in_every_layout() {
-    let layouts: [(&str, PathBuf, Option<(&str, &str)>); 3] = [
+    let layouts = [
         ("0.13.9 content-addressed", uv(), Some(PREVIEW)),
-        ("0.13.9", uv(), None),
+        ("0.13.9", uv(), None::<(&str, &str)>),
         ("0.10.12", uv_0_10(), None),
     ];
     for (layout, bin, preview) in layouts {

@@ -49,7 +49,10 @@ fn within_2_percent(what: &str, got: u64, expected: u64) {
 /// `uv-cache-prune df --cache-dir <cache> <args>`.
 fn df_cmd(sandbox: &Sandbox, args: &[std::ffi::OsString]) -> Command {
     let mut cmd = sandbox.bare_prune_cmd();
-    cmd.arg("df").arg("--cache-dir").arg(sandbox.cache()).args(args);
+    cmd.arg("df")
+        .arg("--cache-dir")
+        .arg(sandbox.cache())
+        .args(args);
     cmd
 }
 
@@ -70,8 +73,18 @@ fn df_matches_du_per_bucket_and_the_dry_run_per_package() {
     sandbox.wheel_with("gamma", "1.0", 96 * 1024);
     sandbox.wheel_with("delta", "1.0", 16 * 1024);
     // uv 0.10.12 (wheels-v6): alpha live through a hardlink venv, delta dead.
-    let live_hard = sandbox.venv("projects/old/.venv", &uv_0_10(), LinkMode::Hardlink, &["alpha"]);
-    let gone_old = sandbox.venv("projects/gone-old/.venv", &uv_0_10(), LinkMode::Copy, &["delta"]);
+    let live_hard = sandbox.venv(
+        "projects/old/.venv",
+        &uv_0_10(),
+        LinkMode::Hardlink,
+        &["alpha"],
+    );
+    let gone_old = sandbox.venv(
+        "projects/gone-old/.venv",
+        &uv_0_10(),
+        LinkMode::Copy,
+        &["delta"],
+    );
     // uv 0.13.9 (wheels-v8): beta live by copy, gamma dead.
     sandbox.venv("projects/new/.venv", &uv(), LinkMode::Copy, &["beta"]);
     let gone_new = sandbox.venv("projects/gone-new/.venv", &uv(), LinkMode::Copy, &["gamma"]);
@@ -102,7 +115,11 @@ fn df_matches_du_per_bucket_and_the_dry_run_per_package() {
         .filter(|e| e.file_type().unwrap().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let named: BTreeSet<String> = rows.keys().filter(|n| *n != "(root files)").cloned().collect();
+    let named: BTreeSet<String> = rows
+        .keys()
+        .filter(|n| *n != "(root files)")
+        .cloned()
+        .collect();
     assert_eq!(named, dirs, "{df:#}");
     for name in &dirs {
         let row = rows[name];
@@ -110,13 +127,20 @@ fn df_matches_du_per_bucket_and_the_dry_run_per_package() {
         within_2_percent(name, row["bytes"].as_u64().unwrap(), du_bytes(&[&dir]));
         assert_eq!(row["files"], find_files(&dir), "{name}: {df:#}");
     }
-    within_2_percent("total", df["total"]["bytes"].as_u64().unwrap(), du_bytes(&[&cache]));
+    within_2_percent(
+        "total",
+        df["total"]["bytes"].as_u64().unwrap(),
+        du_bytes(&[&cache]),
+    );
     assert_eq!(df["total"]["files"], find_files(&cache), "{df:#}");
 
     // Shared with venvs: exactly alpha's files the live hardlink venv links.
     let alpha = sandbox.archive_of("alpha", "1.0");
     let shared = linked_out_bytes(&sandbox.archive_dir(&alpha));
-    assert!(shared > 64 * 1024, "the hardlink venv links alpha's data: {shared}");
+    assert!(
+        shared > 64 * 1024,
+        "the hardlink venv links alpha's data: {shared}"
+    );
     assert!(site_packages(&live_hard).join("alpha").is_dir());
     let archives = rows["archive-v0"];
     assert_eq!(archives["shared_bytes"], shared, "{df:#}");
@@ -140,25 +164,44 @@ fn df_matches_du_per_bucket_and_the_dry_run_per_package() {
     let dead: BTreeMap<String, u64> = packages
         .iter()
         .filter(|p| p["state"] == "dead")
-        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["frees"].as_u64().unwrap()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["frees"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let candidates: BTreeMap<String, u64> = plan["candidates"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["bytes"].as_u64().unwrap()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["bytes"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(dead, candidates, "{df:#}");
     assert_eq!(set(dead.keys()), set(["delta", "gamma"]));
-    for (name, id) in [("alpha", &alpha), ("beta", &sandbox.archive_of("beta", "1.0"))] {
+    for (name, id) in [
+        ("alpha", &alpha),
+        ("beta", &sandbox.archive_of("beta", "1.0")),
+    ] {
         let row = row_of(name);
         assert_eq!(row["state"], "live");
         assert_eq!(row["bytes"], du_bytes(&[sandbox.archive_dir(id)]), "{name}");
     }
     assert_eq!(row_of("alpha")["shared_bytes"], shared);
     assert_eq!(row_of("beta")["shared_bytes"], 0);
-    let sizes: Vec<u64> = packages.iter().map(|p| p["bytes"].as_u64().unwrap()).collect();
-    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+    let sizes: Vec<u64> = packages
+        .iter()
+        .map(|p| p["bytes"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {sizes:?}"
+    );
 
     // What only uv cache prune removes: 0.10.12's wheels-v6 (0.13.9 writes wheels-v8),
     // and the unknown directory.
@@ -173,9 +216,20 @@ fn df_matches_du_per_bucket_and_the_dry_run_per_package() {
             )
         })
         .collect();
-    assert_eq!(only.get("wheels-v6").map(String::as_str), Some("old-generation"), "{df:#}");
-    assert_eq!(only.get("mystery-dir").map(String::as_str), Some("unknown"), "{df:#}");
-    assert!(!only.contains_key("wheels-v8") && !only.contains_key("archive-v0"), "{df:#}");
+    assert_eq!(
+        only.get("wheels-v6").map(String::as_str),
+        Some("old-generation"),
+        "{df:#}"
+    );
+    assert_eq!(
+        only.get("mystery-dir").map(String::as_str),
+        Some("unknown"),
+        "{df:#}"
+    );
+    assert!(
+        !only.contains_key("wheels-v8") && !only.contains_key("archive-v0"),
+        "{df:#}"
+    );
 
     // df changed nothing.
     assert_eq!(
@@ -199,10 +253,20 @@ fn df_human_names_each_bucket_and_what_uv_prune_would_remove() {
     let output = cmd.output().unwrap();
     assert!(output.status.success(), "{}", describe(&cmd, &output));
     let text = String::from_utf8(output.stdout).unwrap();
-    for name in ["archive-v0", "wheels-v6", "wheels-v8", "(root files)", "total", "alpha 1.0"] {
+    for name in [
+        "archive-v0",
+        "wheels-v6",
+        "wheels-v8",
+        "(root files)",
+        "total",
+        "alpha 1.0",
+    ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
-    assert!(text.contains("`uv cache prune` would also remove"), "{text}");
+    assert!(
+        text.contains("`uv cache prune` would also remove"),
+        "{text}"
+    );
     assert!(text.contains("wheels-v6 ("), "{text}");
     assert!(!text.contains('\x1b'), "escaped: {text}");
     assert!(text.contains("evil\\x1b[2Jname"), "{text}");

@@ -141,7 +141,10 @@ fn a_hardlinked_venv_outside_every_root_keeps_its_archive_by_link_count() {
     assert_eq!(candidate_ids(&report), set([&beta]), "{report:#}");
     // Only beta's bytes (and its pointers') are reclaimable: alpha's files are shared
     // with the outside venv.
-    assert_eq!(reclaimable_bytes(&report), du_with_pointers(&sandbox, &beta));
+    assert_eq!(
+        reclaimable_bytes(&report),
+        du_with_pointers(&sandbox, &beta)
+    );
 }
 
 #[test]
@@ -185,5 +188,8 @@ fn an_archive_id_starting_with_a_dash_is_an_archive_like_any_other() {
     let report = sandbox.plan(&[&sandbox.projects()]);
     assert_eq!(candidate_ids(&report), set([&alpha]), "{report:#}");
     assert_eq!(live_ids(&report), set([&beta]), "{report:#}");
-    assert_eq!(reclaimable_bytes(&report), du_with_pointers(&sandbox, &alpha));
+    assert_eq!(
+        reclaimable_bytes(&report),
+        du_with_pointers(&sandbox, &alpha)
+    );
 }

@@ -341,7 +341,12 @@ impl Report {
             },
             reclaimable_bytes: plan.reclaimable_bytes,
             freed_by_bucket: (plan.reclaimable_bytes > 0)
-                .then(|| (crate::layout::ARCHIVE_BUCKET.to_owned(), plan.reclaimable_bytes))
+                .then(|| {
+                    (
+                        crate::layout::ARCHIVE_BUCKET.to_owned(),
+                        plan.reclaimable_bytes,
+                    )
+                })
                 .into_iter()
                 .collect(),
             removed_bytes: None,
