@@ -246,7 +246,10 @@ fn remove_pointers(
 ) -> Option<(PathBuf, String)> {
     for path in pointers {
         match root.remove_pointer(path, step) {
-            PointerRemoval::Removed => removal.pointers += 1,
+            PointerRemoval::Removed { bytes } => {
+                removal.pointers += 1;
+                removal.bytes += bytes;
+            }
             PointerRemoval::Gone => {}
             PointerRemoval::Refused(why) => return Some((path.clone(), why)),
         }

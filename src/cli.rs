@@ -138,6 +138,10 @@ pub enum Command {
     InstallHooks(InstallHooksArgs),
     /// Where the cache is, what is configured, whether hooks run, and what a prune would free
     Doctor,
+    /// What fills the cache: bytes, files, what a prune frees and what venvs share, per
+    /// bucket and per package (the prune's flags choose the cache, roots and policy;
+    /// --json prints docs/json-schema.md's "df" object)
+    Df(Box<PruneArgs>),
     /// Print the completion script for bash, zsh, fish, elvish or powershell
     GenerateShellCompletion {
         /// The shell
@@ -260,6 +264,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some(Command::Roots(command)) => return write_stdout(&roots_command(command)?),
         Some(Command::InstallHooks(install)) => return write_stdout(&install.run()?),
         Some(Command::Doctor) => return write_stdout(&crate::doctor::report()?),
+        Some(Command::Df(prune)) => return df(prune),
         Some(Command::GenerateShellCompletion { shell }) => {
             return write_stdout(&completion_script(*shell));
         }
@@ -275,6 +280,29 @@ pub fn run(args: &Args) -> Result<()> {
         (_, true, _) => report.to_json()?,
         (Some(_), false, _) => report.to_explanation(),
         (None, false, _) => report.to_human(),
+    };
+    write_stdout(&text)
+}
+
+/// `df`: a dry run with the prune's flags, then the view (never deletes).
+fn df(prune: &PruneArgs) -> Result<()> {
+    if prune.apply || prune.hook {
+        return Err(UsageError(
+            "df never deletes: drop --apply/--hook, or run the prune without df".to_owned(),
+        )
+        .into());
+    }
+    let settings = settings(prune, &config::load()?)?;
+    named_paths_exist(prune)?;
+    let df = crate::df::run(&settings)?;
+    for warning in &df.warnings {
+        eprintln!("warning: {}", crate::report::one_line(warning));
+    }
+    let text = if prune.json {
+        df.to_json()?
+    } else {
+        use std::io::IsTerminal as _;
+        df.to_human(std::io::stdout().is_terminal())
     };
     write_stdout(&text)
 }

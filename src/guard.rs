@@ -153,7 +153,9 @@ mod descriptors {
     /// What [`CacheRoot::remove_pointer`] did.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum PointerRemoval {
-        Removed,
+        /// Unlinked; `bytes` are its allocated blocks when that was its last link (what
+        /// `du` sees go), else 0.
+        Removed { bytes: u64 },
         /// It (or a directory on its path) was already gone.
         Gone,
         /// Not removed, and why (a sentence naming the path): its archive must be kept.
@@ -381,20 +383,21 @@ mod descriptors {
             let Ok(c_leaf) = CString::new(leaf.as_bytes()) else {
                 return refused(format!("{} holds a NUL byte", path.display()));
             };
-            match rustix::fs::statat(dir, &c_leaf, AtFlags::SYMLINK_NOFOLLOW) {
+            let bytes = match rustix::fs::statat(dir, &c_leaf, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
                     return refused(format!(
                         "{} is a directory, not a pointer file",
                         path.display()
                     ));
                 }
-                Ok(_) => {}
+                Ok(stat) if stat.st_nlink <= 1 => u64::try_from(stat.st_blocks).unwrap_or(0) * 512,
+                Ok(_) => 0,
                 Err(Errno::NOENT) => return PointerRemoval::Gone,
                 Err(err) => return refused(format!("cannot read {}: {err}", path.display())),
-            }
+            };
             before_change();
             match rustix::fs::unlinkat(dir, &c_leaf, AtFlags::empty()) {
-                Ok(()) => PointerRemoval::Removed,
+                Ok(()) => PointerRemoval::Removed { bytes },
                 Err(Errno::NOENT) => PointerRemoval::Gone,
                 Err(Errno::ISDIR) => refused(format!(
                     "{} became a directory since it was read",

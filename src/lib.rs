@@ -49,6 +49,7 @@ pub mod archive_id;
 mod at;
 pub mod cli;
 pub mod config;
+pub mod df;
 mod discover;
 mod dist;
 pub mod doctor;

@@ -46,6 +46,56 @@ pub(crate) struct ArchiveWalk {
     pub(crate) unreadable: Option<(PathBuf, String)>,
 }
 
+/// What a walk of [`walk_trees`] adds up, per tree: the archive walk of the plan, or the
+/// `df` tally (`crate::df`). Each thread keeps one per tree it touched; they are merged
+/// at the end, so the result must not depend on the order of the calls.
+pub(crate) trait Tally: Default + Send {
+    /// A directory of the tree (its own blocks).
+    fn add_dir(&mut self, stat: EntryStat);
+    /// An entry that is not a directory.
+    fn add_file(&mut self, path: impl FnOnce() -> PathBuf, stat: EntryStat);
+    /// A part that could not be read.
+    fn doubt(&mut self, path: PathBuf, reason: String);
+    /// Adds another thread's part of the same tree.
+    fn merge(&mut self, other: Self);
+}
+
+impl Tally for ArchiveWalk {
+    fn add_dir(&mut self, stat: EntryStat) {
+        self.private_bytes += stat.allocated;
+    }
+
+    fn add_file(&mut self, path: impl FnOnce() -> PathBuf, stat: EntryStat) {
+        ArchiveWalk::add_file(self, path, stat);
+    }
+
+    fn doubt(&mut self, path: PathBuf, reason: String) {
+        ArchiveWalk::doubt(self, path, reason);
+    }
+
+    fn merge(&mut self, part: Self) {
+        self.private_bytes += part.private_bytes;
+        self.shared.extend(part.shared);
+        if let Some((path, reason)) = part.unreadable {
+            ArchiveWalk::doubt(self, path, reason);
+        }
+    }
+}
+
+/// Walks every directory tree in `paths` on `threads` threads with the archive walk's
+/// rules (by descriptor, never following a symlink, never crossing a mount, at most
+/// `MAX_DEPTH` deep), adding each tree up in a `T`; results in the order of `paths`.
+pub(crate) fn walk_trees<T: Tally>(paths: &[&Path], threads: Threads) -> Vec<T> {
+    #[cfg(unix)]
+    return by_descriptor::walk_all(paths, threads.get());
+    #[cfg(not(unix))]
+    return crate::threads::map(threads, paths, |path| {
+        let mut tally = T::default();
+        by_path::walk(path, &mut tally);
+        tally
+    });
+}
+
 impl ArchiveWalk {
     /// Walks the archive directory at `path`, on this thread.
     pub(crate) fn of(path: &Path) -> Self {
@@ -126,8 +176,9 @@ mod by_descriptor {
 
     use rustix::fs::{Mode, OFlags};
 
-    use super::{ArchiveWalk, MAX_DEPTH, MOUNT_POINT};
+    use super::{MAX_DEPTH, MOUNT_POINT, Tally};
     use crate::at::{MountKey, dir_stat, open_dir, stat_at};
+    use crate::fs_meta::EntryStat;
     use crate::walk::{Kind, ListBuf, list_at};
 
     /// One directory to measure: an archive's own (opened by its path), or one found
@@ -148,10 +199,10 @@ mod by_descriptor {
     }
 
     /// What each thread keeps: its part of every archive's walk, and its listing buffer.
-    struct Worker {
+    struct Worker<T> {
         /// Only the archives this thread touched: a vector of every archive per thread
         /// would grow with threads × archives.
-        parts: HashMap<usize, ArchiveWalk>,
+        parts: HashMap<usize, T>,
         buf: ListBuf,
     }
 
@@ -164,7 +215,7 @@ mod by_descriptor {
     /// its own partial result per archive; they are summed at the end. The parts whose
     /// order could depend on the threads (which multi-link file, which unreadable place
     /// is named) are chosen by path, so the result is the same on any number of threads.
-    pub(super) fn walk_all(paths: &[&Path], threads: usize) -> Vec<ArchiveWalk> {
+    pub(super) fn walk_all<T: Tally>(paths: &[&Path], threads: usize) -> Vec<T> {
         // Seeds are taken from the end: reversed, the first archive is walked first.
         let seeds = (0..paths.len())
             .rev()
@@ -183,17 +234,14 @@ mod by_descriptor {
                 parts: HashMap::new(),
                 buf: ListBuf::new(),
             },
-            |worker: &mut Worker, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
+            |worker: &mut Worker<T>, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
         );
-        let mut walks = vec![ArchiveWalk::default(); paths.len()];
+        let mut walks: Vec<T> = std::iter::repeat_with(T::default)
+            .take(paths.len())
+            .collect();
         for worker in parts {
             for (archive, part) in worker.parts {
-                let walk = &mut walks[archive];
-                walk.private_bytes += part.private_bytes;
-                walk.shared.extend(part.shared);
-                if let Some((path, reason)) = part.unreadable {
-                    walk.doubt(path, reason);
-                }
+                walks[archive].merge(part);
             }
         }
         walks
@@ -201,7 +249,7 @@ mod by_descriptor {
 
     /// Opens the job's directory, counts it and its files, and leaves a job for each
     /// directory in it.
-    fn measure_dir(job: Job, worker: &mut Worker, out: &mut Vec<Job>) {
+    fn measure_dir<T: Tally>(job: Job, worker: &mut Worker<T>, out: &mut Vec<Job>) {
         let walk = worker.parts.entry(job.archive).or_default();
         let opened = match &job.from {
             From::Path => {
@@ -225,7 +273,16 @@ mod by_descriptor {
             // archive, saying why, and do not walk the mount.
             return walk.doubt(job.path, MOUNT_POINT.to_owned());
         }
-        walk.private_bytes += stat.allocated;
+        walk.add_dir(EntryStat {
+            id: Some(crate::fs_meta::FileId {
+                dev: stat.dev,
+                ino: stat.ino,
+            }),
+            nlink: 1,
+            allocated: stat.allocated,
+            is_dir: true,
+            len: None,
+        });
         let dir_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
         let mut subdirs = Vec::new();
         let listed = list_at(fd.as_fd(), &mut worker.buf, |name, kind| {
@@ -265,11 +322,11 @@ mod by_descriptor {
 
     /// Stats one entry the listing did not say is a directory and counts it if it is
     /// not one: `Some(true)` when it is a directory after all (to be walked).
-    fn measure_entry(
+    fn measure_entry<T: Tally>(
         dir: BorrowedFd<'_>,
         name: &CStr,
         dir_path: &Path,
-        walk: &mut ArchiveWalk,
+        walk: &mut T,
     ) -> Option<bool> {
         let path = || dir_path.join(OsStr::from_bytes(name.to_bytes()));
         match stat_at(dir, name) {
@@ -292,11 +349,11 @@ mod by_path {
 
     use walkdir::WalkDir;
 
-    use super::ArchiveWalk;
+    use super::Tally;
     use crate::fs_meta::entry_stat;
 
     /// Without descriptors, by path; there are no mount ids to compare either.
-    pub(super) fn walk(path: &Path, walk: &mut ArchiveWalk) {
+    pub(super) fn walk<T: Tally>(path: &Path, walk: &mut T) {
         for entry in WalkDir::new(path).follow_links(false) {
             let stat = entry
                 .map_err(|err| (err.path().unwrap_or(path).to_owned(), err.to_string()))
@@ -305,7 +362,7 @@ mod by_path {
                     Err(err) => Err((entry.path().to_owned(), err.to_string())),
                 });
             match stat {
-                Ok((_, stat)) if stat.is_dir => walk.private_bytes += stat.allocated,
+                Ok((_, stat)) if stat.is_dir => walk.add_dir(stat),
                 Ok((entry, stat)) => walk.add_file(|| entry.into_path(), stat),
                 Err((at, reason)) => walk.doubt(at, reason),
             }

@@ -97,6 +97,19 @@ pub struct ObjectIndex {
     /// Every inode asked about, found or not: a later question about another inode needs
     /// a new index.
     asked: HashSet<FileId>,
+    /// For each shard holding an indexed object: how many entries it holds and its own
+    /// allocated bytes, so that the plan can promise the shard directories `remove_orphans`
+    /// empties (at most 256 entries).
+    shards: HashMap<String, ShardSize>,
+}
+
+/// One `files-v0/<shard>` directory, as listed by [`ObjectIndex::of`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardSize {
+    /// Entries in it (objects, or anything else uv left there).
+    pub entries: u64,
+    /// The directory's own allocated bytes, freed when its last entry goes.
+    pub allocated: u64,
 }
 
 impl ObjectIndex {
@@ -106,6 +119,7 @@ impl ObjectIndex {
         let mut index = Self {
             by_file: HashMap::new(),
             asked: wanted.clone(),
+            shards: HashMap::new(),
         };
         if !wanted.is_empty() {
             index.scan(&cache_root.join(OBJECT_BUCKET), wanted);
@@ -122,6 +136,21 @@ impl ObjectIndex {
         self.by_file.get(file)
     }
 
+    /// The allocated bytes of the shard directories that removing `freed` objects (those
+    /// whose inode loses its last archive link) leaves empty: `remove_orphans` removes
+    /// those, as uv does, so the plan promises them too.
+    pub fn emptied_shard_bytes(&self, freed: &HashSet<FileId>) -> u64 {
+        let mut removed: HashMap<&str, u64> = HashMap::new();
+        for object in self.by_file.values().filter(|o| freed.contains(&o.file)) {
+            *removed.entry(object.shard.as_str()).or_default() += 1;
+        }
+        removed
+            .into_iter()
+            .filter_map(|(shard, count)| self.shards.get(shard).filter(|s| s.entries == count))
+            .map(|shard| shard.allocated)
+            .sum()
+    }
+
     fn scan(&mut self, store: &Path, wanted: &HashSet<FileId>) {
         if !std::fs::symlink_metadata(store).is_ok_and(|m| m.is_dir()) {
             return;
@@ -135,18 +164,27 @@ impl ObjectIndex {
                 continue;
             };
             // `DirEntry::metadata` does not follow symlinks: a symlinked shard is skipped.
-            let Some(dev) = shard
+            let Some((dev, allocated)) = shard
                 .metadata()
                 .ok()
                 .filter(|m| m.is_dir())
-                .and_then(|m| device(&m))
+                .and_then(|m| Some((device(&m)?, crate::fs_meta::entry_stat(&m).allocated)))
             else {
                 continue;
             };
             let Ok(objects) = std::fs::read_dir(shard.path()) else {
                 continue;
             };
-            for object in objects.flatten() {
+            let mut size = ShardSize {
+                entries: 0,
+                allocated,
+            };
+            let mut holds_wanted = false;
+            for object in objects {
+                size.entries += 1;
+                let Ok(object) = object else {
+                    continue;
+                };
                 let file = FileId {
                     dev,
                     ino: entry_ino(&object),
@@ -164,6 +202,7 @@ impl ObjectIndex {
                     .filter(|m| m.is_file())
                     .is_some_and(|m| crate::fs_meta::entry_stat(&m).id == Some(file));
                 if confirmed {
+                    holds_wanted = true;
                     self.by_file.insert(
                         file,
                         Object {
@@ -173,6 +212,9 @@ impl ObjectIndex {
                         },
                     );
                 }
+            }
+            if holds_wanted {
+                self.shards.insert(shard_name.to_owned(), size);
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::archive_id::ArchiveId;
 use crate::fs_meta::{FileId, entry_stat};
 use crate::liveness::Evidence;
 use crate::measure::ArchiveWalk;
-use crate::plan::{Fate, Plan, held_elsewhere};
+use crate::plan::{Fate, Plan, held_elsewhere, pointer_bytes};
 
 /// What one venv alone keeps alive.
 #[derive(Debug, Clone)]
@@ -56,23 +56,24 @@ fn share_of(plan: &Plan, venv: &Path, in_plan: &HashMap<FileId, u64>) -> VenvSha
             Fate::Remove { .. } => false,
         })
         .collect();
-    let walks: Vec<(ArchiveId, ArchiveWalk)> = alone
+    let walks: Vec<(ArchiveId, ArchiveWalk, &[PathBuf])> = alone
         .iter()
         .map(|a| {
             let walk = plan.walks.get(&a.id).cloned();
             (
                 a.id.clone(),
                 walk.unwrap_or_else(|| ArchiveWalk::of(&a.path)),
+                a.pointers.as_slice(),
             )
         })
         .collect();
     // Links that disappear with the venv, or lie in the plan: the current candidates and
     // everything this venv alone holds.
     let mut accounted = in_plan.clone();
-    for (_, walk) in &walks {
+    for (_, walk, _) in &walks {
         count_links(walk, &mut accounted);
     }
-    if walks.iter().any(|(_, w)| !w.shared.is_empty()) {
+    if walks.iter().any(|(_, w, _)| !w.shared.is_empty()) {
         for (id, links) in hardlinks_in(venv) {
             *accounted.entry(id).or_default() += links;
         }
@@ -83,7 +84,7 @@ fn share_of(plan: &Plan, venv: &Path, in_plan: &HashMap<FileId, u64>) -> VenvSha
         archives: Vec::new(),
         bytes: 0,
     };
-    for (id, walk) in walks {
+    for (id, walk, pointers) in walks {
         let freed = walk.unreadable.is_none()
             && walk.shared.iter().all(|(_, stat)| {
                 stat.id.is_some_and(|i| {
@@ -91,7 +92,8 @@ fn share_of(plan: &Plan, venv: &Path, in_plan: &HashMap<FileId, u64>) -> VenvSha
                 })
             });
         if freed {
-            share.bytes += walk.bytes(&mut counted);
+            // As the plan counts a candidate: its files and its pointers.
+            share.bytes += walk.bytes(&mut counted) + pointer_bytes(pointers, &mut counted);
             share.archives.push(id);
         }
     }

@@ -6,7 +6,11 @@
 //! Bytes are counted as `du -B1` would see them disappear: allocated blocks, each inode
 //! once, and only inodes whose every link goes: the plan's, plus the `files-v0` object of
 //! a content-addressed cache, which is removed once the archives are gone. A file
-//! deduplicated with a live archive frees nothing and counts nothing. Counting needs an
+//! deduplicated with a live archive frees nothing and counts nothing. Apply also removes
+//! what names the candidates (pointer files, a block each for a `.http` record or a long
+//! symlink), the dangling pointers and the `files-v0` shard directories it empties: those
+//! are promised too, so that the promise is what `du -sB1` of the cache sees go (with
+//! small archives they were a third of it). Counting needs an
 //! `lstat` of every file of every candidate, and that same walk is where the last safety
 //! net lives: a candidate's file with more links than the plan holds is used by something
 //! we did not find (a hardlink venv outside every root), so the archive is kept (`nlink`).
@@ -503,7 +507,11 @@ impl<'a> Planner<'a> {
             let fate = match evidence.0.remove(&archive.id) {
                 Some(reasons) => Fate::Keep(reasons),
                 None => {
-                    let bytes = self.walks[&archive.id].freed_bytes(&mut counted, &freed);
+                    let bytes = self.walks[&archive.id].freed_bytes(&mut counted, &freed)
+                        + pointer_bytes(
+                            pointers.get(&archive.id).map_or(&[], Vec::as_slice),
+                            &mut counted,
+                        );
                     plan.reclaimable_bytes += bytes;
                     Fate::Remove { bytes, selection }
                 }
@@ -520,9 +528,29 @@ impl<'a> Planner<'a> {
                 pointers: pointers.remove(&archive.id).unwrap_or_default(),
             });
         }
+        // Apply also removes the dangling pointers, and the shard directories of
+        // `files-v0` that the orphans' removal empties.
+        let dangling: Vec<PathBuf> = plan.dangling.iter().map(|d| d.path.clone()).collect();
+        plan.reclaimable_bytes += pointer_bytes(&dangling, &mut counted);
+        plan.reclaimable_bytes += self.objects.emptied_shard_bytes(&freed);
         plan.walks = self.walks;
         plan
     }
+}
+
+/// What removing a candidate's pointers frees: each pointer file's or symlink's allocated
+/// blocks (a `.http` record takes a block; so does a symlink whose target is too long to
+/// live in its inode), each inode once, and only when that is its last link. An `lstat`
+/// per pointer, of candidates only; one that cannot be read promises nothing.
+pub(crate) fn pointer_bytes(pointers: &[PathBuf], counted: &mut HashSet<FileId>) -> u64 {
+    pointers
+        .iter()
+        .filter_map(|path| std::fs::symlink_metadata(path).ok())
+        .map(|meta| entry_stat(&meta))
+        .filter(|stat| !stat.is_dir && stat.nlink <= 1)
+        .filter(|stat| stat.id.is_none_or(|id| counted.insert(id)))
+        .map(|stat| stat.allocated)
+        .sum()
 }
 
 /// How many wheel archives have each `METADATA` inode: the links the cache itself holds

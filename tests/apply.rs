@@ -75,9 +75,11 @@ fn apply_removes_dead_archives_and_their_pointers_and_uv_still_works() {
         4,
         "beta and gamma, one archive per uv release: {dead:?}"
     );
-    let dead_dirs: Vec<_> = dead.iter().map(|id| sandbox.archive_dir(id)).collect();
-    let expected_bytes = du_bytes(&dead_dirs);
+    let mut dead_paths: Vec<_> = dead.iter().map(|id| sandbox.archive_dir(id)).collect();
     let dead_pointers = pointers_to(&sandbox, &known, &dead);
+    // What goes: the archives and the pointers naming them (a `.http` takes a block).
+    dead_paths.extend(dead_pointers.iter().map(|p| p.path.clone()));
+    let expected_bytes = du_bytes(&dead_paths);
     assert_eq!(
         dead_pointers.len(),
         8,

@@ -8,6 +8,19 @@ use std::path::Path;
 use common::*;
 
 /// A sandbox with wheels for `packages` (name, version) already built.
+/// `du -sB1` of archive `id` and every pointer naming it: what removing it frees.
+fn du_with_pointers(sandbox: &Sandbox, id: &str) -> u64 {
+    let cache = sandbox.cache();
+    let mut paths = vec![sandbox.archive_dir(id)];
+    paths.extend(
+        cache_pointers(&cache, &sandbox.all_archives())
+            .into_iter()
+            .filter(|p| p.id == id)
+            .map(|p| p.path),
+    );
+    du_bytes(&paths)
+}
+
 fn sandbox_with(packages: &[(&str, &str)]) -> Sandbox {
     let sandbox = Sandbox::new();
     for (name, version) in packages {
@@ -43,7 +56,7 @@ fn two_venvs_share_alpha_then_both_are_deleted() {
     assert_eq!(archive_count(&report, "total"), 1);
     assert_eq!(archive_count(&report, "live"), 0);
     assert_eq!(archive_count(&report, "dead"), 1);
-    let expected = du_bytes(&[sandbox.archive_dir(&alpha)]);
+    let expected = du_with_pointers(&sandbox, &alpha);
     assert_eq!(reclaimable_bytes(&report), expected, "{report:#}");
     assert_eq!(candidate(&report, &alpha)["bytes"], expected);
     assert_eq!(candidate(&report, &alpha)["name"], "alpha");
@@ -126,10 +139,11 @@ fn a_hardlinked_venv_outside_every_root_keeps_its_archive_by_link_count() {
     assert_eq!(evidence_kinds(&report, &alpha), set(["nlink"]));
     assert_eq!(evidence_venvs(&report, &alpha), [None].into());
     assert_eq!(candidate_ids(&report), set([&beta]), "{report:#}");
-    // Only beta's bytes are reclaimable: alpha's files are shared with the outside venv.
+    // Only beta's bytes (and its pointers') are reclaimable: alpha's files are shared
+    // with the outside venv.
     assert_eq!(
         reclaimable_bytes(&report),
-        du_bytes(&[sandbox.archive_dir(&beta)])
+        du_with_pointers(&sandbox, &beta)
     );
 }
 
@@ -176,6 +190,6 @@ fn an_archive_id_starting_with_a_dash_is_an_archive_like_any_other() {
     assert_eq!(live_ids(&report), set([&beta]), "{report:#}");
     assert_eq!(
         reclaimable_bytes(&report),
-        du_bytes(&[sandbox.archive_dir(&alpha)])
+        du_with_pointers(&sandbox, &alpha)
     );
 }

@@ -44,6 +44,10 @@ pub struct Report {
     pub archives: Counts,
     /// What removing every candidate frees, in `du -B1` bytes.
     pub reclaimable_bytes: u64,
+    /// Extension: `reclaimable_bytes` by the top-level bucket it is freed in, for `df`.
+    /// Archives (with their pointers and objects) count under `archive-v0`; each new kind
+    /// of removal adds its bytes under its own bucket's name.
+    pub freed_by_bucket: std::collections::BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// `--apply` only: the bytes freed, measured while deleting.
     pub removed_bytes: Option<u64>,
@@ -293,6 +297,9 @@ impl Report {
             };
             let candidate = self.candidates.remove(at);
             self.reclaimable_bytes = self.reclaimable_bytes.saturating_sub(candidate.bytes);
+            if let Some(freed) = self.freed_by_bucket.get_mut(crate::layout::ARCHIVE_BUCKET) {
+                *freed = freed.saturating_sub(candidate.bytes);
+            }
             self.archives.dead = self.archives.dead.saturating_sub(1);
             self.archives.live += 1;
             self.live.push(Live {
@@ -325,6 +332,7 @@ impl Report {
             dry_run,
             archives: Counts::default(),
             reclaimable_bytes: 0,
+            freed_by_bucket: Default::default(),
             removed_bytes: None,
             removed_archives: None,
             removed_pointers: None,
@@ -388,6 +396,15 @@ impl Report {
                 dead: candidates.len(),
             },
             reclaimable_bytes: plan.reclaimable_bytes,
+            freed_by_bucket: (plan.reclaimable_bytes > 0)
+                .then(|| {
+                    (
+                        crate::layout::ARCHIVE_BUCKET.to_owned(),
+                        plan.reclaimable_bytes,
+                    )
+                })
+                .into_iter()
+                .collect(),
             removed_bytes: None,
             removed_archives: None,
             removed_pointers: None,

@@ -37,6 +37,8 @@ impl Extras {
 }
 
 const DRY_RUN_MAX_RATIO_TO_DU: f64 = 0.25;
+/// `df` (the dry run plus a walk of the whole cache) against `du -s` (issue 22).
+const DF_MAX_RATIO_TO_DU: f64 = 0.6;
 /// The floor is what the job cannot avoid (list every bucket and archive, count the dead
 /// archives' bytes): the dry run may cost no more.
 const DRY_RUN_MAX_RATIO_TO_FLOOR: f64 = 1.0;
@@ -97,6 +99,12 @@ impl BenchResult {
             name: name(&format!("dry run ≤ {DRY_RUN_MAX_RATIO_TO_DU} × du -s")),
             pass: Some(dry <= DRY_RUN_MAX_RATIO_TO_DU),
             detail: versus(Probe::DryRun, Probe::Du, dry),
+        });
+        let df = self.ratio(Probe::Df, Probe::Du);
+        checks.push(Check {
+            name: name(&format!("df ≤ {DF_MAX_RATIO_TO_DU} × du -s")),
+            pass: Some(df <= DF_MAX_RATIO_TO_DU),
+            detail: versus(Probe::Df, Probe::Du, df),
         });
         let floor = self.ratio_if_measured(Probe::DryRun, Probe::Floor);
         checks.push(Check {

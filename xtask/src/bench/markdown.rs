@@ -218,6 +218,7 @@ mod tests {
                 "| `floor: uv cache prune + du -s <dead archives>` | 100.0 ms | 1.67 | n/a | n/a | n/a |",
                 "| `uv-cache-prune --apply` | 120.0 ms | 2.00 | n/a | n/a | 0.0 MiB |",
                 "| `rm -rf <dead archives>` | 140.0 ms | 2.33 | n/a | n/a | n/a |",
+                "| `uv-cache-prune df` | 160.0 ms | 2.67 | n/a | n/a | 0.0 MiB |",
             ]
         );
         assert!(table.contains("Venvs: 3 hardlink, 3 symlink, 2 copy, holding 222 dists."));

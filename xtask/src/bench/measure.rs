@@ -177,7 +177,8 @@ impl<'a> Bench<'a> {
         let mut reports = Vec::new();
         for &probe in &read_only {
             let warm_up = self.run(probe, fixture)?;
-            if probe.is_tool() {
+            // df prints its own object, not the prune report.
+            if probe.is_tool() && probe != Probe::Df {
                 reports.push(ToolReport::parse(&warm_up.stdout)?);
             }
         }
@@ -252,7 +253,7 @@ impl<'a> Bench<'a> {
         let archive_dir = cache.join("archive-v0");
         let dead_dirs = || fixture.dead().map(|a| archive_dir.join(&a.id).into());
         let mut argv: Vec<OsString> = match probe {
-            Probe::DryRun | Probe::DryRunOneThread | Probe::Apply => vec![
+            Probe::DryRun | Probe::DryRunOneThread | Probe::Apply | Probe::Df => vec![
                 self.tool.clone().into(),
                 "--cache-dir".into(),
                 cache.clone().into(),
@@ -276,9 +277,13 @@ impl<'a> Bench<'a> {
             ],
             Probe::Rm => vec!["rm".into(), "-rf".into()],
         };
+        if probe == Probe::Df {
+            // The subcommand first: it takes the prune's flags after it.
+            argv.insert(1, "df".into());
+        }
         let threads = match probe {
             Probe::DryRunOneThread => Some(1),
-            Probe::DryRun | Probe::Apply => self.threads,
+            Probe::DryRun | Probe::Apply | Probe::Df => self.threads,
             _ => None,
         };
         if let Some(threads) = threads {
@@ -289,7 +294,7 @@ impl<'a> Bench<'a> {
             Probe::Apply => argv.push("--apply".into()),
             Probe::Find => argv.extend(["-type", "f", "-links", "1"].map(OsString::from)),
             Probe::Rm => argv.extend(dead_dirs()),
-            Probe::DryRun | Probe::DryRunOneThread | Probe::Du => {}
+            Probe::DryRun | Probe::DryRunOneThread | Probe::Du | Probe::Df => {}
         }
         argv
     }

@@ -32,11 +32,14 @@ pub(super) enum Probe {
     /// `rm -rf` of exactly the dead archives: the floor for deleting them.
     #[serde(rename = "rm_rf_dead")]
     Rm,
+    /// `uv-cache-prune df --json`: the dry run plus a walk of the whole cache.
+    #[serde(rename = "df")]
+    Df,
 }
 
 impl Probe {
     /// Table order; `Probe as usize` indexes it.
-    pub(super) const ALL: [Probe; 7] = [
+    pub(super) const ALL: [Probe; 8] = [
         Probe::DryRun,
         Probe::DryRunOneThread,
         Probe::Du,
@@ -44,19 +47,24 @@ impl Probe {
         Probe::Floor,
         Probe::Apply,
         Probe::Rm,
+        Probe::Df,
     ];
     /// The probes that leave the fixture as it was, so need no restore.
-    pub(super) const READ_ONLY: [Probe; 5] = [
+    pub(super) const READ_ONLY: [Probe; 6] = [
         Probe::DryRun,
         Probe::DryRunOneThread,
         Probe::Du,
         Probe::Find,
         Probe::Floor,
+        Probe::Df,
     ];
 
     /// The tool runs in its own HOME, and prints a report to read back.
     pub(super) fn is_tool(self) -> bool {
-        matches!(self, Probe::DryRun | Probe::DryRunOneThread | Probe::Apply)
+        matches!(
+            self,
+            Probe::DryRun | Probe::DryRunOneThread | Probe::Apply | Probe::Df
+        )
     }
 }
 
@@ -70,6 +78,7 @@ impl fmt::Display for Probe {
             Probe::Floor => "floor: uv cache prune + du -s <dead archives>",
             Probe::Apply => "uv-cache-prune --apply",
             Probe::Rm => "rm -rf <dead archives>",
+            Probe::Df => "uv-cache-prune df",
         })
     }
 }

@@ -437,7 +437,8 @@ mod tests {
                 "find_links_1",
                 "floor",
                 "apply",
-                "rm_rf_dead"
+                "rm_rf_dead",
+                "df"
             ]
         );
         assert_eq!(commands[5]["label"], "uv-cache-prune --apply");
