@@ -304,14 +304,19 @@ fn measure(report: &Report, settings: &Settings) -> Df {
             files: tally.files,
             shared_bytes,
             unique_bytes: bytes - shared_bytes.min(bytes),
-            frees: report.freed_by_bucket.get(name).copied().unwrap_or(0),
+            frees: report
+                .freed_by_bucket
+                .get(if name == LOOSE { "." } else { name })
+                .copied()
+                .unwrap_or(0),
         }
     };
     let mut rows: Vec<BucketRow> = buckets.iter().map(|(n, t)| row(n, t)).collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
     rows.push(row(LOOSE, &loose));
     df.total = row("total", &global);
-    df.total.frees = report.reclaimable_bytes;
+    df.total.frees =
+        report.reclaimable_bytes + report.others.as_ref().map_or(0, |o| o.reclaimable_bytes);
     df.uv_prune_only = uv_prune_only(&rows, &loose_names(&root));
     df.buckets = rows;
     df.packages = packages(report, &archives, &global.multi);

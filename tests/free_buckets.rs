@@ -170,6 +170,39 @@ fn apply_frees_leftovers_and_orphaned_objects_as_promised_and_nothing_live() {
             "{bucket}: {plan:#}"
         );
     }
+    // `df` shows the same promise, bucket by bucket, and in its total.
+    let mut df_cmd = sandbox.bare_prune_cmd();
+    df_cmd
+        .arg("df")
+        .arg("--cache-dir")
+        .arg(sandbox.cache())
+        .args(plan_args(&roots))
+        .arg("--json");
+    let out = df_cmd.output().unwrap();
+    assert!(out.status.success(), "{}", describe(&df_cmd, &out));
+    let df: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let df_frees = |name: &str| {
+        df["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} row: {df:#}"))["frees"]
+            .as_u64()
+            .unwrap()
+    };
+    for (bucket, row) in [("builds-v0", "builds-v0"), (".", "(root files)")] {
+        assert_eq!(
+            df_frees(row),
+            others(&plan)["by_bucket"][bucket].as_u64().unwrap(),
+            "{row}: {df:#}"
+        );
+    }
+    assert_eq!(
+        df["total"]["frees"].as_u64().unwrap(),
+        promised_bytes + plan["reclaimable_bytes"].as_u64().unwrap(),
+        "{df:#}"
+    );
     let leftover_du = du_bytes(&[&tmp, &build]);
     let promised_total = promised_bytes + plan["reclaimable_bytes"].as_u64().unwrap();
 

@@ -301,7 +301,12 @@ impl Survey {
         if settings.per_venv {
             report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
         }
-        report.others = Some(crate::report::Others::of(&self.plan.others, cache.root()));
+        let others = crate::report::Others::of(&self.plan.others, cache.root());
+        // What the prune frees outside archive-v0, per bucket, for `df`.
+        for (bucket, bytes) in &others.by_bucket {
+            *report.freed_by_bucket.entry(bucket.clone()).or_default() += bytes;
+        }
+        report.others = Some(others);
         report
     }
 }
