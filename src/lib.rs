@@ -77,6 +77,7 @@ mod read;
 pub mod report;
 #[cfg(unix)]
 mod rmtree;
+mod sdists;
 pub mod state;
 mod threads;
 mod units;
