@@ -128,7 +128,7 @@ fn sdist_candidates(report: &Value) -> BTreeSet<PathBuf> {
 fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
     let sandbox = Sandbox::new();
     let (new, old) = (uv(), uv_0_10());
-    for name in ["skept", "slocked", "sgone13", "sgone10"] {
+    for name in ["skept", "sloose", "slocked", "sgone13", "sgone10"] {
         publish_sdist(&sandbox, name);
     }
     let editable = tree(&sandbox, "edgone13");
@@ -139,6 +139,21 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
     // Survivors: skept built by both uvs (sdists-v11 and sdists-v9), used by live venvs.
     let keep13 = project(&sandbox, &new, "keep13", &["skept"], "");
     let keep10 = project(&sandbox, &old, "keep10", &["skept"], "");
+    // A venv no lock describes (`uv pip install`): its live archive alone keeps sloose's
+    // built sdist.
+    let loose = sandbox.projects().join("loose");
+    let mut create = sandbox.uv_cmd(&old);
+    let output = create.arg("venv").arg(&loose).output().unwrap();
+    assert!(output.status.success(), "{}", describe(&create, &output));
+    let mut install = sandbox.uv_cmd(&old);
+    install
+        .args(["pip", "install", "--no-index", "--find-links"])
+        .arg(sandbox.wheels())
+        .arg("--python")
+        .arg(&loose)
+        .arg("sloose");
+    let output = install.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&install, &output));
     // A lock that survives its venv and its archive: the built sdist is what
     // `uv sync --offline --frozen` unzips again, so the lock keeps it.
     let lockonly = project(&sandbox, &new, "lockonly", &["slocked"], "");
@@ -153,7 +168,7 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
     let gone10 = project(&sandbox, &old, "gone10", &["sgone10"], "");
     let cache = sandbox.cache();
 
-    let kept_entries: BTreeSet<PathBuf> = ["skept", "slocked"]
+    let kept_entries: BTreeSet<PathBuf> = ["skept", "sloose", "slocked"]
         .iter()
         .flat_map(|p| entries_of(&cache, p))
         .collect();
@@ -173,7 +188,7 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
         buckets,
         BTreeSet::from(["sdists-v11".to_owned(), "sdists-v9".to_owned()])
     );
-    assert_eq!(kept_entries.len(), 3, "skept twice, slocked once");
+    assert_eq!(kept_entries.len(), 4, "skept twice, sloose and slocked once");
     assert_eq!(gone_entries.len(), 3, "{gone_entries:#?}");
     assert!(
         gone_entries
@@ -260,6 +275,7 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
         locked::sync_offline(&sandbox, bin, dir);
         sandbox.assert_imports(&dir.join(".venv"), &[package]);
     }
+    sandbox.assert_imports(&loose, &["sloose"]);
     // Both uvs build a freed package again, offline from the local sdist: the cache holds
     // no broken entry.
     for (bin, rel, package) in [(&new, "again13", "sgone13"), (&old, "again10", "sgone10")] {
