@@ -171,7 +171,9 @@ pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) 
         if bucket_family_name(text) != Some("sdists") {
             continue;
         }
-        let Ok(meta) = bucket.metadata() else { continue };
+        let Ok(meta) = bucket.metadata() else {
+            continue;
+        };
         if !meta.is_dir() || meta.dev() != dev {
             continue;
         }
@@ -294,7 +296,8 @@ fn read_contents(dir: &Path, dev: u64, depth: usize, into: &mut Contents) {
         } else if let Some(wheel) = name.to_str().and_then(|n| n.strip_suffix(".whl")) {
             let mut parts = wheel.split('-');
             if let (Some(name), Some(version)) = (parts.next(), parts.next()) {
-                into.wheels.push((PackageName::new(name), version.to_owned()));
+                into.wheels
+                    .push((PackageName::new(name), version.to_owned()));
             }
         }
     }
@@ -327,10 +330,12 @@ fn judge(
         match fates.get(id.as_str()) {
             Some(true) => {}
             Some(false) => return None,
-            None => match std::fs::symlink_metadata(cache_root.join(ARCHIVE_BUCKET).join(id.as_str())) {
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                _ => return None,
-            },
+            None => {
+                match std::fs::symlink_metadata(cache_root.join(ARCHIVE_BUCKET).join(id.as_str())) {
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    _ => return None,
+                }
+            }
         }
     }
     // What it is: `index/<digest>/<name>/<version>`, and the built wheels' names.

@@ -188,7 +188,11 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
         buckets,
         BTreeSet::from(["sdists-v11".to_owned(), "sdists-v9".to_owned()])
     );
-    assert_eq!(kept_entries.len(), 4, "skept twice, sloose and slocked once");
+    assert_eq!(
+        kept_entries.len(),
+        4,
+        "skept twice, sloose and slocked once"
+    );
     assert_eq!(gone_entries.len(), 3, "{gone_entries:#?}");
     assert!(
         gone_entries
@@ -259,7 +263,11 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert_eq!(leftovers, Vec::<String>::new(), "nothing is left aside");
-    assert_eq!(snapshot(&kept_entries), kept_before, "kept entries untouched");
+    assert_eq!(
+        snapshot(&kept_entries),
+        kept_before,
+        "kept entries untouched"
+    );
 
     // Every surviving project syncs offline from the cache with the uv that made it,
     // venv recreated: skept from its live archive, slocked unzipped again from its
