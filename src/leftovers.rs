@@ -68,6 +68,9 @@ pub enum OtherKind {
     /// A built sdist's entry in `sdists-v*` whose archives are dead and that no lock names
     /// (`crate::sdists`): renamed whole to a `.tmp*` name at the root, then deleted.
     Sdist,
+    /// A package's cached index page in `simple-v*` that nothing here needs
+    /// (`crate::index_meta`, only with `--unused-for`).
+    Index,
 }
 
 impl std::fmt::Display for OtherKind {
@@ -77,6 +80,7 @@ impl std::fmt::Display for OtherKind {
             OtherKind::Build => "build",
             OtherKind::Object => "object",
             OtherKind::Sdist => "sdist",
+            OtherKind::Index => "index",
         })
     }
 }

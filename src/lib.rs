@@ -55,6 +55,7 @@ pub mod doctor;
 mod fs_meta;
 mod guard;
 pub mod hooks;
+mod index_meta;
 mod inventory;
 mod layout;
 mod leftovers;

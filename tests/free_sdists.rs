@@ -303,3 +303,153 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
         sandbox.assert_imports(&venv, &[package]);
     }
 }
+
+/// Index pages (`simple-v*/…/<package>.rkyv` or `.msgpack`) of `package`.
+fn pages_of(cache: &Path, package: &str) -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    for bucket in std::fs::read_dir(cache).unwrap().flatten() {
+        if !bucket.file_name().to_string_lossy().starts_with("simple-v") {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(bucket.path()).into_iter().flatten() {
+            let name = entry.file_name().to_string_lossy();
+            if name == format!("{package}.rkyv") || name == format!("{package}.msgpack") {
+                found.insert(entry.path().to_owned());
+            }
+        }
+    }
+    found
+}
+
+fn candidates_of_kind(report: &Value, kind: &str) -> BTreeSet<PathBuf> {
+    others(report)["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == kind)
+        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
+        .collect()
+}
+
+/// `--json` report of our binary with `args`, the clock set to `now` (seconds).
+fn prune_at(sandbox: &Sandbox, args: &[std::ffi::OsString], now: u64) -> Value {
+    let mut cmd = sandbox.prune_cmd(args);
+    cmd.env("UV_CACHE_PRUNE_NOW", now.to_string()).arg("--json");
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&cmd, &output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lock() {
+    let sandbox = Sandbox::new();
+    let server = IndexServer::start(&sandbox.index_dir());
+    let url = server.url();
+    let (new, old) = (uv(), uv_0_10());
+    for name in ["ikept", "igone13", "igone10", "ikept10"] {
+        // Large next to the pointer files whose blocks the archive promise leaves out
+        // (three 4 KiB blocks here), so the 2% check of the whole run means something.
+        let wheel = sandbox.wheel_with(name, "1.0", 1_000_000);
+        sandbox.publish(&wheel);
+        std::fs::remove_file(wheel).unwrap();
+    }
+    let sync = |bin: &Path, name: &str, dep: &str| {
+        let dir = sandbox.projects().join(name);
+        locked::write_project(&dir, name, &[dep.to_owned()], "");
+        locked::sync(&sandbox, bin, &dir, &url);
+        dir
+    };
+    let keep13 = sync(&new, "keep13", "ikept");
+    let keep10 = sync(&old, "keep10", "ikept10");
+    delete(&sync(&new, "gone13", "igone13"));
+    delete(&sync(&old, "gone10", "igone10"));
+    let cache = sandbox.cache();
+    let gone: BTreeSet<PathBuf> = ["igone13", "igone10"]
+        .iter()
+        .flat_map(|p| pages_of(&cache, p))
+        .collect();
+    let kept: BTreeSet<PathBuf> = ["ikept", "ikept10"]
+        .iter()
+        .flat_map(|p| pages_of(&cache, p))
+        .collect();
+    let generations: BTreeSet<String> = gone
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&cache).unwrap();
+            rel.iter().next().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    assert_eq!(generations.len(), 2, "both uvs' simple-v*: {gone:#?}");
+    assert_eq!(kept.len(), 2, "{kept:#?}");
+    let kept_before = snapshot(&kept);
+
+    let roots = [sandbox.projects()];
+    let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let later = now + 3 * 86_400;
+    let unused = |args: Vec<std::ffi::OsString>| {
+        let mut args = args;
+        args.extend(["--unused-for".into(), "1d".into()]);
+        args
+    };
+    // Without --unused-for, or within it, no page is freed.
+    assert_eq!(
+        candidates_of_kind(&prune_at(&sandbox, &plan_args(&roots), later), "index"),
+        BTreeSet::new()
+    );
+    assert_eq!(
+        candidates_of_kind(&prune_at(&sandbox, &unused(plan_args(&roots)), now), "index"),
+        BTreeSet::new()
+    );
+    let plan = prune_at(&sandbox, &unused(plan_args(&roots)), later);
+    assert_eq!(candidates_of_kind(&plan, "index"), gone, "{plan:#}");
+    let promised_pages = others(&plan)["reclaimable_bytes"].as_u64().unwrap();
+    assert_eq!(
+        promised_pages,
+        du_bytes(&gone.iter().collect::<Vec<_>>()),
+        "the pages' promise is their du"
+    );
+    let promised = promised_pages + plan["reclaimable_bytes"].as_u64().unwrap();
+
+    let before = du_bytes(&[&cache]);
+    let applied = prune_at(&sandbox, &unused(apply_args(&roots)), later);
+    let freed = before - du_bytes(&[&cache]);
+    eprintln!("promised {promised} B ({promised_pages} B of index pages), du -sB1 freed {freed} B");
+    assert_eq!(
+        others(&applied)["removed_bytes"].as_u64(),
+        Some(promised_pages),
+        "{applied:#}"
+    );
+    assert!(
+        freed.abs_diff(promised) <= promised / 50,
+        "promised {promised} B, du says {freed} B freed: {applied:#}"
+    );
+    for page in &gone {
+        assert!(!page.exists(), "{} survived", page.display());
+    }
+    assert_eq!(snapshot(&kept), kept_before, "kept pages untouched");
+    // Surviving projects sync offline, venvs recreated, with the uv that made them.
+    for (dir, bin, package) in [(&keep13, &new, "ikept"), (&keep10, &old, "ikept10")] {
+        delete(&dir.join(".venv"));
+        locked::sync_offline(&sandbox, bin, dir);
+        sandbox.assert_imports(&dir.join(".venv"), &[package]);
+    }
+    // A freed page is fetched again: both uvs install the package from the index.
+    for (bin, rel, package) in [(&new, "again13", "igone13"), (&old, "again10", "igone10")] {
+        let venv = sandbox.path(rel);
+        let mut create = sandbox.uv_cmd(bin);
+        let output = create.arg("venv").arg(&venv).output().unwrap();
+        assert!(output.status.success(), "{}", describe(&create, &output));
+        let mut install = sandbox.uv_cmd(bin);
+        install
+            .args(["pip", "install", "--index-url", &url, "--python"])
+            .arg(&venv)
+            .arg(package);
+        let output = install.output().unwrap();
+        assert!(output.status.success(), "{}", describe(&install, &output));
+        sandbox.assert_imports(&venv, &[package]);
+    }
+}
