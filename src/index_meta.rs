@@ -101,10 +101,7 @@ pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) 
         let index = bucket.path().join("index");
         if let Ok(entries) = std::fs::read_dir(&index) {
             for entry in entries.flatten() {
-                if entry
-                    .metadata()
-                    .is_ok_and(|m| m.is_dir() && m.dev() == dev)
-                {
+                if entry.metadata().is_ok_and(|m| m.is_dir() && m.dev() == dev) {
                     dirs.push(vec![bucket_name.clone(), "index".into(), entry.file_name()]);
                 }
             }
@@ -125,10 +122,10 @@ pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) 
             };
             for entry in entries.flatten() {
                 let file_name = entry.file_name();
-                let Some(stem) = file_name
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".rkyv").or_else(|| n.strip_suffix(".msgpack")))
-                else {
+                let Some(stem) = file_name.to_str().and_then(|n| {
+                    n.strip_suffix(".rkyv")
+                        .or_else(|| n.strip_suffix(".msgpack"))
+                }) else {
                     continue;
                 };
                 let Ok(meta) = entry.metadata() else { continue };
@@ -136,10 +133,7 @@ pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) 
                     continue;
                 }
                 let name = PackageName::new(stem);
-                if live.contains(&name)
-                    || cx.keep.contains(&name)
-                    || cx.locked.names(&name, None)
-                {
+                if live.contains(&name) || cx.keep.contains(&name) || cx.locked.names(&name, None) {
                     continue;
                 }
                 let changed = SystemTime::UNIX_EPOCH

@@ -346,7 +346,7 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
     let server = IndexServer::start(&sandbox.index_dir());
     let url = server.url();
     let (new, old) = (uv(), uv_0_10());
-    for name in ["ikept", "igone13", "igone10", "ikept10"] {
+    for name in ["ikept", "igone13", "igone10", "ikept10", "iloose"] {
         // Large next to the pointer files whose blocks the archive promise leaves out
         // (three 4 KiB blocks here), so the 2% check of the whole run means something.
         let wheel = sandbox.wheel_with(name, "1.0", 1_000_000);
@@ -361,6 +361,18 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
     };
     let keep13 = sync(&new, "keep13", "ikept");
     let keep10 = sync(&old, "keep10", "ikept10");
+    // A venv no lock describes: its live archive alone keeps iloose's page.
+    let loose = sandbox.projects().join("loose");
+    let mut create = sandbox.uv_cmd(&new);
+    let output = create.arg("venv").arg(&loose).output().unwrap();
+    assert!(output.status.success(), "{}", describe(&create, &output));
+    let mut install = sandbox.uv_cmd(&new);
+    install
+        .args(["pip", "install", "--index-url", &url, "--python"])
+        .arg(&loose)
+        .arg("iloose");
+    let output = install.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&install, &output));
     delete(&sync(&new, "gone13", "igone13"));
     delete(&sync(&old, "gone10", "igone10"));
     let cache = sandbox.cache();
@@ -368,7 +380,7 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
         .iter()
         .flat_map(|p| pages_of(&cache, p))
         .collect();
-    let kept: BTreeSet<PathBuf> = ["ikept", "ikept10"]
+    let kept: BTreeSet<PathBuf> = ["ikept", "ikept10", "iloose"]
         .iter()
         .flat_map(|p| pages_of(&cache, p))
         .collect();
@@ -380,7 +392,7 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
         })
         .collect();
     assert_eq!(generations.len(), 2, "both uvs' simple-v*: {gone:#?}");
-    assert_eq!(kept.len(), 2, "{kept:#?}");
+    assert_eq!(kept.len(), 3, "{kept:#?}");
     let kept_before = snapshot(&kept);
 
     let roots = [sandbox.projects()];
@@ -401,7 +413,10 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
         BTreeSet::new()
     );
     assert_eq!(
-        candidates_of_kind(&prune_at(&sandbox, &unused(plan_args(&roots)), now), "index"),
+        candidates_of_kind(
+            &prune_at(&sandbox, &unused(plan_args(&roots)), now),
+            "index"
+        ),
         BTreeSet::new()
     );
     let plan = prune_at(&sandbox, &unused(plan_args(&roots)), later);
