@@ -65,6 +65,12 @@ pub enum OtherKind {
     Build,
     /// A `files-v0` object no archive links any more.
     Object,
+    /// A built sdist's entry in `sdists-v*` whose archives are dead and that no lock names
+    /// (`crate::sdists`): renamed whole to a `.tmp*` name at the root, then deleted.
+    Sdist,
+    /// A package's cached index page in `simple-v*` that nothing here needs
+    /// (`crate::index_meta`, only with `--unused-for`).
+    Index,
 }
 
 impl std::fmt::Display for OtherKind {
@@ -73,6 +79,8 @@ impl std::fmt::Display for OtherKind {
             OtherKind::Temp => "temp",
             OtherKind::Build => "build",
             OtherKind::Object => "object",
+            OtherKind::Sdist => "sdist",
+            OtherKind::Index => "index",
         })
     }
 }
@@ -227,7 +235,7 @@ fn other(
 
 /// `du -sB1` of a tree that is deleted whole: each directory, and each inode whose every
 /// link is inside the tree, counted once. Never follows a symlink or leaves `dev`.
-fn tree_bytes(top: &Path, dev: u64) -> u64 {
+pub(crate) fn tree_bytes(top: &Path, dev: u64) -> u64 {
     let mut total = 0;
     let mut links: std::collections::HashMap<(u64, u64), (u64, u64)> = Default::default();
     let mut stack = vec![top.to_owned()];
@@ -344,7 +352,12 @@ pub fn remove(
         }
         let parent = held.as_ref().map_or(root.fd(), |fd| fd.as_fd());
         let parent_path = path.parent().unwrap_or(root.path()).to_owned();
-        match remove_one(parent, &parent_path, leaf, other, fence, before_change) {
+        let removed = if other.kind == OtherKind::Sdist {
+            remove_whole(root, parent, leaf, other, fence, before_change)
+        } else {
+            remove_one(parent, &parent_path, leaf, other, fence, before_change)
+        };
+        match removed {
             Ok(Some(bytes)) => {
                 removal.entries += 1;
                 removal.bytes += bytes;
@@ -369,6 +382,65 @@ pub fn remove(
 
 fn open_store(root: &CacheRoot) -> Option<std::os::fd::OwnedFd> {
     at::open_dir(root.fd(), c"files-v0").ok()
+}
+
+/// Moves a surveyed directory (a built sdist's entry) from its open parent to a fresh
+/// `.tmp*` name at the cache root in one `renameat`, so uv sees it whole or not at all,
+/// then deletes it there. Killed in between, the `.tmp*` directory is a leftover nothing
+/// names, removed by a later run. `Ok(None)`: gone or changed since the survey (left).
+fn remove_whole(
+    root: &CacheRoot,
+    parent: BorrowedFd<'_>,
+    leaf: &OsStr,
+    other: &Other,
+    fence: at::MountKey,
+    before_change: &(dyn Fn() + Sync),
+) -> Result<Option<u64>, String> {
+    let stat = match rustix::fs::statat(parent, leaf, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(err) => return Err(format!("cannot read it: {err}")),
+    };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    let same = stat.st_dev as u64 == other.file.dev && stat.st_ino as u64 == other.file.ino;
+    if !same || rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory
+    {
+        return Ok(None);
+    }
+    let mut attempt = 0u32;
+    let aside = loop {
+        let name = OsString::from(format!(
+            "{TEMP_PREFIX}-uv-cache-prune-{}-{attempt}",
+            std::process::id()
+        ));
+        before_change();
+        match rustix::fs::renameat_with(
+            parent,
+            leaf,
+            root.fd(),
+            name.as_os_str(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => break name,
+            Err(Errno::EXIST) if attempt < 100 => attempt += 1,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(err) => {
+                return Err(format!(
+                    "cannot move it whole to {}: {err}; it is kept as it was",
+                    root.path().join(&name).display()
+                ));
+            }
+        }
+    };
+    let outcome = crate::rmtree::remove_tree(root.fd(), root.path(), &aside, fence, before_change);
+    if !outcome.left.is_empty() || outcome.more_left > 0 {
+        return Err(format!(
+            "moved to {}, which nothing names, and not deleted whole: {}",
+            root.path().join(&aside).display(),
+            outcome.warnings().join("; ")
+        ));
+    }
+    Ok(Some(outcome.freed))
 }
 
 /// Removes one surveyed entry from its open parent after checking it is still what was

@@ -56,6 +56,7 @@ pub mod doctor;
 mod fs_meta;
 mod guard;
 pub mod hooks;
+mod index_meta;
 mod inventory;
 mod layout;
 mod leftovers;
@@ -78,6 +79,7 @@ mod read;
 pub mod report;
 #[cfg(unix)]
 mod rmtree;
+mod sdists;
 pub mod state;
 mod threads;
 mod units;

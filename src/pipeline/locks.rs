@@ -18,8 +18,10 @@ use crate::liveness::{Evidence, Findings};
 use crate::locate::CacheDir;
 use crate::lock_evidence;
 use crate::lockfile::{self, LockFile};
+use crate::sdists::LockedNames;
 
-/// The `lockfile` evidence of the locks `use_` selects, plus warnings and blind spots.
+/// The `lockfile` evidence of the locks `use_` selects, and the packages they name (what
+/// keeps a built sdist, `crate::sdists`), plus warnings and blind spots.
 pub(super) fn findings(
     use_: &LockUse,
     roots: &[RootScan],
@@ -28,15 +30,16 @@ pub(super) fn findings(
     keep_for_blind_spots: bool,
     warnings: &mut Vec<String>,
     blind_spots: &mut Vec<(PathBuf, String)>,
-) -> Result<Findings> {
+) -> Result<(Findings, LockedNames)> {
     let locks = match use_ {
-        LockUse::Ignored => return Ok(Findings::new()),
+        LockUse::Ignored => return Ok((Findings::new(), LockedNames::default())),
         LockUse::Only(paths) => lockfile::load_named(paths)?,
         LockUse::Found => found(roots, keep_for_blind_spots, warnings, blind_spots),
     };
     let evidence = lock_evidence::match_locks(&locks, inventory, cache.root());
     warnings.extend(evidence.warnings);
-    Ok(evidence
+    let named = LockedNames::of(&locks);
+    let findings = evidence
         .kept
         .into_iter()
         .flat_map(|(id, keeps)| {
@@ -48,7 +51,8 @@ pub(super) fn findings(
                 (id.clone(), evidence)
             })
         })
-        .collect())
+        .collect();
+    Ok((findings, named))
 }
 
 /// Reads every lock the walk found, each once (roots can overlap).

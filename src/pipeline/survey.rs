@@ -125,7 +125,7 @@ pub(super) fn take(
     venvs.sort();
     venvs.dedup();
 
-    let locks = super::locks::findings(
+    let (locks, locked_names) = super::locks::findings(
         &settings.locks,
         &roots,
         &inventory,
@@ -157,6 +157,32 @@ pub(super) fn take(
         crate::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
     plan.others = others;
     warnings.extend(other_warnings);
+    // Built sdists whose archives all go and that no lock names.
+    let sdist_context = crate::sdists::Context {
+        plan: &plan,
+        locked: &locked_names,
+        keep: &settings.policy.keep,
+        doubt: !options.blind_spots.is_empty() || options.unseen_users.is_some(),
+        grace: settings.policy.grace,
+        unused_for: settings.policy.unused_for,
+        now: settings.now,
+    };
+    let (sdists, sdist_warnings) = crate::sdists::survey(cache.root(), &sdist_context);
+    // Index pages of packages with no archive left and no lock (only with --unused-for).
+    let index_context = crate::index_meta::Context {
+        plan: &plan,
+        locked: &locked_names,
+        keep: &settings.policy.keep,
+        doubt: sdist_context.doubt,
+        grace: settings.policy.grace,
+        unused_for: settings.policy.unused_for,
+        now: settings.now,
+    };
+    let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &index_context);
+    plan.others.extend(sdists);
+    plan.others.extend(pages);
+    warnings.extend(sdist_warnings);
+    warnings.extend(page_warnings);
     if let Some(state) = state {
         record_live(state, cache, &inventory, &plan, settings.now, &mut warnings);
         record_roots_seen(state, cache, &roots, &plan, &mut warnings);

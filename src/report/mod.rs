@@ -120,7 +120,7 @@ pub struct OtherCandidate {
     /// Where it is.
     #[serde(serialize_with = "lossy::path")]
     pub path: PathBuf,
-    /// `temp`, `build` or `object`.
+    /// `temp`, `build`, `object` or `sdist`.
     pub kind: crate::leftovers::OtherKind,
     /// What removing it frees, in `du -B1` bytes.
     pub bytes: u64,
