@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 
 use super::bed::{Bed, UvBins, checked};
-use super::index::Index;
-use super::invariant::{
-    TRASH_PREFIX, archive_ids, imports, pointer_problems, pointers, trash, venv_problems,
+use testbed::index::IndexServer;
+use testbed::ground_truth::{
+    TRASH_PREFIX, all_archives, imports, pointer_problems, pointers, trash_entries, venv_problems,
 };
-use super::wheel::{publish, write_source_tree, write_wheel};
+use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 use super::{Failure, ModeReport, nth_seed};
 
 /// Venv groups and packages per group: 16 × 20 = 320 wheel archives.
@@ -221,9 +221,9 @@ impl Scenario {
             "--apply ended with {status}, not SIGKILL or success"
         );
         let cache = self.bed.cache();
-        let archives = archive_ids(&cache);
+        let archives = all_archives(&cache);
         let phase =
-            if !trash(&cache).is_empty() || (archives != self.known && archives != self.live) {
+            if !trash_entries(&cache).is_empty() || (archives != self.known && archives != self.live) {
                 Phase::MidDeletion
             } else if archives == self.known {
                 Phase::Before
@@ -249,7 +249,7 @@ impl Scenario {
         let cache = self.bed.cache();
         let problems = pointer_problems(&cache, &self.known);
         ensure!(problems.is_empty(), "pointers: {}", first(&problems));
-        let archives = archive_ids(&cache);
+        let archives = all_archives(&cache);
         let gone: Vec<_> = self.live.difference(&archives).collect();
         ensure!(gone.is_empty(), "live archives gone: {gone:?}");
         for (venv, modules) in &self.venvs {
@@ -263,9 +263,9 @@ impl Scenario {
     /// No trash, exactly the live archives, no pointer naming a removed one, and usable.
     fn check_finished(&self) -> Result<()> {
         let cache = self.bed.cache();
-        let left = trash(&cache);
+        let left = trash_entries(&cache);
         ensure!(left.is_empty(), "trash left: {left:?}");
-        let archives = archive_ids(&cache);
+        let archives = all_archives(&cache);
         ensure!(
             archives == self.live,
             "archives left that should be gone: {:?}; live ones gone: {:?}",
@@ -375,11 +375,11 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
             } else {
                 2 + p % 5
             };
-            let wheel = write_wheel(&bed.wheels(), &name, "1.0", modules)?;
-            publish(&index_dir, &name, &wheel)?;
+            let wheel = try_write_wheel(&bed.wheels(), &name, "1.0", 0, modules)?;
+            publish(&index_dir, &wheel)?;
         }
     }
-    let index = Index::start(&index_dir)?;
+    let index = IndexServer::try_start(&index_dir).context("starting the loopback index")?;
     let mut venvs = Vec::new();
     let mut dead_packages = Vec::new();
     for g in 0..GROUPS {
@@ -441,7 +441,7 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     drop(index);
 
     let cache = bed.cache();
-    let known = archive_ids(&cache);
+    let known = all_archives(&cache);
     let dead: BTreeSet<String> = known
         .iter()
         .filter(|id| {
