@@ -158,7 +158,8 @@ fn filler(name: &str, version: &str, bytes: usize) -> String {
 fn record(dist_info: &str, files: &[(String, Vec<u8>)]) -> String {
     let mut out = String::new();
     for (name, content) in files {
-        writeln!(out, "{name},{},{}", record_hash(content), content.len()).expect("write to String");
+        writeln!(out, "{name},{},{}", record_hash(content), content.len())
+            .expect("write to String");
     }
     writeln!(out, "{dist_info}/RECORD,,").expect("write to String");
     out

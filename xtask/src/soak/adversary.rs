@@ -51,12 +51,12 @@ use anyhow::{Context, Result, ensure};
 use rustix::fs::{Mode, OFlags, RenameFlags};
 
 use super::bed::{Bed, UvBins, checked};
-use testbed::index::IndexServer;
+use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
     all_archives, archive_problems, imports, pointers, site_packages, venv_problems, walk,
 };
+use testbed::index::IndexServer;
 use testbed::wheel::{publish, try_write_wheel, write_source_tree};
-use super::{Failure, ModeReport, nth_seed};
 
 /// Packages the live venvs hold, and packages whose venvs are deleted (dead archives).
 const LIVE: [&str; 4] = ["al00", "al01", "al02", "al03"];

@@ -22,12 +22,12 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 use super::bed::{Bed, UvBins, checked, make_writable};
+use super::model::{self, Case, Generation, LinkMode, PointerKind};
+use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
     all_archives, pointer_problems, pointers, trash_entries, venv_problems, walk,
 };
-use super::model::{self, Case, Generation, LinkMode, PointerKind};
 use testbed::wheel::{try_write_wheel, wheel_files};
-use super::{Failure, ModeReport, nth_seed};
 
 /// Shrinking stops after this many candidate cases.
 const SHRINK_BUDGET: usize = 300;
@@ -113,8 +113,8 @@ impl Templates {
             bytes: fs::read(&rev).with_context(|| format!("reading {}", rev.display()))?,
             id,
         };
-        let site =
-            testbed::ground_truth::site_packages(&venv).context("real venv without site-packages")?;
+        let site = testbed::ground_truth::site_packages(&venv)
+            .context("real venv without site-packages")?;
         let site_packages = site.strip_prefix(&venv)?.to_owned();
         let pyvenv_cfg = fs::read(venv.join("pyvenv.cfg"))?;
         bed.remove();
@@ -405,7 +405,12 @@ fn write_case(bed: &Bed, templates: &Templates, case: &Case, seed: u64) -> Resul
     for (i, spec) in case.archives.iter().enumerate() {
         let id = archive_id(&mut rng, spec.generation, &ids);
         let dir = cache.join("archive-v0").join(&id);
-        let files = wheel_files(&spec.package(), &spec.version(), 0, usize::from(spec.modules));
+        let files = wheel_files(
+            &spec.package(),
+            &spec.version(),
+            0,
+            usize::from(spec.modules),
+        );
         for (name, content) in &files {
             let path = dir.join(name);
             fs::create_dir_all(path.parent().context("file in a directory")?)?;

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::bed::{Bed, UvBins, checked};
-use testbed::index::IndexServer;
-use testbed::ground_truth::{all_archives, imports, pointer_problems, site_packages, venv_problems};
-use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 use super::{Failure, ModeReport, nth_seed};
+use testbed::ground_truth::{
+    all_archives, imports, pointer_problems, site_packages, venv_problems,
+};
+use testbed::index::IndexServer;
+use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 
 /// The sizes of one run.
 pub struct Load {

@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 
 use super::bed::{Bed, UvBins, checked};
-use testbed::index::IndexServer;
+use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
     TRASH_PREFIX, all_archives, imports, pointer_problems, pointers, trash_entries, venv_problems,
 };
+use testbed::index::IndexServer;
 use testbed::wheel::{publish, try_write_wheel, write_source_tree};
-use super::{Failure, ModeReport, nth_seed};
 
 /// Venv groups and packages per group: 16 × 20 = 320 wheel archives.
 const GROUPS: usize = 16;
@@ -222,14 +222,15 @@ impl Scenario {
         );
         let cache = self.bed.cache();
         let archives = all_archives(&cache);
-        let phase =
-            if !trash_entries(&cache).is_empty() || (archives != self.known && archives != self.live) {
-                Phase::MidDeletion
-            } else if archives == self.known {
-                Phase::Before
-            } else {
-                Phase::After
-            };
+        let phase = if !trash_entries(&cache).is_empty()
+            || (archives != self.known && archives != self.live)
+        {
+            Phase::MidDeletion
+        } else if archives == self.known {
+            Phase::Before
+        } else {
+            Phase::After
+        };
         self.check_usable().context("right after the kill")?;
         let check_done = clock.elapsed();
         checked(&mut self.bed.prune_cmd(&["--apply"])).context("the finishing rerun")?;
