@@ -492,8 +492,25 @@ pub fn seeded_rng(test: &str) -> fastrand::Rng {
     fastrand::Rng::with_seed(seed)
 }
 
+/// `wrapper <cmd's program> <cmd's args>...`, with `cmd`'s environment changes and
+/// directory carried over: a tracer or privilege wrapper (strace, setpriv) around a command
+/// already confined to a sandbox.
+pub fn wrapping(mut wrapper: Command, cmd: &Command) -> Command {
+    wrapper.arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapper.env(key, value),
+            None => wrapper.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapper.current_dir(dir);
+    }
+    wrapper
+}
+
 /// `setpriv` arguments that drop root's permission-bypassing capabilities for the command.
-const SETPRIV_DROP_DAC: &[&str] = &["--bounding-set=-dac_override,-dac_read_search", "--"];
+pub const SETPRIV_DROP_DAC: &[&str] = &["--bounding-set=-dac_override,-dac_read_search", "--"];
 
 /// True when `setpriv` runs here and a command behind it cannot list `mode_000_dir`.
 fn setpriv_enforces_permissions(mode_000_dir: &Path) -> bool {

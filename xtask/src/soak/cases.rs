@@ -27,11 +27,11 @@ use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
     all_archives, pointer_problems, pointers, trash_entries, venv_problems, walk,
 };
+use testbed::sandbox::{SETPRIV_DROP_DAC, wrapping};
 use testbed::wheel::{try_write_wheel, wheel_files};
 
 /// Shrinking stops after this many candidate cases.
 const SHRINK_BUDGET: usize = 300;
-const SETPRIV: &[&str] = &["--bounding-set=-dac_override,-dac_read_search", "--"];
 
 /// Real bytes uv wrote: a pointer and the id inside it.
 struct Template {
@@ -344,13 +344,9 @@ fn check(
 fn run_tool(bed: &Bed, args: &[&str], enforced: bool) -> Result<serde_json::Value> {
     let cmd = bed.prune_cmd(args);
     let mut cmd = if enforced {
-        let mut wrapped = Command::new("setpriv");
-        bed.isolate(&mut wrapped);
-        wrapped
-            .args(SETPRIV)
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        wrapped
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(SETPRIV_DROP_DAC);
+        wrapping(setpriv, &cmd)
     } else {
         cmd
     };
@@ -366,7 +362,7 @@ fn permissions_enforced(bed: &Bed) -> bool {
     let _ = fs::set_permissions(&probe, fs::Permissions::from_mode(0o000));
     let ls = |extra: &[&str]| {
         Command::new("setpriv")
-            .args(SETPRIV)
+            .args(SETPRIV_DROP_DAC)
             .arg("ls")
             .args(extra)
             .arg(&probe)

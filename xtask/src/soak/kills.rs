@@ -297,19 +297,8 @@ fn paused_after_rename(cmd: &Command, k: usize) -> Command {
             "trace=renameat2",
             "-e",
         ])
-        .arg(format!("inject=renameat2:delay_exit=60s:when={k}"))
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => traced.env(key, value),
-            None => traced.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        traced.current_dir(dir);
-    }
-    traced
+        .arg(format!("inject=renameat2:delay_exit=60s:when={k}"));
+    testbed::sandbox::wrapping(traced, cmd)
 }
 
 /// SIGKILLs the process strace (`tracer`) runs: killing strace alone would let it go on.
