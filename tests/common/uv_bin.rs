@@ -14,27 +14,28 @@ fn bin(pin: Pin) -> PathBuf {
     resolved(pin, Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
-/// uv 0.13.9 (`$UV_BIN`).
+/// The current pin (`$UV_BIN`).
 pub fn uv() -> PathBuf {
     bin(CURRENT)
 }
 
-/// uv 0.12.5 (`$UV_BIN_0_12_5`).
+/// The old pin, a generation back (`$UV_BIN_0_12_5`).
 pub fn uv_old() -> PathBuf {
     bin(OLD)
 }
 
-/// uv 0.8.24 (`$UV_BIN_0_8_24`): 4-element `Archive` pointers in `wheels-v5`.
+/// The 0.8 pin (`$UV_BIN_0_8_24`): 4-element `Archive` pointers in `wheels-v5`.
 pub fn uv_0_8() -> PathBuf {
     bin(V0_8)
 }
 
-/// uv 0.10.12 (`$UV_BIN_0_10_12`).
+/// The 0.10 pin (`$UV_BIN_0_10_12`).
 pub fn uv_0_10() -> PathBuf {
     bin(V0_10)
 }
 
-/// uv 0.12.24 (`$UV_BIN_0_12_24`): the last 0.12 release, with the content-addressed preview.
+/// The 0.12 pin (`$UV_BIN_0_12_24`): the last 0.12 release, with the content-addressed
+/// preview.
 pub fn uv_0_12() -> PathBuf {
     bin(V0_12)
 }
