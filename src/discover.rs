@@ -55,7 +55,7 @@ use std::ffi::{OsStr, OsString};
 use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
 
-use crate::layout::{CACHEDIR_SIGNATURE, CACHEDIR_TAG};
+use crate::layout::{CACHEDIR_SIGNATURE, CACHEDIR_TAG, CACHEDIR_TAG_MAX};
 use crate::locate::CacheDir;
 pub use crate::mounts::MountClass;
 use crate::mounts::{Mount, MountTable};
@@ -212,9 +212,6 @@ const HOME_SKIPPED: [&str; 7] = [
 
 /// Where the variables of the same name move [`HOME_SKIPPED`] trees.
 const HOME_SKIPPED_VARS: [&str; 3] = ["XDG_CACHE_HOME", "CARGO_HOME", "RUSTUP_HOME"];
-
-/// More than any real tag holds (cargo's is under 200 bytes); a bigger file is not one.
-const CACHEDIR_TAG_MAX: u64 = 4096;
 
 /// uv's `INSTALLER` is `uv` and a newline; anything longer is another installer's.
 const INSTALLER_MAX: u64 = 64;

@@ -78,10 +78,8 @@ pub struct Pointer {
     /// decode; `None` when its bytes could not be read at all (it might name anything).
     pub mentions: Option<Vec<ArchiveId>>,
     /// The SHA-256 digests of the wheel file a `.rev`/`.http` record was unpacked from
-    /// (empty for other kinds, and when uv recorded none).
-    /// Not read yet: kept for the lockfile evidence that matches a lock's hashes to the
-    /// wheel an archive was unpacked from.
-    #[allow(dead_code)]
+    /// (empty for other kinds, and when uv recorded none): what `lock_evidence` matches a
+    /// `uv.lock`'s wheel hashes against.
     pub sha256: Vec<Sha256>,
 }
 

@@ -40,6 +40,11 @@ pub const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 /// What a `CACHEDIR.TAG` starts with (the cachedir.org signature).
 pub const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
+/// Largest `CACHEDIR.TAG` read, at the cache root and in the trees discovery skips: a tag
+/// is the signature and a comment line, a few hundred bytes (uv's and cargo's are under
+/// 200), and a file past this bound is not read, so it is not a tag.
+pub const CACHEDIR_TAG_MAX: u64 = 64 * 1024;
+
 /// Prefix of an archive being deleted: a dot-name inside `archive-v0`, so the rename is
 /// atomic (same filesystem), the inventory skips it, and uv's own prune would remove it.
 pub const TRASH_PREFIX: &str = ".uv-cache-prune-trash-";

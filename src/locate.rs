@@ -13,15 +13,13 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::layout::{
-    ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG, LOCK_FILE, bucket_family_name,
+    ARCHIVE_BUCKET, CACHEDIR_SIGNATURE, CACHEDIR_TAG, CACHEDIR_TAG_MAX, LOCK_FILE,
+    bucket_family_name,
 };
 use crate::paths::BaseDir;
 use crate::read::{kind_name, read_regular};
 
 /// The bucket of unpacked wheels and cached venvs.
-/// Largest `CACHEDIR.TAG` we read: the signature and a comment line, a few hundred bytes.
-const CACHEDIR_TAG_MAX: u64 = 64 * 1024;
-
 /// Where the cache location came from, for the report and for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

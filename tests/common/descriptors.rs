@@ -88,18 +88,8 @@ pub fn spawn_with_delayed_unlinks(cmd: &Command, log: &Path, delay: Duration) ->
             "inject=unlink,unlinkat:delay_enter={}",
             delay.as_micros()
         ))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => strace.env(key, value),
-            None => strace.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        strace.current_dir(dir);
-    }
+        .arg("--");
+    let mut strace = testbed::sandbox::wrapping(strace, cmd);
     strace
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

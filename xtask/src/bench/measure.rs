@@ -72,7 +72,7 @@ impl<'a> Bench<'a> {
                 eprintln!("bench: no {what} here: {shows} will read n/a");
             }
         }
-        let uv = match super::uv::pinned_uv(sh, &target) {
+        let uv = match super::uv::pinned_uv(&target) {
             Ok(uv) => Some(uv),
             Err(err) => {
                 eprintln!(

@@ -51,12 +51,12 @@ use anyhow::{Context, Result, ensure};
 use rustix::fs::{Mode, OFlags, RenameFlags};
 
 use super::bed::{Bed, UvBins, checked};
-use super::index::Index;
-use super::invariant::{
-    archive_ids, archive_problems, imports, pointers, site_packages, venv_problems, walk,
-};
-use super::wheel::{publish, write_source_tree, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
+use testbed::ground_truth::{
+    all_archives, archive_problems, imports, pointers, site_packages, venv_problems, walk,
+};
+use testbed::index::IndexServer;
+use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 
 /// Packages the live venvs hold, and packages whose venvs are deleted (dead archives).
 const LIVE: [&str; 4] = ["al00", "al01", "al02", "al03"];
@@ -819,10 +819,10 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     let bed = Bed::new("adversary", tool, uv)?;
     let index_dir = bed.path("index");
     for name in LIVE.iter().chain(&DEAD) {
-        let wheel = write_wheel(&bed.wheels(), name, "1.0", 3)?;
-        publish(&index_dir, name, &wheel)?;
+        let wheel = try_write_wheel(&bed.wheels(), name, "1.0", 0, 3)?;
+        publish(&index_dir, &wheel)?;
     }
-    let index = Index::start(&index_dir)?;
+    let index = IndexServer::try_start(&index_dir).context("starting the loopback index")?;
     let install = |bin: &Path, venv: &Path, mode: &str, from_index: bool, names: &[&str]| {
         checked(bed.uv_cmd(bin).arg("venv").arg(venv))?;
         let mut cmd = bed.uv_cmd(bin);
@@ -875,7 +875,7 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     fs::remove_dir_all(&venv)?;
 
     let cache = bed.cache();
-    let known = archive_ids(&cache);
+    let known = all_archives(&cache);
     let dead_names: Vec<&str> = DEAD.iter().copied().chain([DEAD_SOURCE]).collect();
     let dead: Vec<String> = known
         .iter()

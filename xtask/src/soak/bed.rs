@@ -6,17 +6,15 @@
 //! never see (or touch) the user's real cache, config or uv tools. Every variable that
 //! could point uv or the tool elsewhere is removed, the rest point inside the bed.
 
-use std::fs::{self, File};
+use std::ffi::OsStr;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail, ensure};
-
-/// The uv release the tool is mainly written against (`wheels-v8`).
-pub const UV_CURRENT: &str = "0.13.9";
-/// An older release sharing the cache with its own generation (`wheels-v6`, map pointers).
-pub const UV_OLD: &str = "0.12.5";
+use testbed::sandbox::isolate;
+use testbed::uv::{self, CURRENT, OLD};
 
 /// The two pinned uv binaries every mode drives.
 #[derive(Debug, Clone)]
@@ -26,57 +24,16 @@ pub struct UvBins {
 }
 
 impl UvBins {
-    /// `$UV_BIN` / `$UV_BIN_0_12_5` when set, else the private installs under
-    /// `target/tmp/test-uv` (the place the test suite uses, so one install serves both),
-    /// installed with pip on first use.
+    /// The test bed's [`CURRENT`] and [`OLD`] pins, resolved as the tests resolve them
+    /// (their env variables, else the private installs under `target/tmp/test-uv`, so one
+    /// install serves both).
     pub fn provision() -> Result<UvBins> {
+        let tmp = crate::workspace_root().join("target/tmp");
         Ok(UvBins {
-            current: resolve("UV_BIN", UV_CURRENT)?,
-            old: resolve("UV_BIN_0_12_5", UV_OLD)?,
+            current: uv::resolve(CURRENT, &tmp)?,
+            old: uv::resolve(OLD, &tmp)?,
         })
     }
-}
-
-fn resolve(env_var: &str, version: &str) -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(env_var) {
-        return Ok(PathBuf::from(bin));
-    }
-    let base = crate::workspace_root().join("target/tmp/test-uv");
-    let target = base.join(version);
-    let bin = target.join("bin/uv");
-    let done = base.join(format!("{version}.done"));
-    fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
-    let lock_path = base.join(format!("{version}.lock"));
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("creating lock file {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
-    if !done.exists() {
-        eprintln!(
-            "soak: installing uv {version} with pip into {}",
-            target.display()
-        );
-        if target.exists() {
-            fs::remove_dir_all(&target)
-                .with_context(|| format!("removing the stale {}", target.display()))?;
-        }
-        let mut pip = Command::new("python3");
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("--target")
-        .arg(&target)
-        .arg(format!("uv=={version}"));
-        checked(&mut pip).with_context(|| {
-            format!("installing uv {version} (set {env_var} to a uv {version} binary instead)")
-        })?;
-        fs::write(&done, version).with_context(|| format!("writing {}", done.display()))?;
-    }
-    Ok(bin)
 }
 
 /// Builds the tool in release (the build users run) and returns its path.
@@ -157,33 +114,11 @@ impl Bed {
         self.path("wheels")
     }
 
-    /// Points everything that could reach the real home, cache, config or network inside
-    /// the bed.
+    /// Confines `cmd` to the bed with the test bed's one rule (`testbed::sandbox::isolate`).
+    /// uv finds `python3` on `PATH` rather than the tests' resolved interpreter: the
+    /// adversary runs uv as another user, who cannot reach an interpreter under root's home.
     pub fn isolate(&self, cmd: &mut Command) {
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            let risky = ["UV_", "PIP_", "XDG_", "PYTHON", "VIRTUAL_ENV", "CONDA_"]
-                .iter()
-                .any(|p| key.starts_with(p))
-                || key.to_ascii_lowercase().ends_with("_proxy");
-            if risky {
-                cmd.env_remove(&key);
-            }
-        }
-        cmd.current_dir(&self.root)
-            .env("HOME", self.path("home"))
-            .env("UV_CACHE_DIR", self.cache())
-            .env("XDG_CACHE_HOME", self.path("xdg/cache"))
-            .env("XDG_DATA_HOME", self.path("xdg/data"))
-            .env("XDG_CONFIG_HOME", self.path("xdg/config"))
-            .env("XDG_STATE_HOME", self.path("xdg/state"))
-            .env("XDG_BIN_HOME", self.path("xdg/bin"))
-            .env("UV_TOOL_DIR", self.path("tools"))
-            .env("UV_TOOL_BIN_DIR", self.path("tool-bin"))
-            .env("UV_PYTHON", "python3")
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("UV_NO_CONFIG", "1")
-            .env("UV_NO_PROGRESS", "1");
+        isolate(cmd, &self.root, OsStr::new("python3"));
     }
 
     /// `bin` confined to the bed.

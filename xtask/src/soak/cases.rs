@@ -22,14 +22,16 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 use super::bed::{Bed, UvBins, checked, make_writable};
-use super::invariant::{archive_ids, pointer_problems, pointers, trash, venv_problems, walk};
 use super::model::{self, Case, Generation, LinkMode, PointerKind};
-use super::wheel::{wheel_files, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
+use testbed::ground_truth::{
+    all_archives, pointer_problems, pointers, trash_entries, venv_problems, walk,
+};
+use testbed::sandbox::{SETPRIV_DROP_DAC, wrapping};
+use testbed::wheel::{try_write_wheel, wheel_files};
 
 /// Shrinking stops after this many candidate cases.
 const SHRINK_BUDGET: usize = 300;
-const SETPRIV: &[&str] = &["--bounding-set=-dac_override,-dac_read_search", "--"];
 
 /// Real bytes uv wrote: a pointer and the id inside it.
 struct Template {
@@ -65,7 +67,7 @@ impl Templates {
     /// the tree [`wheel_files`] lists, or the generated archives would not be uv's).
     fn capture(tool: &Path, uv: &UvBins) -> Result<Templates> {
         let bed = Bed::new("cases-capture", tool, uv)?;
-        write_wheel(&bed.wheels(), "alpha", "1.0", 3)?;
+        try_write_wheel(&bed.wheels(), "alpha", "1.0", 0, 3)?;
         let venv = bed.projects().join("v");
         checked(bed.uv_cmd(&uv.current).arg("venv").arg(&venv))?;
         checked(
@@ -79,7 +81,7 @@ impl Templates {
                 .arg("alpha"),
         )?;
         let cache = bed.cache();
-        let ids = archive_ids(&cache);
+        let ids = all_archives(&cache);
         let id = ids
             .iter()
             .next()
@@ -93,7 +95,7 @@ impl Templates {
                 unpacked.insert(rel.to_string_lossy().into_owned());
             }
         });
-        let ours: BTreeSet<String> = wheel_files("alpha", "1.0", 3)
+        let ours: BTreeSet<String> = wheel_files("alpha", "1.0", 0, 3)
             .into_iter()
             .map(|(name, _)| name)
             .collect();
@@ -111,8 +113,8 @@ impl Templates {
             bytes: fs::read(&rev).with_context(|| format!("reading {}", rev.display()))?,
             id,
         };
-        let site =
-            super::invariant::site_packages(&venv).context("real venv without site-packages")?;
+        let site = testbed::ground_truth::site_packages(&venv)
+            .context("real venv without site-packages")?;
         let site_packages = site.strip_prefix(&venv)?.to_owned();
         let pyvenv_cfg = fs::read(venv.join("pyvenv.cfg"))?;
         bed.remove();
@@ -300,14 +302,14 @@ fn check(
     run_tool(bed, &["--apply", "--json"], enforced)?;
     make_writable(&bed.cache());
     let cache = bed.cache();
-    let left = archive_ids(&cache);
+    let left = all_archives(&cache);
     ensure!(
         left == stay,
         "--apply left {:?}, the model keeps {:?}",
         left,
         stay
     );
-    let trash = trash(&cache);
+    let trash = trash_entries(&cache);
     ensure!(trash.is_empty(), "--apply left trash {trash:?}");
     let (found, _) = pointers(&cache, &all);
     let stale: Vec<_> = found.iter().filter(|p| dead.contains(&p.id)).collect();
@@ -342,13 +344,9 @@ fn check(
 fn run_tool(bed: &Bed, args: &[&str], enforced: bool) -> Result<serde_json::Value> {
     let cmd = bed.prune_cmd(args);
     let mut cmd = if enforced {
-        let mut wrapped = Command::new("setpriv");
-        bed.isolate(&mut wrapped);
-        wrapped
-            .args(SETPRIV)
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        wrapped
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(SETPRIV_DROP_DAC);
+        wrapping(setpriv, &cmd)
     } else {
         cmd
     };
@@ -364,7 +362,7 @@ fn permissions_enforced(bed: &Bed) -> bool {
     let _ = fs::set_permissions(&probe, fs::Permissions::from_mode(0o000));
     let ls = |extra: &[&str]| {
         Command::new("setpriv")
-            .args(SETPRIV)
+            .args(SETPRIV_DROP_DAC)
             .arg("ls")
             .args(extra)
             .arg(&probe)
@@ -403,7 +401,12 @@ fn write_case(bed: &Bed, templates: &Templates, case: &Case, seed: u64) -> Resul
     for (i, spec) in case.archives.iter().enumerate() {
         let id = archive_id(&mut rng, spec.generation, &ids);
         let dir = cache.join("archive-v0").join(&id);
-        let files = wheel_files(&spec.package(), &spec.version(), usize::from(spec.modules));
+        let files = wheel_files(
+            &spec.package(),
+            &spec.version(),
+            0,
+            usize::from(spec.modules),
+        );
         for (name, content) in &files {
             let path = dir.join(name);
             fs::create_dir_all(path.parent().context("file in a directory")?)?;
@@ -442,6 +445,7 @@ fn write_case(bed: &Bed, templates: &Templates, case: &Case, seed: u64) -> Resul
             let files = wheel_files(
                 &archive.package(),
                 &archive.version(),
+                0,
                 usize::from(archive.modules),
             );
             let mut record = String::new();

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::bed::{Bed, UvBins, checked};
-use super::index::Index;
-use super::invariant::{archive_ids, imports, pointer_problems, site_packages, venv_problems};
-use super::wheel::{publish, write_source_tree, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
+use testbed::ground_truth::{
+    all_archives, imports, pointer_problems, site_packages, venv_problems,
+};
+use testbed::index::IndexServer;
+use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 
 /// The sizes of one run.
 pub struct Load {
@@ -91,12 +93,12 @@ pub fn run(tool: &Path, uv: &UvBins, load: &Load, seed: u64) -> Result<ModeRepor
     for p in 0..PACKAGES + OUTSIDE_PACKAGES {
         for version in VERSIONS {
             let name = package(p);
-            let wheel = write_wheel(&bed.wheels(), &name, version, 5 + p)?;
-            publish(&index_dir, &name, &wheel)?;
+            let wheel = try_write_wheel(&bed.wheels(), &name, version, 0, 5 + p)?;
+            publish(&index_dir, &wheel)?;
         }
     }
     let tree = write_source_tree(&bed.path("sources"), SOURCE_PACKAGE)?;
-    let index = Index::start(&index_dir)?;
+    let index = IndexServer::try_start(&index_dir).context("starting the loopback index")?;
     let shared = Shared {
         bed: &bed,
         index_url: index.url(),
@@ -197,7 +199,7 @@ impl Shared<'_> {
     }
 
     fn remember_archives(&self) {
-        let ids = archive_ids(&self.bed.cache());
+        let ids = all_archives(&self.bed.cache());
         if let Ok(mut known) = self.known.lock() {
             known.extend(ids);
         }

@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 
 use super::bed::{Bed, UvBins, checked};
-use super::index::Index;
-use super::invariant::{
-    TRASH_PREFIX, archive_ids, imports, pointer_problems, pointers, trash, venv_problems,
-};
-use super::wheel::{publish, write_source_tree, write_wheel};
 use super::{Failure, ModeReport, nth_seed};
+use testbed::ground_truth::{
+    TRASH_PREFIX, all_archives, imports, pointer_problems, pointers, trash_entries, venv_problems,
+};
+use testbed::index::IndexServer;
+use testbed::wheel::{publish, try_write_wheel, write_source_tree};
 
 /// Venv groups and packages per group: 16 × 20 = 320 wheel archives.
 const GROUPS: usize = 16;
@@ -221,15 +221,16 @@ impl Scenario {
             "--apply ended with {status}, not SIGKILL or success"
         );
         let cache = self.bed.cache();
-        let archives = archive_ids(&cache);
-        let phase =
-            if !trash(&cache).is_empty() || (archives != self.known && archives != self.live) {
-                Phase::MidDeletion
-            } else if archives == self.known {
-                Phase::Before
-            } else {
-                Phase::After
-            };
+        let archives = all_archives(&cache);
+        let phase = if !trash_entries(&cache).is_empty()
+            || (archives != self.known && archives != self.live)
+        {
+            Phase::MidDeletion
+        } else if archives == self.known {
+            Phase::Before
+        } else {
+            Phase::After
+        };
         self.check_usable().context("right after the kill")?;
         let check_done = clock.elapsed();
         checked(&mut self.bed.prune_cmd(&["--apply"])).context("the finishing rerun")?;
@@ -249,7 +250,7 @@ impl Scenario {
         let cache = self.bed.cache();
         let problems = pointer_problems(&cache, &self.known);
         ensure!(problems.is_empty(), "pointers: {}", first(&problems));
-        let archives = archive_ids(&cache);
+        let archives = all_archives(&cache);
         let gone: Vec<_> = self.live.difference(&archives).collect();
         ensure!(gone.is_empty(), "live archives gone: {gone:?}");
         for (venv, modules) in &self.venvs {
@@ -263,9 +264,9 @@ impl Scenario {
     /// No trash, exactly the live archives, no pointer naming a removed one, and usable.
     fn check_finished(&self) -> Result<()> {
         let cache = self.bed.cache();
-        let left = trash(&cache);
+        let left = trash_entries(&cache);
         ensure!(left.is_empty(), "trash left: {left:?}");
-        let archives = archive_ids(&cache);
+        let archives = all_archives(&cache);
         ensure!(
             archives == self.live,
             "archives left that should be gone: {:?}; live ones gone: {:?}",
@@ -296,19 +297,8 @@ fn paused_after_rename(cmd: &Command, k: usize) -> Command {
             "trace=renameat2",
             "-e",
         ])
-        .arg(format!("inject=renameat2:delay_exit=60s:when={k}"))
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => traced.env(key, value),
-            None => traced.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        traced.current_dir(dir);
-    }
-    traced
+        .arg(format!("inject=renameat2:delay_exit=60s:when={k}"));
+    testbed::sandbox::wrapping(traced, cmd)
 }
 
 /// SIGKILLs the process strace (`tracer`) runs: killing strace alone would let it go on.
@@ -375,11 +365,11 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
             } else {
                 2 + p % 5
             };
-            let wheel = write_wheel(&bed.wheels(), &name, "1.0", modules)?;
-            publish(&index_dir, &name, &wheel)?;
+            let wheel = try_write_wheel(&bed.wheels(), &name, "1.0", 0, modules)?;
+            publish(&index_dir, &wheel)?;
         }
     }
-    let index = Index::start(&index_dir)?;
+    let index = IndexServer::try_start(&index_dir).context("starting the loopback index")?;
     let mut venvs = Vec::new();
     let mut dead_packages = Vec::new();
     for g in 0..GROUPS {
@@ -441,7 +431,7 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     drop(index);
 
     let cache = bed.cache();
-    let known = archive_ids(&cache);
+    let known = all_archives(&cache);
     let dead: BTreeSet<String> = known
         .iter()
         .filter(|id| {

@@ -2,7 +2,7 @@
 //!
 //! The test suite proves each safety property a handful of times; this harness repeats
 //! them until the numbers mean something, in four modes that share one invariant checker
-//! ([`invariant`]): SIGKILLs at random instants of `--apply` ([`kills`]), real uv
+//! (`testbed::ground_truth`, the tests' own): SIGKILLs at random instants of `--apply` ([`kills`]), real uv
 //! operations from several workers racing `--apply` passes ([`installs`]), a
 //! model-based property test on generated caches in uv's real layout ([`cases`]), and
 //! root's `--apply` on a user's cache while that user swaps pointer directories, archives
@@ -13,12 +13,9 @@
 mod adversary;
 mod bed;
 mod cases;
-mod index;
 mod installs;
-mod invariant;
 mod kills;
 mod model;
-mod wheel;
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,8 @@
-//! What every mode checks, computed from the filesystem without asking the tool.
+//! Facts about the filesystem computed without asking the tool under test.
+//!
+//! A test that compares the pruner's answer with the pruner's own inventory proves nothing,
+//! so archive ids come from looking for dist-info directories, byte counts from `du`, and
+//! "nothing changed" from a full snapshot of metadata and content.
 //!
 //! uv trusts a pointer without looking at its archive, so after any run, killed or not,
 //! every pointer must name an archive that is complete (each file its `RECORD` lists is
@@ -7,16 +11,196 @@
 //! to the archive it uses) and none of its symlinks dangles. Nothing here decodes msgpack:
 //! a pointer file is matched to an archive by the id bytes it contains, so the check
 //! cannot share a decoder's bug with the tool.
+//!
+//! The checks that the soak runs thousands of times return their problems rather than
+//! panic (an unreadable entry is skipped, as a half-deleted tree has them); the tests'
+//! helpers that panic say so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::wheel::record_hash;
+use sha2::{Digest, Sha256};
 
-/// Prefix of the directories `--apply` renames archives to before deleting them (part of
-/// the tool's contract: a later `--apply` removes them).
+use crate::wheel::record_hash;
+
+/// Ids of the archives in `<cache>/archive-v0` holding `<name>-<version>.dist-info`.
+pub fn archives_of(cache: &Path, name: &str, version: &str) -> BTreeSet<String> {
+    let dist_info = format!("{name}-{version}.dist-info");
+    archive_dirs(cache)
+        .filter(|(_, dir)| dir.join(&dist_info).is_dir())
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Ids of every archive in `<cache>/archive-v0` (dot entries are trash, not archives).
+pub fn all_archives(cache: &Path) -> BTreeSet<String> {
+    archive_dirs(cache).map(|(id, _)| id).collect()
+}
+
+/// Ids of the archives that are whole virtualenvs (they hold a `pyvenv.cfg`).
+pub fn venv_archives(cache: &Path) -> BTreeSet<String> {
+    archive_dirs(cache)
+        .filter(|(_, dir)| dir.join("pyvenv.cfg").is_file())
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// `(id, path)` of every archive (a directory, not behind a symlink, whose name does not
+/// start with a dot); none before uv has unpacked anything.
+fn archive_dirs(cache: &Path) -> impl Iterator<Item = (String, PathBuf)> {
+    entries(&cache.join("archive-v0"))
+        .into_iter()
+        .filter(|(name, path)| !name.starts_with('.') && is_dir(path))
+}
+
+/// Files under `dir` whose name ends with `.<ext>` (pointer files such as `.http`, `.rev`).
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == ext))
+        .map(walkdir::DirEntry::into_path)
+        .collect()
+}
+
+/// The archive id a cache symlink (`... -> ../../archive-v0/<id>`) names, read directly;
+/// panics when it is not such a symlink.
+pub fn archive_named_by(symlink: &Path) -> String {
+    named_by_symlink(symlink).unwrap_or_else(|| {
+        panic!(
+            "{} is not a symlink to archive-v0/<id>: {:?}",
+            symlink.display(),
+            fs::read_link(symlink)
+        )
+    })
+}
+
+/// `du -sB1 -c PATHS`: allocated bytes, every inode once, the figure a plan that deletes
+/// exactly these paths (and nothing else links into them) must report.
+pub fn du_bytes<P: AsRef<Path>>(paths: &[P]) -> u64 {
+    let mut du = Command::new("du");
+    du.arg("-sB1").arg("-c");
+    for path in paths {
+        du.arg(path.as_ref());
+    }
+    let output = du.output().unwrap_or_else(|e| panic!("run {du:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{du:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let total = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next());
+    total
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total in {du:?} output: {stdout}"))
+}
+
+/// Everything observable about one filesystem entry, short of its access time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: EntryKind,
+    pub len: u64,
+    pub mode: u32,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mtime_ns: i128,
+    /// Target of a symlink, as stored.
+    pub link_target: Option<PathBuf>,
+    /// sha256 of a regular file's content.
+    pub content_sha256: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// Every entry under `dir` (itself included), keyed by path, never following symlinks.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Entry> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .map(|entry| {
+            let entry = entry.unwrap_or_else(|e| panic!("walk {}: {e}", dir.display()));
+            let path = entry.path().to_path_buf();
+            let meta = entry
+                .metadata()
+                .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+            let file_type = meta.file_type();
+            let kind = if file_type.is_symlink() {
+                EntryKind::Symlink
+            } else if file_type.is_dir() {
+                EntryKind::Dir
+            } else if file_type.is_file() {
+                EntryKind::File
+            } else {
+                EntryKind::Other
+            };
+            let link_target =
+                (kind == EntryKind::Symlink).then(|| or_panic(fs::read_link(&path), &path));
+            let content_sha256 = (kind == EntryKind::File)
+                .then(|| Sha256::digest(or_panic(fs::read(&path), &path)).into());
+            let snapshot = Entry {
+                kind,
+                len: meta.len(),
+                mode: meta.mode(),
+                ino: meta.ino(),
+                nlink: meta.nlink(),
+                mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+                link_target,
+                content_sha256,
+            };
+            (path, snapshot)
+        })
+        .collect()
+}
+
+fn or_panic<T>(result: std::io::Result<T>, path: &Path) -> T {
+    result.unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Panics with the first few differences between two snapshots, if any.
+pub fn assert_same_snapshot(before: &BTreeMap<PathBuf, Entry>, after: &BTreeMap<PathBuf, Entry>) {
+    let mut differences = Vec::new();
+    for (path, entry) in before {
+        match after.get(path) {
+            None => differences.push(format!("removed: {}", path.display())),
+            Some(now) if now != entry => differences.push(format!(
+                "changed: {}\n  before {entry:?}\n  after  {now:?}",
+                path.display()
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in after.keys().filter(|p| !before.contains_key(*p)) {
+        differences.push(format!("added: {}", path.display()));
+    }
+    assert!(
+        differences.is_empty(),
+        "{} differences, first ones:\n{}",
+        differences.len(),
+        differences
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Prefix of the trash dirs `--apply` renames archives to inside `archive-v0` (part of the
+/// contract: leftover trash from a killed run must be gone after the next `--apply`).
 pub const TRASH_PREFIX: &str = ".uv-cache-prune-trash-";
 
 /// Bucket families whose entries name archives, in every generation.
@@ -35,17 +219,8 @@ pub struct Pointer {
     pub id: String,
 }
 
-/// Ids of the archives in `archive-v0` (dot entries are trash, not archives).
-pub fn archive_ids(cache: &Path) -> BTreeSet<String> {
-    entries(&cache.join("archive-v0"))
-        .into_iter()
-        .filter(|(name, path)| !name.starts_with('.') && is_dir(path))
-        .map(|(name, _)| name)
-        .collect()
-}
-
-/// Names of leftover trash directories in `archive-v0`.
-pub fn trash(cache: &Path) -> BTreeSet<String> {
+/// Names of the trash dirs `--apply` left in `<cache>/archive-v0`.
+pub fn trash_entries(cache: &Path) -> BTreeSet<String> {
     entries(&cache.join("archive-v0"))
         .into_iter()
         .filter(|(name, _)| name.starts_with(TRASH_PREFIX))
@@ -80,8 +255,13 @@ pub fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
     }
 }
 
-/// Every pointer in the cache, with the problems of those that name no archive one can
-/// tell. A pointer file is matched to the one id of `known` its bytes contain.
+/// Every pointer in the cache's pointer buckets (`wheels-v*`, `sdists-v*`,
+/// `environments-v*` and older generations; unpacked sources under `sdists-v*/**/src`
+/// skipped, as uv does), with the problems of those that name no archive one can tell:
+/// each symlink into `archive-v0`, and each `.rev` and `.http` file of a wheel bucket,
+/// named by which of the `known` ids its bytes contain. Matching raw bytes needs no msgpack
+/// decoder (so it cannot share a decoder's bug) and still works when a crash left the file
+/// without its symlink sibling.
 pub fn pointers(cache: &Path, known: &BTreeSet<String>) -> (Vec<Pointer>, Vec<String>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
@@ -137,6 +317,14 @@ fn walk_pointers(
     }
 }
 
+/// Every pointer in the cache (see [`pointers`]); panics on a pointer file that names no
+/// known id or several.
+pub fn cache_pointers(cache: &Path, known: &BTreeSet<String>) -> Vec<Pointer> {
+    let (found, problems) = pointers(cache, known);
+    assert!(problems.is_empty(), "unreadable pointers: {problems:#?}");
+    found
+}
+
 /// The archive a symlink `.../archive-v0/<id>` names; `None` for a symlink elsewhere.
 fn named_by_symlink(link: &Path) -> Option<String> {
     let target = fs::read_link(link).ok()?;
@@ -178,7 +366,7 @@ pub fn archive_problems(cache: &Path, id: &str) -> Vec<String> {
     } else {
         dir.clone()
     };
-    let records = records(&base);
+    let records = dist_info_records(&base);
     if records.is_empty() && !dir.join("pyvenv.cfg").is_file() {
         return vec![format!("{} has no dist-info", base.display())];
     }
@@ -213,7 +401,7 @@ pub fn site_packages(venv: &Path) -> Option<PathBuf> {
 }
 
 /// The `RECORD` of every `*.dist-info` directly in `dir`.
-fn records(dir: &Path) -> Vec<PathBuf> {
+pub fn dist_info_records(dir: &Path) -> Vec<PathBuf> {
     let mut records: Vec<PathBuf> = entries(dir)
         .into_iter()
         .filter(|(name, _)| name.ends_with(".dist-info"))
@@ -262,7 +450,7 @@ pub fn venv_problems(venv: &Path) -> Vec<String> {
     let Some(site) = site_packages(venv) else {
         return vec![format!("{}: no site-packages", venv.display())];
     };
-    let mut problems: Vec<String> = records(&site)
+    let mut problems: Vec<String> = dist_info_records(&site)
         .iter()
         .flat_map(|record| record_problems(&site, record))
         .collect();
