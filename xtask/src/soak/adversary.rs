@@ -204,6 +204,9 @@ struct Counts {
     state_links: usize,
     pointer_rounds: usize,
     state_rounds: usize,
+    /// Rounds in which `--apply` removed at least one dead archive: only those raced the
+    /// co-writer at all.
+    deleting_rounds: usize,
 }
 
 pub fn run(
@@ -259,6 +262,18 @@ pub fn run(
             );
         }
     }
+    // A run whose tool never deleted anything tested nothing (a tool that keeps every
+    // archive of this cache, say because it no longer counts its owner as seen): that is a
+    // failure of the harness, not a pass.
+    if rounds > 0 && counts.deleting_rounds == 0 {
+        failures.push(Failure {
+            replay: format!("cargo xtask soak --adversary {rounds} --seed {seed}"),
+            message: format!(
+                "in none of {rounds} rounds did --apply remove a dead archive, so no deletion was raced; check that the tool prunes this cache at all"
+            ),
+        });
+        println!("adversary: FAILED no round deleted anything");
+    }
     let Scenario { bed, user, .. } = scenario;
     if user.is_some() {
         // Back to root before the user goes: no file of the bed keeps a dangling owner.
@@ -278,6 +293,7 @@ pub fn run(
             ("state links planted", counts.state_links),
             ("rounds a pointer swap hit", counts.pointer_rounds),
             ("rounds a state link hit", counts.state_rounds),
+            ("rounds that deleted", counts.deleting_rounds),
         ],
         failures,
         duration: started.elapsed(),
@@ -476,6 +492,13 @@ impl Scenario {
                 "the victim tree changed ({attack:?} state, {pace:?}): {}",
                 changes.join(", ")
             ));
+        }
+        if self
+            .dead
+            .iter()
+            .any(|id| !cache.join("archive-v0").join(id).exists())
+        {
+            counts.deleting_rounds += 1;
         }
         problems.extend(self.cache_problems(&planted_dirs));
         Ok(problems)
@@ -943,6 +966,16 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
             fs::create_dir_all(&path)?;
             user.give(&path)?;
         }
+        // Root runs with the user's environment, as `sudo -E` would: the bed's home must
+        // be the user's home in the password database, or the tool counts the cache's
+        // owner as a user it cannot see and (rightly) keeps every archive.
+        checked(
+            Command::new("usermod")
+                .arg("-d")
+                .arg(bed.path("home"))
+                .arg(&user.name),
+        )
+        .context("usermod -d (the user's home is the bed's)")?;
     }
     bed.save()?;
     Ok(Scenario {
