@@ -16,7 +16,9 @@ fn main() {
     };
     println!("cargo:rustc-env=UV_CACHE_PRUNE_VERSION={full}");
     println!("cargo:rerun-if-changed=build.rs");
-    if commit.is_some() {
+    // In a checkout, always watch HEAD, even when git failed this time (a full disk, a
+    // lock): else the version stays without its commit until build.rs itself changes.
+    if Path::new(&manifest_dir).join(".git").exists() {
         rerun_on_new_commit(Path::new(&manifest_dir));
     }
 }
