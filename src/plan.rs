@@ -384,6 +384,7 @@ impl<'a> Planner<'a> {
                 objects: &self.objects,
                 metadata_links: &self.metadata_links,
                 going: &self.options.going_links,
+                stale_envs: &self.options.stale_envs,
             };
             let findings = if self.options.only_locked {
                 Findings::new()
@@ -493,6 +494,7 @@ impl<'a> Planner<'a> {
             objects: &self.objects,
             metadata_links: &self.metadata_links,
             going: &self.options.going_links,
+            stale_envs: &self.options.stale_envs,
         };
         let (freed, objects) = links.freed(&candidates);
         let mut counted: HashSet<FileId> = HashSet::new();
@@ -591,6 +593,10 @@ struct CacheLinks<'p> {
     metadata_links: &'p HashMap<FileId, u64>,
     /// Links held by stale script environments removed in the same run.
     going: &'p HashMap<FileId, u64>,
+    /// Stale cached environments: uv builds one by hardlinking the files of wheel
+    /// archives, so its extra links are those archives' (and theirs), never a sign
+    /// that something else uses the environment.
+    stale_envs: &'p HashSet<ArchiveId>,
 }
 
 impl CacheLinks<'_> {
@@ -632,6 +638,9 @@ impl CacheLinks<'_> {
                         reason: reason.clone(),
                     },
                 ));
+                continue;
+            }
+            if self.stale_envs.contains(&archive.id) {
                 continue;
             }
             let metadata = metadata_id(archive);
