@@ -336,3 +336,35 @@ fn an_environment_reused_within_unused_for_is_kept() {
     assert_eq!(uvx(&sandbox, &bin, "used", &[]), "used 1.0");
     assert_eq!(uvx(&sandbox, &bin, "idle", &[]), "idle 1.0");
 }
+
+#[test]
+fn a_symlink_mode_script_environment_keeps_its_archives() {
+    let sandbox = Sandbox::new();
+    let bin = uv();
+    sandbox.wheel_with("linked", "1.0", 100_000);
+    let script = script(&sandbox, "linked");
+    let mut cmd = sandbox.uv_cmd(&bin);
+    cmd.env("UV_LINK_MODE", "symlink")
+        .args(["run", "--no-index", "--find-links"])
+        .arg(sandbox.wheels())
+        .arg(&script);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&cmd, &output));
+    let (_, scripts) = environment_entries(&sandbox.cache());
+    let env = scripts.first().expect("a script environment").clone();
+    let archive = sandbox.archive_of("linked", "1.0");
+
+    // Before, the script's venv was not looked at: with no hardlink for the nlink net to
+    // see, its archive was dead and went, and the script broke.
+    let roots = [sandbox.projects()];
+    let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+    let applied = sandbox.prune_json(&apply_args(&roots));
+    assert_eq!(candidate_ids(&applied), BTreeSet::new(), "{applied:#}");
+    assert_eq!(
+        evidence_venvs_of_kind(&applied, &archive, "symlink"),
+        BTreeSet::from([Some(path_str(&env))]),
+        "{applied:#}"
+    );
+    assert!(sandbox.archive_dir(&archive).is_dir());
+    assert_eq!(run_script(&sandbox, &bin, &script), "linked 1.0");
+}
