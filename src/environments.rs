@@ -2,15 +2,20 @@
 //! the plan stops counting them as use and `--apply` removes them, with the archives only
 //! they kept, in the same locked run.
 //!
-//! # What uv keeps there (uv 0.10.12 and 0.13.9, read in `uv-cache` and `uv/src/commands`)
+//! # What uv keeps there (uv's source, and uv 0.10.12 and 0.13.9 run on one cache)
 //!
 //! - **`uvx` / `uv tool run` and `uv run --with`**: `environments-v2/<hash>/<hash>` is a
 //!   symlink to `archive-v0/<id>`, an archive that is a whole venv (its `.lock` beside it
-//!   in 0.13.9). uv looks the link up by the requirements' hash and reuses the venv as it
-//!   is; when the link is missing it builds the venv again and links it.
-//! - **PEP 723 scripts** (`uv run script.py`): `environments-v2/script-<hash>` is the venv
-//!   itself, a plain directory with `pyvenv.cfg`. uv recreates it when it is missing or
-//!   does not satisfy the script.
+//!   in 0.13.9). uv's cached environment is `cache.entry(CacheBucket::Environments,
+//!   interpreter_hash, resolution_hash)`: it `resolve_link`s it and reuses the venv as it
+//!   is (`PythonEnvironment::from_root`); when the link is missing it builds the venv in
+//!   `builds-v0`, moves it into `archive-v0` and links it.
+//! - **PEP 723 scripts** (`uv run script.py`): `cache.shard(CacheBucket::Environments,
+//!   ..)`, observed as `environments-v2/script-<hash>`, is the venv itself, a plain
+//!   directory with `pyvenv.cfg`. uv recreates it when it is missing or does not satisfy
+//!   the script. Only `script-*` directories are removed: a newer uv may keep other
+//!   venvs there (centralized project environments that a project's `.venv` links to);
+//!   those are scanned as venvs and kept.
 //!
 //! Both are rebuilt on demand, so one nothing has used for `--unused-for` may go. Without
 //! that flag (or its config key) every environment stays.
@@ -58,6 +63,8 @@ use crate::pointer::Target;
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
 const BIN_MAX: usize = 256;
+/// What uv names a script's environment: `script-<digest>`.
+const SCRIPT_PREFIX: &str = "script-";
 /// A venv's marker, read by uv on every reuse.
 const PYVENV_CFG: &str = "pyvenv.cfg";
 
@@ -66,7 +73,8 @@ const PYVENV_CFG: &str = "pyvenv.cfg";
 pub struct Environments {
     /// Archive environments not used for `--unused-for`: their links no longer keep them.
     pub stale_archives: HashSet<ArchiveId>,
-    /// Script environments in use (or with no `--unused-for`): venvs the plan scans.
+    /// Venvs in `environments-v*` that stay (in use, not a script's, or no
+    /// `--unused-for`): the plan scans them like any venv.
     pub fresh_scripts: Vec<PathBuf>,
     /// Script environments not used for `--unused-for`: removed whole.
     pub stale_scripts: Vec<Other>,
@@ -176,9 +184,14 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
             if !meta.is_dir() || meta.dev() != dev || !is_venv {
                 continue;
             }
-            let is_stale = judge.is_some_and(|unused_for| {
-                last_use(&path).is_some_and(|last| stale(last, unused_for))
-            });
+            let is_script = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SCRIPT_PREFIX);
+            let is_stale = is_script
+                && judge.is_some_and(|unused_for| {
+                    last_use(&path).is_some_and(|last| stale(last, unused_for))
+                });
             if !is_stale {
                 found.fresh_scripts.push(path);
                 continue;
