@@ -11,11 +11,13 @@
 //!   is (`PythonEnvironment::from_root`); when the link is missing it builds the venv in
 //!   `builds-v0`, moves it into `archive-v0` and links it.
 //! - **PEP 723 scripts** (`uv run script.py`): `cache.shard(CacheBucket::Environments,
-//!   ..)`, observed as `environments-v2/script-<hash>`, is the venv itself, a plain
-//!   directory with `pyvenv.cfg`. uv recreates it when it is missing or does not satisfy
-//!   the script. Only `script-*` directories are removed: a newer uv may keep other
-//!   venvs there (centralized project environments that a project's `.venv` links to);
-//!   those are scanned as venvs and kept.
+//!   "<file stem>-<digest>")` (or the digest alone, for a remote script or stdin), e.g.
+//!   `environments-v2/script-2fdc994f9902434e`, is the venv itself, a plain directory with
+//!   `pyvenv.cfg`. uv recreates it when it is missing or does not satisfy the script.
+//!   Only names of that shape are removed ([`is_script_name`]): a newer uv's preview keeps
+//!   centralized project environments there too, `<name>-<impl><X.Y>-<digest>`, which a
+//!   project's `.venv` links to; those (and any other venv there) are scanned as venvs
+//!   and kept.
 //!
 //! Both are rebuilt on demand, so one nothing has used for `--unused-for` may go. Without
 //! that flag (or its config key) every environment stays.
@@ -63,8 +65,6 @@ use crate::pointer::Target;
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
 const BIN_MAX: usize = 256;
-/// What uv names a script's environment: `script-<digest>`.
-const SCRIPT_PREFIX: &str = "script-";
 /// A venv's marker, read by uv on every reuse.
 const PYVENV_CFG: &str = "pyvenv.cfg";
 
@@ -184,10 +184,7 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
             if !meta.is_dir() || meta.dev() != dev || !is_venv {
                 continue;
             }
-            let is_script = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(SCRIPT_PREFIX);
+            let is_script = entry.file_name().to_str().is_some_and(is_script_name);
             let is_stale = is_script
                 && judge.is_some_and(|unused_for| {
                     last_use(&path).is_some_and(|last| stale(last, unused_for))
@@ -281,6 +278,54 @@ fn count_links(dir: &Path, dev: u64, links: &mut HashMap<FileId, u64>) {
                 };
                 *links.entry(id).or_default() += 1;
             }
+        }
+    }
+}
+
+/// Whether `name` is how uv names a script's environment: `<file stem>-<digest>` or
+/// `<digest>`, the digest 16 lowercase hex digits, and not a centralized project
+/// environment's `<name>-<implementation><X.Y>-<digest>` (`cpython3.12`, `pypy3.10`).
+fn is_script_name(name: &str) -> bool {
+    let (stem, digest) = name.rsplit_once('-').unwrap_or(("", name));
+    let is_digest = digest.len() == 16
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let last = stem.rsplit('-').next().unwrap_or("");
+    let version = last.trim_start_matches(|c: char| c.is_ascii_lowercase());
+    let looks_like_python = version.len() < last.len()
+        && version.split_once('.').is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && major.bytes().all(|b| b.is_ascii_digit())
+                && minor.bytes().take_while(u8::is_ascii_digit).count() > 0
+        });
+    is_digest && !looks_like_python
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_script_name;
+
+    #[test]
+    fn script_names_are_told_from_project_environments() {
+        for name in [
+            "script-2fdc994f9902434e",
+            "run_linked-a13f9534a41ccc46",
+            "a13f9534a41ccc46",
+            "my-tool-0123456789abcdef",
+        ] {
+            assert!(is_script_name(name), "{name}");
+        }
+        for name in [
+            "app-cpython3.12-0123456789abcdef",
+            "cpython3.12-0123456789abcdef",
+            "pypy3.10-0123456789abcdef",
+            "script-2FDC994F9902434E",
+            "script-2fdc994f990243",
+            "8b0cbae4892decd7x",
+            "",
+        ] {
+            assert!(!is_script_name(name), "{name}");
         }
     }
 }
