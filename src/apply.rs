@@ -191,8 +191,30 @@ pub fn apply(
     // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
     // a trash directory (or, where the filesystem cannot rename it, an archive no pointer
     // names any more, deleted under its own name).
+    // Stale script environments first (`crate::environments`): a kill after an archive
+    // they link into went must not leave uv an environment it would reuse broken.
+    let (environments, others): (Vec<_>, Vec<_>) = plan
+        .others
+        .iter()
+        .cloned()
+        .partition(|o| o.kind == crate::leftovers::OtherKind::Environment);
+    let gone_environments = crate::leftovers::remove(&root, &environments, &step);
+    if gone_environments.entries < environments.len() {
+        // One left in place may link into any candidate: doubt keeps them all.
+        removal.other_entries = gone_environments.entries;
+        removal.other_bytes = gone_environments.bytes;
+        removal.warnings.extend(gone_environments.warnings);
+        removal.warnings.push(format!(
+            "a cached script environment in {} was not removed (changed since the survey, or see above): no archive was removed this run, since it may link into them; run again",
+            root.path().display()
+        ));
+        return Ok(removal);
+    }
     let mut doomed = Vec::new();
-    for (archive, bytes) in plan.candidates() {
+    // Cached environments before the wheels they link to, for the same reason.
+    let mut candidates: Vec<_> = plan.candidates().collect();
+    candidates.sort_by_key(|(archive, _)| !archive.is_venv);
+    for (archive, bytes) in candidates {
         if let Some((pointer, why)) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
         {
             removal.warnings.push(format!(
@@ -229,9 +251,10 @@ pub fn apply(
     }
     removal.bytes += crate::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
     // Last, what dies outside archive-v0: nothing names these, so no pointer goes first.
-    let others = crate::leftovers::remove(&root, &plan.others, &step);
-    removal.other_entries = others.entries;
-    removal.other_bytes = others.bytes;
+    let others = crate::leftovers::remove(&root, &others, &step);
+    removal.other_entries = others.entries + gone_environments.entries;
+    removal.other_bytes = others.bytes + gone_environments.bytes;
+    removal.warnings.extend(gone_environments.warnings);
     removal.warnings.extend(others.warnings);
     Ok(removal)
 }

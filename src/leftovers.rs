@@ -71,6 +71,10 @@ pub enum OtherKind {
     /// A package's cached index page in `simple-v*` that nothing here needs
     /// (`crate::index_meta`, only with `--unused-for`).
     Index,
+    /// A PEP 723 script's cached environment in `environments-v*` not used for
+    /// `--unused-for` (`crate::environments`): renamed whole to a `.tmp*` name at the
+    /// root, then deleted, before any archive.
+    Environment,
 }
 
 impl std::fmt::Display for OtherKind {
@@ -81,6 +85,7 @@ impl std::fmt::Display for OtherKind {
             OtherKind::Object => "object",
             OtherKind::Sdist => "sdist",
             OtherKind::Index => "index",
+            OtherKind::Environment => "environment",
         })
     }
 }
@@ -352,7 +357,7 @@ pub fn remove(
         }
         let parent = held.as_ref().map_or(root.fd(), |fd| fd.as_fd());
         let parent_path = path.parent().unwrap_or(root.path()).to_owned();
-        let removed = if other.kind == OtherKind::Sdist {
+        let removed = if matches!(other.kind, OtherKind::Sdist | OtherKind::Environment) {
             remove_whole(root, parent, leaf, other, fence, before_change)
         } else {
             remove_one(parent, &parent_path, leaf, other, fence, before_change)
@@ -384,7 +389,7 @@ fn open_store(root: &CacheRoot) -> Option<std::os::fd::OwnedFd> {
     at::open_dir(root.fd(), c"files-v0").ok()
 }
 
-/// Moves a surveyed directory (a built sdist's entry) from its open parent to a fresh
+/// Moves a surveyed directory (a built sdist's entry, a script environment) from its open parent to a fresh
 /// `.tmp*` name at the cache root in one `renameat`, so uv sees it whole or not at all,
 /// then deletes it there. Killed in between, the `.tmp*` directory is a leftover nothing
 /// names, removed by a later run. `Ok(None)`: gone or changed since the survey (left).

@@ -39,6 +39,7 @@ pub mod df;
 mod discover;
 mod dist;
 pub mod doctor;
+mod environments;
 mod fs_meta;
 mod guard;
 pub mod hooks;

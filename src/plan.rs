@@ -88,6 +88,12 @@ pub struct Options {
     pub only_locked: bool,
     /// Threads for venv matching and the candidate walk.
     pub threads: Threads,
+    /// Cached environments not used for `--unused-for` (`crate::environments`): their
+    /// `environments-v*` links are no evidence.
+    pub stale_envs: HashSet<ArchiveId>,
+    /// Links that stale script environments, removed in the same run, hold to archive
+    /// files: accounted for like the plan's own.
+    pub going_links: HashMap<FileId, u64>,
 }
 
 /// Why a dead archive is removed.
@@ -213,6 +219,10 @@ pub fn make(
     if options.only_locked {
         from_pointers.retain(|(_, e)| !matches!(e, Evidence::Environment { .. }));
     }
+    // A stale cached environment's links keep nothing (`crate::environments`).
+    from_pointers.retain(|(id, e)| {
+        !(matches!(e, Evidence::Environment { .. }) && options.stale_envs.contains(id))
+    });
     planner.evidence.add_all(from_pointers);
     // Venvs on every thread, each with its own matcher (its caches are per thread); the
     // findings are added in venv order, as if one thread had matched them all.
@@ -373,6 +383,8 @@ impl<'a> Planner<'a> {
                 walks: &self.walks,
                 objects: &self.objects,
                 metadata_links: &self.metadata_links,
+                going: &self.options.going_links,
+                stale_envs: &self.options.stale_envs,
             };
             let findings = if self.options.only_locked {
                 Findings::new()
@@ -481,6 +493,8 @@ impl<'a> Planner<'a> {
             walks: &self.walks,
             objects: &self.objects,
             metadata_links: &self.metadata_links,
+            going: &self.options.going_links,
+            stale_envs: &self.options.stale_envs,
         };
         let (freed, objects) = links.freed(&candidates);
         let mut counted: HashSet<FileId> = HashSet::new();
@@ -577,16 +591,26 @@ struct CacheLinks<'p> {
     walks: &'p HashMap<ArchiveId, ArchiveWalk>,
     objects: &'p ObjectIndex,
     metadata_links: &'p HashMap<FileId, u64>,
+    /// Links held by stale script environments removed in the same run.
+    going: &'p HashMap<FileId, u64>,
+    /// Stale cached environments: uv builds one by hardlinking the files of wheel
+    /// archives, so its extra links are those archives' (and theirs), never a sign
+    /// that something else uses the environment.
+    stale_envs: &'p HashSet<ArchiveId>,
 }
 
 impl CacheLinks<'_> {
-    /// Links to each shared inode from the candidates' walks, and its `st_nlink`.
+    /// Links to each shared inode from the candidates' walks (and from the stale script
+    /// environments that go with them), and its `st_nlink`.
     fn in_plan(&self, candidates: &[&Archive]) -> HashMap<FileId, (u64, u64)> {
         let mut links: HashMap<FileId, (u64, u64)> = HashMap::new();
         for archive in candidates {
             for (_, stat) in &self.walks[&archive.id].shared {
                 if let Some(id) = stat.id {
                     let (count, nlink) = links.entry(id).or_default();
+                    if *count == 0 {
+                        *count = self.going.get(&id).copied().unwrap_or(0);
+                    }
                     *count += 1;
                     *nlink = stat.nlink;
                 }
@@ -614,6 +638,9 @@ impl CacheLinks<'_> {
                         reason: reason.clone(),
                     },
                 ));
+                continue;
+            }
+            if self.stale_envs.contains(&archive.id) {
                 continue;
             }
             let metadata = metadata_id(archive);

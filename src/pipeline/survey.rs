@@ -135,6 +135,24 @@ pub(super) fn take(
         &mut blind_spots,
     )?;
 
+    // Cached environments: which are stale under --unused-for (`crate::environments`);
+    // fresh script environments are venvs like any other. CI mode consults none.
+    let environments = match settings.locks {
+        super::LockUse::Only(_) => crate::environments::Environments::default(),
+        _ => crate::environments::survey(
+            cache.root(),
+            &inventory,
+            &crate::environments::Context {
+                unused_for: settings.policy.unused_for,
+                grace: settings.policy.grace,
+                now: settings.now,
+                doubt: !blind_spots.is_empty() || unseen_users.is_some(),
+            },
+        ),
+    };
+    warnings.extend(environments.warnings.iter().cloned());
+    venvs.extend(environments.fresh_scripts.iter().cloned());
+
     let last_seen = match state {
         Some(state) => last_seen_before(state, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
@@ -149,6 +167,8 @@ pub(super) fn take(
         unmounted,
         only_locked: matches!(settings.locks, super::LockUse::Only(_)),
         threads: settings.threads,
+        stale_envs: environments.stale_archives,
+        going_links: environments.going_links,
     };
     let mut plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());
@@ -179,6 +199,7 @@ pub(super) fn take(
         now: settings.now,
     };
     let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &index_context);
+    plan.others.extend(environments.stale_scripts);
     plan.others.extend(sdists);
     plan.others.extend(pages);
     warnings.extend(sdist_warnings);
@@ -250,9 +271,23 @@ fn record_live(
     now: SystemTime,
     warnings: &mut Vec<String>,
 ) {
+    // A cached environment's link or files say it exists, not that it was used: its use
+    // is judged from its own times (`crate::environments`), and what it keeps lives as
+    // long as it does, so neither is recorded.
+    let by_environment = |e: &crate::liveness::Evidence| {
+        let source = match e {
+            crate::liveness::Evidence::Environment { by } => Some(by.as_path()),
+            _ => e.venv(),
+        };
+        source.is_some_and(|p| p.starts_with(cache.root()))
+    };
     let live = plan
         .kept()
-        .filter(|(_, evidence)| evidence.iter().any(|e| e.kind().is_use()))
+        .filter(|(_, evidence)| {
+            evidence
+                .iter()
+                .any(|e| e.kind().is_use() && !by_environment(e))
+        })
         .map(|(archive, _)| &archive.id);
     if let Err(err) = state.record_last_seen(cache.root(), inventory.archives.keys(), live, now) {
         warnings.push(format!("cannot record last use: {err:#}"));
