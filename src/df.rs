@@ -7,7 +7,8 @@
 //! descriptor, an `lstat` per entry, never following a symlink, never crossing a mount),
 //! over the same parallel work stack. Each top-level directory is a tree, and so is each
 //! archive of `archive-v0` (for the package table); the root's own files and the root
-//! itself are the "loose" row. Per row:
+//! itself are the "loose" row. The walk runs beside the dry run, not after it (see
+//! [`run`]). Per row:
 //!
 //! - `bytes`: allocated bytes as `du -sB1 <bucket>` counts them: directories and files,
 //!   each inode once *within the bucket*. Under the content-addressed preview the same
@@ -34,8 +35,8 @@
 //! their bytes, so that the user can decide.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -250,11 +251,16 @@ enum Tree {
 /// looks at the cache on its own, as before: the view was always two looks, the dry
 /// run's and the walk's, and `df` deletes nothing.
 pub fn run(settings: &Settings) -> Result<Df> {
-    // Where the dry run will look: an error here is the dry run's error too, reported
-    // by it; then there is nothing to walk beside it.
+    // Where the dry run will look, walked beside it only once it is known to be a uv
+    // cache: `df --cache-dir ~` must say "not a uv cache" without a walk of the home
+    // first. An error here is the dry run's error too, and it reports it; a cache without
+    // `archive-v0` yet is walked after the dry run, as before.
     let root = crate::locate::locate(settings.cache_dir.as_deref())
         .ok()
-        .map(|location| location.path);
+        .and_then(|location| match crate::locate::validate(location) {
+            Ok(crate::locate::Validated::Cache(cache)) => Some(cache.root().to_owned()),
+            _ => None,
+        });
     let (report, walked) = std::thread::scope(|scope| {
         let walk = root
             .as_deref()
@@ -494,11 +500,7 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
 type Fate<'r> = (Option<&'r String>, Option<&'r String>, &'static str, u64);
 
 /// The package rows: the archives grouped by package, version and fate.
-fn packages(
-    report: &Report,
-    archives: &[(String, DfTally)],
-    global: &Multi,
-) -> Vec<PackageRow> {
+fn packages(report: &Report, archives: &[(String, DfTally)], global: &Multi) -> Vec<PackageRow> {
     let mut fate: HashMap<&str, Fate<'_>> = HashMap::new();
     for c in &report.candidates {
         fate.insert(
@@ -645,5 +647,59 @@ impl Df {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hash;
+
+    use super::*;
+
+    fn file(ino: u64, nlink: u64, allocated: u64) -> EntryStat {
+        EntryStat {
+            id: Some(FileId { dev: 1, ino }),
+            nlink,
+            allocated,
+            is_dir: false,
+            len: Some(allocated),
+        }
+    }
+
+    /// Each thread's part of a tree is merged into the others' whatever their sizes: the
+    /// larger table is kept and the smaller added to it, so both orders must agree.
+    #[test]
+    fn merge_counts_each_link_once_whichever_part_is_larger() {
+        let part = |inos: &[u64]| {
+            let mut tally = DfTally::default();
+            for &ino in inos {
+                tally.add_file(PathBuf::new, file(ino, 3, 4096));
+            }
+            tally.add_file(PathBuf::new, file(100 + inos.len() as u64, 1, 8192));
+            tally
+        };
+        for (a, b) in [(&[1, 2, 3][..], &[3][..]), (&[3][..], &[1, 2, 3][..])] {
+            let mut merged = part(a);
+            merged.merge(part(b));
+            assert_eq!(merged.files, 6);
+            assert_eq!(merged.single, 2 * 8192);
+            assert_eq!(merged.multi.len(), 3);
+            assert_eq!(merged.multi[&FileId { dev: 1, ino: 3 }], (2, 3, 4096));
+            assert_eq!(merged.bytes(), 2 * 8192 + 3 * 4096);
+            // Every inode has 3 links and at most 2 were seen: all linked from outside.
+            assert_eq!(merged.shared(&merged.multi), 3 * 4096);
+        }
+    }
+
+    /// The hash spreads inode numbers that differ in one bit (neighbours on disk).
+    #[test]
+    fn id_hasher_tells_neighbouring_inodes_apart() {
+        let hash = |ino| {
+            let mut hasher = IdHasher::default();
+            FileId { dev: 2049, ino }.hash(&mut hasher);
+            hasher.finish()
+        };
+        let hashes: std::collections::HashSet<u64> = (0..10_000).map(hash).collect();
+        assert_eq!(hashes.len(), 10_000);
     }
 }
