@@ -247,7 +247,8 @@ enum Tree {
 /// cache runs beside the dry run rather than after it: most of a dry run runs on one
 /// thread (listing, reading pointers and `METADATA`, matching venvs), and the walk is
 /// nothing but `lstat`s, on every thread. Run one after the other, `df` cost the dry run
-/// plus a `du -s` of the cache; run side by side, about the larger of the two. Each
+/// plus a `du -s` of the cache; side by side, on free cores, about the larger of the
+/// two (the `lstat`s themselves cost what `du`'s do: the kernel's lookup of each name). Each
 /// looks at the cache on its own, as before: the view was always two looks, the dry
 /// run's and the walk's, and `df` deletes nothing.
 pub fn run(settings: &Settings) -> Result<Df> {
