@@ -7,7 +7,8 @@
 //! descriptor, an `lstat` per entry, never following a symlink, never crossing a mount),
 //! over the same parallel work stack. Each top-level directory is a tree, and so is each
 //! archive of `archive-v0` (for the package table); the root's own files and the root
-//! itself are the "loose" row. Per row:
+//! itself are the "loose" row. The walk runs beside the dry run, not after it (see
+//! [`run`]). Per row:
 //!
 //! - `bytes`: allocated bytes as `du -sB1 <bucket>` counts them: directories and files,
 //!   each inode once *within the bucket*. Under the content-addressed preview the same
@@ -35,6 +36,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -123,6 +125,34 @@ pub struct UvPruneOnly {
     pub why: String,
 }
 
+/// The multi-link inodes of a row: (links seen, `st_nlink`, allocated bytes) by inode.
+type Multi = HashMap<FileId, (u64, u64, u64), BuildHasherDefault<IdHasher>>;
+
+/// The hash of the multi-link tables. A hardlink venv makes nearly every file of the
+/// archives it uses a multi-link one, and each is looked up in its tree's, its bucket's,
+/// its package's and the total's table: with the standard SipHash that hashing was 5% of
+/// a `df` (profiled on the bench's fixture). Inode numbers are handed out by the
+/// filesystem, not chosen by whoever writes the cache, so a multiply-rotate hash is
+/// enough; a filesystem that did collide them would only make `df` slower.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// What the walk adds up for one tree.
 #[derive(Debug, Default)]
 pub(crate) struct DfTally {
@@ -130,7 +160,7 @@ pub(crate) struct DfTally {
     single: u64,
     files: u64,
     /// Multi-link inodes: (links seen, `st_nlink`, allocated bytes).
-    multi: HashMap<FileId, (u64, u64, u64)>,
+    multi: Multi,
     doubt: Option<(PathBuf, String)>,
 }
 
@@ -161,11 +191,15 @@ impl Tally for DfTally {
     }
 
     fn merge(&mut self, other: Self) {
+        if self.multi.len() < other.multi.len() {
+            // Into the larger table: fewer entries to hash again.
+            let smaller = std::mem::replace(&mut self.multi, other.multi);
+            self.add_multi(&smaller);
+        } else {
+            self.add_multi(&other.multi);
+        }
         self.single += other.single;
         self.files += other.files;
-        for (id, (seen, nlink, allocated)) in other.multi {
-            self.multi.entry(id).or_insert((0, nlink, allocated)).0 += seen;
-        }
         if let Some((path, reason)) = other.doubt {
             Tally::doubt(self, path, reason);
         }
@@ -177,8 +211,22 @@ impl DfTally {
         self.single + self.multi.values().map(|(_, _, a)| a).sum::<u64>()
     }
 
+    /// Adds `other`'s counts, not its doubt (a row sums trees that were each reported).
+    fn add(&mut self, other: &DfTally) {
+        self.single += other.single;
+        self.files += other.files;
+        self.add_multi(&other.multi);
+    }
+
+    fn add_multi(&mut self, multi: &Multi) {
+        self.multi.reserve(multi.len());
+        for (id, (seen, nlink, allocated)) in multi {
+            self.multi.entry(*id).or_insert((0, *nlink, *allocated)).0 += seen;
+        }
+    }
+
     /// Bytes of inodes with links outside the cache (`global` has every link seen).
-    fn shared(&self, global: &HashMap<FileId, (u64, u64, u64)>) -> u64 {
+    fn shared(&self, global: &Multi) -> u64 {
         self.multi
             .iter()
             .filter(|(id, (_, nlink, _))| global.get(id).is_some_and(|(seen, _, _)| seen < nlink))
@@ -194,29 +242,72 @@ enum Tree {
 }
 
 /// Runs the dry run and the walk, and builds the view.
+///
+/// The two do not need each other until the view is built, so the walk of the whole
+/// cache runs beside the dry run rather than after it: most of a dry run runs on one
+/// thread (listing, reading pointers and `METADATA`, matching venvs), and the walk is
+/// nothing but `lstat`s, on every thread. Run one after the other, `df` cost the dry run
+/// plus a `du -s` of the cache; side by side, on free cores, about the larger of the
+/// two (the `lstat`s themselves cost what `du`'s do: the kernel's lookup of each name). Each
+/// looks at the cache on its own, as before: the view was always two looks, the dry
+/// run's and the walk's, and `df` deletes nothing.
 pub fn run(settings: &Settings) -> Result<Df> {
-    let report = pipeline::run(settings)?;
-    Ok(measure(&report, settings))
+    // Where the dry run will look, walked beside it only once it is known to be a uv
+    // cache: `df --cache-dir ~` must say "not a uv cache" without a walk of the home
+    // first. An error here is the dry run's error too, and it reports it; a cache without
+    // `archive-v0` yet is walked after the dry run, as before.
+    let root = crate::locate::locate(settings.cache_dir.as_deref())
+        .ok()
+        .and_then(|location| match crate::locate::validate(location) {
+            Ok(crate::locate::Validated::Cache(cache)) => Some(cache.root().to_owned()),
+            _ => None,
+        });
+    let (report, walked) = std::thread::scope(|scope| {
+        let walk = root
+            .as_deref()
+            .map(|root| scope.spawn(move || walk_cache(root, settings.threads)));
+        let report = pipeline::run(settings);
+        // A walk that panicked (a bug) is walked again below, after the dry run.
+        let walked = walk.and_then(|walk| walk.join().ok());
+        (report, walked)
+    });
+    let report = report?;
+    let walked = match walked {
+        Some(walked) if walked.root == report.cache_dir => walked,
+        _ => walk_cache(&report.cache_dir, settings.threads),
+    };
+    Ok(build(&report, walked))
 }
 
-fn measure(report: &Report, settings: &Settings) -> Df {
-    let root = report.cache_dir.clone();
-    let mut df = Df {
-        kind: "df",
-        schema_version: crate::report::SCHEMA_VERSION,
-        cache_dir: root.clone(),
-        buckets: Vec::new(),
-        total: BucketRow {
-            name: "total".to_owned(),
-            ..BucketRow::default()
-        },
-        packages: Vec::new(),
-        uv_prune_only: Vec::new(),
+/// What the walk of the whole cache found, before the dry run's report is added.
+struct Walked {
+    root: PathBuf,
+    /// The root's own entries and the root itself.
+    loose: DfTally,
+    /// The root's entries that are not directories and not uv's own files.
+    loose_names: Vec<String>,
+    /// Each top-level directory but `archive-v0`, by name.
+    buckets: BTreeMap<String, DfTally>,
+    /// `archive-v0` itself and its loose entries, when it is a directory.
+    archive_dir: Option<DfTally>,
+    /// Each archive of `archive-v0`, by id.
+    archives: Vec<(String, DfTally)>,
+    /// Parts that could not be read.
+    warnings: Vec<String>,
+}
+
+/// Walks the whole cache at `root` once: every top-level tree and every archive on its
+/// own, on `threads` threads.
+fn walk_cache(root: &Path, threads: crate::threads::Threads) -> Walked {
+    let mut walked = Walked {
+        root: root.to_owned(),
+        loose: DfTally::default(),
+        loose_names: Vec::new(),
+        buckets: BTreeMap::new(),
+        archive_dir: None,
+        archives: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut loose = DfTally::default();
-    let mut archive_dir = DfTally::default();
-    let mut trees: Vec<(Tree, PathBuf)> = Vec::new();
     let lstat_into = |tally: &mut DfTally, path: &Path, warnings: &mut Vec<String>| {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => tally.add_dir(entry_stat(&meta)),
@@ -224,24 +315,30 @@ fn measure(report: &Report, settings: &Settings) -> Df {
             Err(err) => warnings.push(format!("cannot read {}: {err}", path.display())),
         }
     };
-    let root_is_dir = std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir());
+    let root_is_dir = std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
     if !root_is_dir {
-        return df;
+        return walked;
     }
-    lstat_into(&mut loose, &root, &mut df.warnings);
-    let mut entries = list(&root, &mut df.warnings);
+    let warnings = &mut walked.warnings;
+    lstat_into(&mut walked.loose, root, warnings);
+    let mut trees: Vec<(Tree, PathBuf)> = Vec::new();
+    let mut entries = list(root, warnings);
     entries.sort();
     for (name, is_dir) in entries {
         let path = root.join(&name);
         if !is_dir {
-            lstat_into(&mut loose, &path, &mut df.warnings);
+            lstat_into(&mut walked.loose, &path, warnings);
+            if ![LOCK_FILE, CACHEDIR_TAG, ".gitignore"].contains(&name.as_str()) {
+                walked.loose_names.push(name);
+            }
         } else if name == ARCHIVE_BUCKET {
-            lstat_into(&mut archive_dir, &path, &mut df.warnings);
-            for (id, is_dir) in list(&path, &mut df.warnings) {
+            let archive_dir = walked.archive_dir.insert(DfTally::default());
+            lstat_into(archive_dir, &path, warnings);
+            for (id, is_dir) in list(&path, warnings) {
                 if is_dir {
                     trees.push((Tree::Archive(id.clone()), path.join(id)));
                 } else {
-                    lstat_into(&mut archive_dir, &path.join(id), &mut df.warnings);
+                    lstat_into(archive_dir, &path.join(id), warnings);
                 }
             }
         } else {
@@ -249,16 +346,10 @@ fn measure(report: &Report, settings: &Settings) -> Df {
         }
     }
     let paths: Vec<&Path> = trees.iter().map(|(_, p)| p.as_path()).collect();
-    let tallies: Vec<DfTally> = walk_trees(&paths, settings.threads);
-
-    // Per bucket, each inode once within it; the archives also kept one by one.
-    let mut buckets: BTreeMap<String, DfTally> = BTreeMap::new();
-    let mut archives: Vec<(String, DfTally)> = Vec::new();
-    let mut archive_bucket = archive_dir;
-    let mut global = DfTally::default();
-    for ((tree, path), tally) in trees.into_iter().zip(tallies) {
-        if let Some((at, reason)) = &tally.doubt {
-            df.warnings.push(format!(
+    let tallies: Vec<DfTally> = walk_trees(&paths, threads);
+    for ((tree, path), mut tally) in trees.into_iter().zip(tallies) {
+        if let Some((at, reason)) = tally.doubt.take() {
+            walked.warnings.push(format!(
                 "{} was not counted whole: {} ({reason})",
                 path.display(),
                 at.display()
@@ -266,34 +357,48 @@ fn measure(report: &Report, settings: &Settings) -> Df {
         }
         match tree {
             Tree::Bucket(name) => {
-                buckets.insert(name, tally);
+                walked.buckets.insert(name, tally);
             }
-            Tree::Archive(id) => {
-                let mut copy = DfTally {
-                    single: tally.single,
-                    files: tally.files,
-                    multi: tally.multi.clone(),
-                    doubt: None,
-                };
-                archive_bucket.merge(std::mem::take(&mut copy));
-                archives.push((id, tally));
-            }
+            Tree::Archive(id) => walked.archives.push((id, tally)),
         }
     }
-    if root.join(ARCHIVE_BUCKET).is_dir() {
+    walked
+}
+
+/// The view: the walk's rows, with what the dry run's `report` frees in each.
+fn build(report: &Report, walked: Walked) -> Df {
+    let Walked {
+        root,
+        loose,
+        loose_names,
+        mut buckets,
+        archive_dir,
+        archives,
+        warnings,
+    } = walked;
+    let mut df = Df {
+        kind: "df",
+        schema_version: crate::report::SCHEMA_VERSION,
+        cache_dir: root,
+        buckets: Vec::new(),
+        total: BucketRow {
+            name: "total".to_owned(),
+            ..BucketRow::default()
+        },
+        packages: Vec::new(),
+        uv_prune_only: Vec::new(),
+        warnings,
+    };
+    // Per bucket, each inode once within it; the archives also kept one by one.
+    if let Some(mut archive_bucket) = archive_dir {
+        for (_, tally) in &archives {
+            archive_bucket.add(tally);
+        }
         buckets.insert(ARCHIVE_BUCKET.to_owned(), archive_bucket);
     }
-    for tally in buckets.values() {
-        global.single += tally.single;
-        global.files += tally.files;
-        for (id, (seen, nlink, allocated)) in &tally.multi {
-            global.multi.entry(*id).or_insert((0, *nlink, *allocated)).0 += seen;
-        }
-    }
-    global.single += loose.single;
-    global.files += loose.files;
-    for (id, (seen, nlink, allocated)) in &loose.multi {
-        global.multi.entry(*id).or_insert((0, *nlink, *allocated)).0 += seen;
+    let mut global = DfTally::default();
+    for tally in buckets.values().chain([&loose]) {
+        global.add(tally);
     }
     let row = |name: &str, tally: &DfTally| {
         let bytes = tally.bytes();
@@ -317,7 +422,7 @@ fn measure(report: &Report, settings: &Settings) -> Df {
     df.total = row("total", &global);
     df.total.frees =
         report.reclaimable_bytes + report.others.as_ref().map_or(0, |o| o.reclaimable_bytes);
-    df.uv_prune_only = uv_prune_only(&rows, &loose_names(&root));
+    df.uv_prune_only = uv_prune_only(&rows, &loose_names);
     df.buckets = rows;
     df.packages = packages(report, &archives, &global.multi);
     df.warnings.extend(report.warnings.iter().cloned());
@@ -339,17 +444,6 @@ fn list(dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, bool)> {
             Vec::new()
         }
     }
-}
-
-/// The root's entries that are not directories and not uv's own files.
-fn loose_names(root: &Path) -> Vec<String> {
-    list(root, &mut Vec::new())
-        .into_iter()
-        .filter(|(name, is_dir)| {
-            !is_dir && ![LOCK_FILE, CACHEDIR_TAG, ".gitignore"].contains(&name.as_str())
-        })
-        .map(|(name, _)| name)
-        .collect()
 }
 
 /// What `uv cache prune` deletes that this tool leaves: older generations of a bucket
@@ -407,11 +501,7 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
 type Fate<'r> = (Option<&'r String>, Option<&'r String>, &'static str, u64);
 
 /// The package rows: the archives grouped by package, version and fate.
-fn packages(
-    report: &Report,
-    archives: &[(String, DfTally)],
-    global: &HashMap<FileId, (u64, u64, u64)>,
-) -> Vec<PackageRow> {
+fn packages(report: &Report, archives: &[(String, DfTally)], global: &Multi) -> Vec<PackageRow> {
     let mut fate: HashMap<&str, Fate<'_>> = HashMap::new();
     for c in &report.candidates {
         fate.insert(
@@ -437,12 +527,7 @@ fn packages(
             .entry((name.cloned(), version.cloned(), state))
             .or_default();
         group.0 += 1;
-        group.1.merge(DfTally {
-            single: tally.single,
-            files: tally.files,
-            multi: tally.multi.clone(),
-            doubt: None,
-        });
+        group.1.add(tally);
         group.2 += frees;
     }
     let mut rows: Vec<PackageRow> = groups
@@ -563,5 +648,59 @@ impl Df {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hash;
+
+    use super::*;
+
+    fn file(ino: u64, nlink: u64, allocated: u64) -> EntryStat {
+        EntryStat {
+            id: Some(FileId { dev: 1, ino }),
+            nlink,
+            allocated,
+            is_dir: false,
+            len: Some(allocated),
+        }
+    }
+
+    /// Each thread's part of a tree is merged into the others' whatever their sizes: the
+    /// larger table is kept and the smaller added to it, so both orders must agree.
+    #[test]
+    fn merge_counts_each_link_once_whichever_part_is_larger() {
+        let part = |inos: &[u64]| {
+            let mut tally = DfTally::default();
+            for &ino in inos {
+                tally.add_file(PathBuf::new, file(ino, 3, 4096));
+            }
+            tally.add_file(PathBuf::new, file(100 + inos.len() as u64, 1, 8192));
+            tally
+        };
+        for (a, b) in [(&[1, 2, 3][..], &[3][..]), (&[3][..], &[1, 2, 3][..])] {
+            let mut merged = part(a);
+            merged.merge(part(b));
+            assert_eq!(merged.files, 6);
+            assert_eq!(merged.single, 2 * 8192);
+            assert_eq!(merged.multi.len(), 3);
+            assert_eq!(merged.multi[&FileId { dev: 1, ino: 3 }], (2, 3, 4096));
+            assert_eq!(merged.bytes(), 2 * 8192 + 3 * 4096);
+            // Every inode has 3 links and at most 2 were seen: all linked from outside.
+            assert_eq!(merged.shared(&merged.multi), 3 * 4096);
+        }
+    }
+
+    /// The hash spreads inode numbers that differ in one bit (neighbours on disk).
+    #[test]
+    fn id_hasher_tells_neighbouring_inodes_apart() {
+        let hash = |ino| {
+            let mut hasher = IdHasher::default();
+            FileId { dev: 2049, ino }.hash(&mut hasher);
+            hasher.finish()
+        };
+        let hashes: std::collections::HashSet<u64> = (0..10_000).map(hash).collect();
+        assert_eq!(hashes.len(), 10_000);
     }
 }

@@ -37,7 +37,9 @@ impl Extras {
 }
 
 const DRY_RUN_MAX_RATIO_TO_DU: f64 = 0.25;
-/// `df` (the dry run plus a walk of the whole cache) against `du -s` (issue 22).
+/// `df` (the dry run, and beside it a walk of the whole cache) against `du -s` (issue 22).
+/// The walk is an `lstat` per entry like `du`'s, so only threads bring `df` under `du`:
+/// on a machine whose cores are busy elsewhere, expect this check to fail.
 const DF_MAX_RATIO_TO_DU: f64 = 0.6;
 /// The floor is what the job cannot avoid (list every bucket and archive, count the dead
 /// archives' bytes): the dry run may cost no more.

@@ -32,7 +32,7 @@ pub(super) enum Probe {
     /// `rm -rf` of exactly the dead archives: the floor for deleting them.
     #[serde(rename = "rm_rf_dead")]
     Rm,
-    /// `uv-cache-prune df --json`: the dry run plus a walk of the whole cache.
+    /// `uv-cache-prune df --json`: the dry run, and beside it a walk of the whole cache.
     #[serde(rename = "df")]
     Df,
 }
