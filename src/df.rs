@@ -476,7 +476,7 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
             )),
             Some((family, _)) if family == "environments" => out.push(entry(
                 "environments",
-                "cached environments (uvx, uv run --with, scripts): uv cache prune deletes them all, and uv builds them again on the next run; this tool keeps every one a link still names".to_owned(),
+                "cached environments (uvx, uv run --with, scripts): uv cache prune deletes them all, and uv builds them again on the next run; this tool removes only those unused for --unused-for".to_owned(),
             )),
             Some(_) => {}
             None => out.push(entry(

@@ -203,7 +203,8 @@ fn errors_naming_a_hostile_path_are_escaped() {
     std::fs::write(&file, "not a cache").expect("write");
     let mut cmd = sandbox.bare_prune_cmd();
     cmd.arg("--cache-dir").arg(&file);
-    let output = run("a cache dir that is a file", &mut cmd, 1);
+    // A file named as the cache is bad usage (exit 2), said on one escaped line.
+    let output = run("a cache dir that is a file", &mut cmd, 2);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("c\\x1b]0;pwned\\x07"), "{stderr}");

@@ -47,6 +47,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "uv-cache-prune-df.1",
                 "uv-cache-prune-doctor.1",
                 "uv-cache-prune-generate-shell-completion.1",
                 "uv-cache-prune-install-hooks.1",
