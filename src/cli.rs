@@ -85,6 +85,24 @@ pub struct PruneArgs {
     #[arg(long)]
     pub per_venv: bool,
 
+    /// List every removable archive (on a terminal the default is a row per package,
+    /// a screenful at most; piped output always lists every archive)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Colour the report: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`; without it NO_COLOR, then FORCE_COLOR / CLICOLOR_FORCE decide, as in uv
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub color: Option<crate::report::ColorChoice>,
+
+    /// Print only errors and the result line (what was or would be freed)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print, on stderr, each stage's timing and each root searched
+    #[arg(short, long)]
+    pub verbose: bool,
+
     /// With --apply: how long to wait for uv to release the cache
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub lock_timeout: Duration,
@@ -266,15 +284,42 @@ pub fn run(args: &Args) -> Result<()> {
         None => {}
     }
     let prune = &args.prune;
+    let verbosity = if prune.quiet {
+        crate::report::Verbosity::Quiet
+    } else if prune.verbose {
+        crate::report::Verbosity::Verbose
+    } else {
+        crate::report::Verbosity::Normal
+    };
+    crate::progress::set_verbosity(verbosity);
+    let view = crate::report::View::for_stdout(prune.all, prune.color, verbosity);
     let report = build_report(prune)?;
-    for warning in &report.warnings {
-        eprintln!("warning: {}", crate::report::one_line(warning));
+    if verbosity == crate::report::Verbosity::Verbose {
+        eprint!("{}", crate::progress::timings());
+        for root in &report.roots {
+            eprintln!(
+                "searched {} ({}): {} directories, {} venvs, {} locks",
+                crate::report::safe_path(&root.path),
+                serde_json::to_value(root.origin)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                root.dirs_searched,
+                root.venvs,
+                root.locks
+            );
+        }
+    }
+    if verbosity != crate::report::Verbosity::Quiet {
+        for warning in &report.warnings {
+            eprintln!("warning: {}", crate::report::one_line(warning));
+        }
     }
     let text = match (&prune.explain, prune.json, prune.hook) {
         (_, _, true) => report.to_summary_line(state::now()?),
         (_, true, _) => report.to_json()?,
-        (Some(_), false, _) => report.to_explanation(),
-        (None, false, _) => report.to_human(),
+        (Some(_), false, _) => report.to_explanation_with(&view),
+        (None, false, _) => report.to_human_with(&view),
     };
     write_stdout(&text)
 }

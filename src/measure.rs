@@ -57,12 +57,23 @@ impl ArchiveWalk {
     /// Walks every archive directory in `paths` on `threads` threads; the walks in the
     /// order of `paths`, the same whatever the number of threads.
     pub(crate) fn all(paths: &[&Path], threads: Threads) -> Vec<Self> {
+        Self::all_ticking(paths, threads, &|| {})
+    }
+
+    /// [`ArchiveWalk::all`], calling `tick` once per directory walked, so that a progress
+    /// bar moves while a large archive is measured (an archive can hold 10,000 dirs).
+    pub(crate) fn all_ticking(
+        paths: &[&Path],
+        threads: Threads,
+        tick: &(dyn Fn() + Sync),
+    ) -> Vec<Self> {
         #[cfg(unix)]
-        return by_descriptor::walk_all(paths, threads.get());
+        return by_descriptor::walk_all(paths, threads.get(), tick);
         #[cfg(not(unix))]
         return crate::threads::map(threads, paths, |path| {
             let mut walk = Self::default();
             by_path::walk(path, &mut walk);
+            tick();
             walk
         });
     }
@@ -164,7 +175,11 @@ mod by_descriptor {
     /// its own partial result per archive; they are summed at the end. The parts whose
     /// order could depend on the threads (which multi-link file, which unreadable place
     /// is named) are chosen by path, so the result is the same on any number of threads.
-    pub(super) fn walk_all(paths: &[&Path], threads: usize) -> Vec<ArchiveWalk> {
+    pub(super) fn walk_all(
+        paths: &[&Path],
+        threads: usize,
+        tick: &(dyn Fn() + Sync),
+    ) -> Vec<ArchiveWalk> {
         // Seeds are taken from the end: reversed, the first archive is walked first.
         let seeds = (0..paths.len())
             .rev()
@@ -183,7 +198,10 @@ mod by_descriptor {
                 parts: HashMap::new(),
                 buf: ListBuf::new(),
             },
-            |worker: &mut Worker, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
+            |worker: &mut Worker, job: Job, out: &mut Vec<Job>| {
+                measure_dir(job, worker, out);
+                tick();
+            },
         );
         let mut walks = vec![ArchiveWalk::default(); paths.len()];
         for worker in parts {

@@ -56,12 +56,35 @@ pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
                 evidence: evidence.iter().map(EvidenceJson::from).collect(),
             }
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .tap_sort()
+}
+
+/// Sorting in place and handing the vector on.
+trait TapSort {
+    fn tap_sort(self) -> Self;
+}
+
+impl TapSort for Vec<Explained> {
+    /// By version (`1.9` before `1.10`), then by id: the order a person looks for.
+    fn tap_sort(mut self) -> Self {
+        self.sort_by(|a, b| {
+            super::human::compare_versions(a.version.as_deref(), b.version.as_deref())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        self
+    }
 }
 
 impl Report {
-    /// The `--explain` view: each matching archive with every reason.
+    /// The `--explain` view as a pipe gets it.
     pub fn to_explanation(&self) -> String {
+        self.to_explanation_with(&super::View::default())
+    }
+
+    /// The `--explain` view: each matching archive, by version, with every reason; in a
+    /// dry run, what `--apply` would do with it.
+    pub fn to_explanation_with(&self, view: &super::View) -> String {
         let explained = self.explain.as_deref().unwrap_or_default();
         let mut out = String::new();
         if explained.is_empty() {
@@ -92,14 +115,36 @@ impl Report {
             );
             match (archive.fate, archive.policy, archive.bytes) {
                 ("remove", Some(policy), Some(bytes)) => {
-                    let _ = writeln!(
-                        out,
-                        "  dead: removed by policy {policy}, frees {}",
-                        human_bytes(bytes)
-                    );
+                    let why = match policy {
+                        Selection::Dead => "nothing uses it".to_owned(),
+                        Selection::UnusedFor => "nothing uses it, and it is unused for longer than --unused-for".to_owned(),
+                        Selection::MaxSize => "nothing uses it, and the cache is over --max-size (least recently used go first)".to_owned(),
+                    };
+                    let text = if self.dry_run {
+                        format!("  --apply would remove it ({why}; policy {policy}), freeing {}", human_bytes(bytes))
+                    } else {
+                        format!("  removed ({why}; policy {policy}): {} freed", human_bytes(bytes))
+                    };
+                    let _ = writeln!(out, "{}", super::wrap(&text, view.width, 4));
                 }
                 _ => {
-                    let _ = writeln!(out, "  kept:");
+                    let kinds = archive.evidence.iter().map(|e| e.kind);
+                    let heading = match super::Keeping::of(kinds) {
+                        super::Keeping::InUse => "  in use, kept:".to_owned(),
+                        super::Keeping::InDoubt => "  kept in doubt (nothing was seen using it, but something could):".to_owned(),
+                        super::Keeping::HeldBack => {
+                            let releases: Vec<&str> = archive
+                                .evidence
+                                .iter()
+                                .filter_map(|e| super::policy_of(e.kind).map(|(_, r)| r))
+                                .collect();
+                            format!(
+                                "  not in use, held back by policy ({} releases it):",
+                                releases.join(" and ")
+                            )
+                        }
+                    };
+                    let _ = writeln!(out, "{}", super::wrap(&heading, view.width, 4));
                     for evidence in &archive.evidence {
                         let mut line = format!("    {}", evidence.kind);
                         for part in [evidence.venv.as_ref(), evidence.path.as_ref()]
