@@ -121,9 +121,15 @@ impl Report {
                         Selection::MaxSize => "nothing uses it, and the cache is over --max-size (least recently used go first)".to_owned(),
                     };
                     let text = if self.dry_run {
-                        format!("  --apply would remove it ({why}; policy {policy}), freeing {}", human_bytes(bytes))
+                        format!(
+                            "  --apply would remove it ({why}; policy {policy}), freeing {}",
+                            human_bytes(bytes)
+                        )
                     } else {
-                        format!("  removed ({why}; policy {policy}): {} freed", human_bytes(bytes))
+                        format!(
+                            "  removed ({why}; policy {policy}): {} freed",
+                            human_bytes(bytes)
+                        )
                     };
                     let _ = writeln!(out, "{}", super::wrap(&text, view.width, 4));
                 }
@@ -131,7 +137,10 @@ impl Report {
                     let kinds = archive.evidence.iter().map(|e| e.kind);
                     let heading = match super::Keeping::of(kinds) {
                         super::Keeping::InUse => "  in use, kept:".to_owned(),
-                        super::Keeping::InDoubt => "  kept in doubt (nothing was seen using it, but something could):".to_owned(),
+                        super::Keeping::InDoubt => {
+                            "  kept in doubt (nothing was seen using it, but something could):"
+                                .to_owned()
+                        }
                         super::Keeping::HeldBack => {
                             let releases: Vec<&str> = archive
                                 .evidence

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::text::{count, safe, safe_path};
-use super::view::{View, Verbosity, wrap};
+use super::view::{Verbosity, View, wrap};
 use super::{Candidate, Keeping, Report, Status};
 use crate::liveness::EvidenceKind;
 use crate::units::human_bytes;
@@ -439,12 +439,30 @@ mod tests {
     #[test]
     fn versions_sort_as_versions() {
         let mut versions = vec![
-            "1.10", "1.9", "1.0", "1.0rc1", "1.0.post1", "1.0a2", "1.0.dev0", "2", "1.0.1",
+            "1.10",
+            "1.9",
+            "1.0",
+            "1.0rc1",
+            "1.0.post1",
+            "1.0a2",
+            "1.0.dev0",
+            "2",
+            "1.0.1",
         ];
         versions.sort_by(|a, b| compare_versions(Some(a), Some(b)));
         assert_eq!(
             versions,
-            ["1.0.dev0", "1.0a2", "1.0rc1", "1.0", "1.0.post1", "1.0.1", "1.9", "1.10", "2"]
+            [
+                "1.0.dev0",
+                "1.0a2",
+                "1.0rc1",
+                "1.0",
+                "1.0.post1",
+                "1.0.1",
+                "1.9",
+                "1.10",
+                "2"
+            ]
         );
     }
 }

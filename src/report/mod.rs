@@ -376,8 +376,11 @@ impl Report {
             .filter(|l| l.keeping() == Keeping::HeldBack)
             .map(|l| (&l.id, l))
             .collect();
-        let archives: Vec<&ArchivePlan> =
-            plan.archives.iter().filter(|a| held.contains_key(&a.id)).collect();
+        let archives: Vec<&ArchivePlan> = plan
+            .archives
+            .iter()
+            .filter(|a| held.contains_key(&a.id))
+            .collect();
         let unwalked: Vec<&Path> = archives
             .iter()
             .filter(|a| !plan.walks.contains_key(&a.id))

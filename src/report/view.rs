@@ -101,7 +101,11 @@ impl View {
             .map(|(cols, _)| cols)
             .or_else(|| env("COLUMNS"))
             .unwrap_or(DEFAULT_WIDTH);
-        let rows = terminal.then(|| size.map(|(_, rows)| rows).or_else(|| env("LINES")).unwrap_or(24));
+        let rows = terminal.then(|| {
+            size.map(|(_, rows)| rows)
+                .or_else(|| env("LINES"))
+                .unwrap_or(24)
+        });
         Self {
             width: width.max(NARROWEST),
             rows,
@@ -157,18 +161,22 @@ fn window_size() -> Option<(usize, usize)> {
 /// longer than a line (a long path) stays whole on its own line: a path cut in two could
 /// not be copied.
 pub fn wrap(text: &str, width: usize, indent: usize) -> String {
-    let mut out = String::new();
-    let mut line_len = 0;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    // Leading spaces (a line indented under its heading) are kept as they are.
+    let body = text.trim_start_matches(' ');
+    let mut out = " ".repeat(text.len() - body.len());
+    let mut line_len = out.len();
+    let mut first = true;
+    for word in body.split(' ').filter(|w| !w.is_empty()) {
         let len = word.chars().count();
-        if line_len > 0 && line_len + 1 + len > width {
+        if !first && line_len + 1 + len > width {
             out.push('\n');
             out.extend(std::iter::repeat_n(' ', indent));
             line_len = indent;
-        } else if line_len > 0 {
+        } else if !first {
             out.push(' ');
             line_len += 1;
         }
+        first = false;
         out.push_str(word);
         line_len += len;
     }
@@ -185,5 +193,6 @@ mod tests {
         assert_eq!(wrap("aaa bbb ccc", 7, 2), "aaa bbb\n  ccc");
         assert_eq!(wrap("a /very/long/path b", 5, 0), "a\n/very/long/path\nb");
         assert_eq!(wrap("short", 80, 0), "short");
+        assert_eq!(wrap("  aa bb", 5, 4), "  aa\n    bb");
     }
 }
