@@ -115,7 +115,7 @@ impl Progress {
     fn make(&self, bar: ProgressBar) -> ProgressBar {
         if self.enabled {
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.enable_steady_tick(Duration::from_millis(80));
         } else {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }

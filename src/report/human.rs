@@ -26,7 +26,7 @@ struct Group<'a> {
 }
 
 impl Report {
-    /// The human report as a pipe gets it (every archive, 80 columns, no colour).
+    /// The human report as a pipe gets it (every archive, lines whole, no colour).
     pub fn to_human(&self) -> String {
         self.to_human_with(&View::default())
     }
@@ -328,8 +328,7 @@ impl Report {
         }
         let rest = &groups[shown..];
         if !rest.is_empty() {
-            let _ = writeln!(
-                out,
+            let text = format!(
                 "... and {} more {} ({}): --all lists every archive",
                 rest.len(),
                 if rest.len() == 1 {
@@ -339,6 +338,7 @@ impl Report {
                 },
                 human_bytes(rest.iter().map(|g| g.bytes).sum())
             );
+            let _ = writeln!(out, "{}", wrap(&text, view.width, 4));
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::io::IsTerminal;
 
-/// Width used when stdout is not a terminal and `COLUMNS` does not say.
+/// Width used on a terminal whose size is unknown.
 pub const DEFAULT_WIDTH: usize = 80;
 /// The narrowest width wrapped to: below it, wrapping makes text harder to read, not easier.
 const NARROWEST: usize = 40;
@@ -59,7 +59,8 @@ pub enum Verbosity {
 /// How to show the human report.
 #[derive(Debug, Clone, Copy)]
 pub struct View {
-    /// Columns that prose is wrapped to.
+    /// Columns that prose is wrapped to: the terminal's (80 when it does not say); piped,
+    /// `COLUMNS` if set, else no wrapping, so that each line stays whole for `grep`.
     pub width: usize,
     /// The terminal's rows when stdout is a terminal: the package table then stops at a
     /// screenful. `None` (piped, a file) lists every archive.
@@ -73,10 +74,10 @@ pub struct View {
 }
 
 impl Default for View {
-    /// What a pipe gets: every archive, 80 columns, no colour.
+    /// What a pipe gets: every archive, lines unwrapped, no colour.
     fn default() -> Self {
         Self {
-            width: DEFAULT_WIDTH,
+            width: usize::MAX,
             rows: None,
             all: true,
             color: false,
@@ -97,10 +98,11 @@ impl View {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .filter(|n| *n > 0)
         };
-        let width = size
-            .map(|(cols, _)| cols)
-            .or_else(|| env("COLUMNS"))
-            .unwrap_or(DEFAULT_WIDTH);
+        let width = match (terminal, size) {
+            (_, Some((cols, _))) => cols,
+            (true, None) => env("COLUMNS").unwrap_or(DEFAULT_WIDTH),
+            (false, None) => env("COLUMNS").unwrap_or(usize::MAX),
+        };
         let rows = terminal.then(|| {
             size.map(|(_, rows)| rows)
                 .or_else(|| env("LINES"))

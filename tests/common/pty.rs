@@ -32,7 +32,10 @@ pub fn run_in_pty(
     stdout_to: Option<&Path>,
     stderr_to: Option<&Path>,
 ) -> Shown {
-    let mut line = format!("stty cols {cols} rows {rows}; exec {}", quote(cmd.get_program()));
+    let mut line = format!(
+        "stty cols {cols} rows {rows}; exec {}",
+        quote(cmd.get_program())
+    );
     for arg in cmd.get_args() {
         line += " ";
         line += &quote(arg);
@@ -46,7 +49,13 @@ pub fn run_in_pty(
     let mut script = Command::new("script");
     script.args(["-qec", &line, "/dev/null"]);
     // What would change the view is unset unless the test sets it on `cmd`.
-    for key in ["NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES"] {
+    for key in [
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "CLICOLOR_FORCE",
+        "COLUMNS",
+        "LINES",
+    ] {
         script.env_remove(key);
     }
     script.env("TERM", "xterm-256color");
