@@ -297,16 +297,17 @@ pub fn run(args: &Args) -> Result<()> {
     if verbosity == crate::report::Verbosity::Verbose {
         eprint!("{}", crate::progress::timings());
         for root in &report.roots {
+            let n = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
             eprintln!(
-                "searched {} ({}): {} directories, {} venvs, {} locks",
+                "searched {} ({}): {} directories, {}, {}",
                 crate::report::safe_path(&root.path),
                 serde_json::to_value(root.origin)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
                 root.dirs_searched,
-                root.venvs,
-                root.locks
+                n(root.venvs, "venv"),
+                n(root.locks, "lock")
             );
         }
     }
