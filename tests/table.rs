@@ -207,7 +207,7 @@ fn the_measuring_stage_moves() {
     let projects = sandbox.projects();
     // stdout to a file; stderr, where the bars are, on the terminal.
     let out = sandbox.path("stdout.txt");
-    let cmd = sandbox.prune_cmd(&args(&projects, &["--threads", "1", "-v"]));
+    let cmd = sandbox.prune_cmd(&args(&projects, &["--threads", "1"]));
     let shown = pty::run_in_pty(&cmd, 120, 40, Some(&out), None);
     assert_eq!(shown.status, 0, "{}", shown.screen);
     let counts: Vec<u64> = shown
