@@ -61,7 +61,7 @@ pub struct PruneArgs {
     pub json: bool,
 
     /// Keep archives created less than this long ago, e.g. `0s`, `90m`, `30d` [default: 1h]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub grace: Option<Duration>,
 
     /// Never remove this package, live or not (repeatable; adds to the config's `keep`)
@@ -69,7 +69,7 @@ pub struct PruneArgs {
     pub keep: Vec<String>,
 
     /// Remove only dead archives not used for this long, e.g. `30d`
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub unused_for: Option<Duration>,
 
     /// Remove dead archives, least recently used first, until the cache's archives fit,
@@ -136,7 +136,7 @@ pub struct PruneArgs {
     pub hook: bool,
 
     /// Threads for reading the cache, matching venvs and deleting [default: one per core]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 
     /// Root only: on a cache shared by several users, also search each user's home, uv
@@ -231,10 +231,25 @@ Examples:
   uv-cache-prune roots add ~/work/project # remember a project for every later run
 
 Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PRUNE_CONFIG):
-  roots, exclude, keep, grace, unused-for, max-size, ignore-locks. Flags win.
+  roots, exclude, keep, grace, unused-for, max-size, hook-unused-for, ignore-locks. Flags win.
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
+
+/// `--threads N`: a whole number, 1 or more; the error says so (clap's own message for
+/// `0` was "number would be zero for non-zero type").
+fn parse_threads(text: &str) -> std::result::Result<std::num::NonZeroUsize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) => std::num::NonZeroUsize::new(n).ok_or_else(|| {
+            "0 threads cannot do anything: give 1 or more, or leave --threads out for one per core"
+                .to_owned()
+        }),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of threads: give a whole number, 1 or more (e.g. 4), or \
+             leave --threads out for one per core"
+        )),
+    }
+}
 
 /// The binary's name, which completion scripts and the man page are written for.
 pub const BIN_NAME: &str = "uv-cache-prune";
