@@ -6,7 +6,7 @@ mod common;
 #[path = "common/pty.rs"]
 mod pty;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -23,7 +23,7 @@ fn world() -> (Sandbox, PathBuf) {
     (sandbox, projects)
 }
 
-fn cmd(sandbox: &Sandbox, projects: &PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Command {
+fn cmd(sandbox: &Sandbox, projects: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
     let mut args = plan_args(&[projects]);
     args.extend(extra.iter().map(Into::into));
     let mut cmd = sandbox.prune_cmd(&args);
@@ -44,6 +44,9 @@ fn piped(cmd: &mut Command) -> (String, String) {
         String::from_utf8(output.stderr).unwrap(),
     )
 }
+
+/// Flags, environment, coloured on a terminal, coloured piped.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool, bool);
 
 const ESC: &str = "\x1b[";
 
@@ -68,7 +71,7 @@ fn colour_follows_the_flag_then_no_color_then_force_color_and_only_a_terminal_by
             .contains(ESC)
     };
     // (what, coloured on a terminal, coloured piped)
-    let cases: [(&[&str], &[(&str, &str)], bool, bool); 9] = [
+    let cases: [Case; 9] = [
         (&[], &[], true, false),
         (&[], &[("NO_COLOR", "1")], false, false),
         (&[], &[("NO_COLOR", "")], true, false),
