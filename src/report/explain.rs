@@ -154,15 +154,38 @@ impl Report {
                         }
                     };
                     let _ = writeln!(out, "{}", super::wrap(&heading, view.width, 4));
+                    // One line per venv or environment, not per file: a symlink venv
+                    // has a link for every file of a package.
+                    let mut seen: Vec<(crate::liveness::EvidenceKind, &std::path::Path)> =
+                        Vec::new();
                     for evidence in &archive.evidence {
-                        let mut line = format!("    {}", evidence.kind);
-                        for part in [evidence.venv.as_ref(), evidence.path.as_ref()]
-                            .into_iter()
-                            .flatten()
-                        {
-                            line += &format!(" {}", safe_path(part));
+                        if let Some(venv) = evidence.venv.as_deref() {
+                            if seen.contains(&(evidence.kind, venv)) {
+                                continue;
+                            }
+                            seen.push((evidence.kind, venv));
                         }
-                        if let Some(detail) = &evidence.detail {
+                        let files = evidence.venv.as_deref().map_or(1, |venv| {
+                            archive
+                                .evidence
+                                .iter()
+                                .filter(|e| {
+                                    e.kind == evidence.kind && e.venv.as_deref() == Some(venv)
+                                })
+                                .count()
+                        });
+                        let mut line = format!("    {}", evidence.kind);
+                        if let Some(venv) = &evidence.venv {
+                            line += &format!(" {}", self.place(venv));
+                            if files > 1 {
+                                line += &format!(" ({files} files)");
+                            } else if let Some(path) = &evidence.path {
+                                line += &format!(" {}", safe_path(path));
+                            }
+                        } else if let Some(path) = &evidence.path {
+                            line += &format!(" {}", self.place(path));
+                        }
+                        if let Some(detail) = evidence.detail.as_ref().filter(|_| files == 1) {
                             line += &format!(" ({})", safe(detail));
                         }
                         let _ = writeln!(out, "{line}");
@@ -171,5 +194,57 @@ impl Report {
             }
         }
         out
+    }
+
+    /// A venv or file, named as a person knows it: one inside the cache's
+    /// `environments-v*` (a PEP 723 script's, `uv run --with`'s, `uvx`'s) is a cached
+    /// environment.
+    fn place(&self, path: &std::path::Path) -> String {
+        let Ok(rest) = path.strip_prefix(&self.cache_dir) else {
+            return safe_path(path).to_string();
+        };
+        let mut parts = rest.components();
+        // A cached environment is itself an archive, which an `environments-v*` link
+        // names: its `environment` evidence carries that link.
+        if let (Some(bucket), Some(id), None) = (parts.next(), parts.next(), parts.next())
+            && bucket.as_os_str() == "archive-v0"
+        {
+            let link = self
+                .live
+                .iter()
+                .filter(|live| live.id.as_str() == id.as_os_str())
+                .flat_map(|live| &live.evidence)
+                .filter(|e| e.kind == crate::liveness::EvidenceKind::Environment)
+                .find_map(|e| e.path.as_deref().or(e.venv.as_deref()));
+            // `environments-v2/<environment>/...`: the environment's own directory.
+            let name = link.and_then(|link| {
+                let mut inside = link.strip_prefix(&self.cache_dir).ok()?.components();
+                inside.next()?;
+                inside.next().map(|c| c.as_os_str().to_owned())
+            });
+            if let Some(name) = name.as_deref() {
+                return format!(
+                    "cached environment {} ({})",
+                    super::safe_os(name),
+                    safe_path(path)
+                );
+            }
+        }
+        let mut parts = rest.components();
+        match (parts.next(), parts.next()) {
+            (Some(bucket), Some(env))
+                if bucket
+                    .as_os_str()
+                    .to_string_lossy()
+                    .starts_with("environments-v") =>
+            {
+                format!(
+                    "cached environment {} ({})",
+                    super::safe_os(env.as_os_str()),
+                    safe_path(path)
+                )
+            }
+            _ => safe_path(path).to_string(),
+        }
     }
 }
