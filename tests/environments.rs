@@ -77,3 +77,42 @@ fn explain_names_cached_environments_and_gives_one_line_per_venv() {
     keys.dedup();
     assert_eq!(keys.len(), before, "{text}");
 }
+
+#[test]
+fn per_venv_says_what_uv_lock_also_keeps() {
+    use common::locked::{publish_hashed, sync, write_project};
+    let sandbox = Sandbox::new();
+    for name in ["alpha", "beta"] {
+        let wheel = sandbox.wheel(name, "1.0");
+        publish_hashed(&sandbox, name, &wheel);
+    }
+    let server = IndexServer::start(&sandbox.index_dir());
+    let app = sandbox.projects().join("app");
+    write_project(
+        &app,
+        "app",
+        &["alpha==1.0".to_owned(), "beta==1.0".to_owned()],
+        "",
+    );
+    sync(&sandbox, &uv(), &app, &server.url());
+    let projects = sandbox.projects();
+    let mut args = plan_args(&[&projects]);
+    args.push("--per-venv".into());
+    let out = sandbox.prune(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let venv = app.join(".venv");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&path_str(&venv)))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        line,
+        format!(
+            "{:>10}  {:<9} {} (2 archives also kept by uv.lock)",
+            "0 B",
+            0,
+            path_str(&venv)
+        ),
+        "{text}"
+    );
+}

@@ -243,9 +243,28 @@ impl Report {
             "ALONE", "ARCHIVES"
         );
         for share in venvs {
+            // A venv's archives that a uv.lock also keeps are not its alone: say so, or
+            // `0 B` reads as "this venv uses nothing".
+            let locked = self
+                .live
+                .iter()
+                .filter(|live| {
+                    live.evidence
+                        .iter()
+                        .any(|e| e.venv.as_ref() == Some(&share.venv))
+                        && live
+                            .evidence
+                            .iter()
+                            .any(|e| e.kind == EvidenceKind::Lockfile)
+                })
+                .count();
+            let note = match locked {
+                0 => String::new(),
+                n => format!(" ({} also kept by uv.lock)", count(n, "archive")),
+            };
             let _ = writeln!(
                 out,
-                "{:>10}  {:<9} {}",
+                "{:>10}  {:<9} {}{note}",
                 human_bytes(share.bytes),
                 share.archives.len(),
                 safe_path(&share.venv)
