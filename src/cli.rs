@@ -61,7 +61,7 @@ pub struct PruneArgs {
     pub json: bool,
 
     /// Keep archives created less than this long ago, e.g. `0s`, `90m`, `30d` [default: 1h]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub grace: Option<Duration>,
 
     /// Never remove this package, live or not (repeatable; adds to the config's `keep`)
@@ -69,7 +69,7 @@ pub struct PruneArgs {
     pub keep: Vec<String>,
 
     /// Remove only dead archives not used for this long, e.g. `30d`
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub unused_for: Option<Duration>,
 
     /// Remove dead archives, least recently used first, until the cache's archives fit,
@@ -84,6 +84,24 @@ pub struct PruneArgs {
     /// Also list, for each venv, the bytes that it alone keeps alive
     #[arg(long)]
     pub per_venv: bool,
+
+    /// List every removable archive (on a terminal the default is a row per package,
+    /// a screenful at most; piped output always lists every archive)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Colour the report: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`; without it NO_COLOR, then FORCE_COLOR / CLICOLOR_FORCE decide, as in uv
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub color: Option<crate::report::ColorChoice>,
+
+    /// Print only errors and the result line (what was or would be freed)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print, on stderr, each stage's timing and each root searched
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// With --apply: how long to wait for uv to release the cache
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
@@ -118,7 +136,7 @@ pub struct PruneArgs {
     pub hook: bool,
 
     /// Threads for reading the cache, matching venvs and deleting [default: one per core]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 
     /// Root only: on a cache shared by several users, also search each user's home, uv
@@ -217,10 +235,25 @@ Examples:
   uv-cache-prune roots add ~/work/project # remember a project for every later run
 
 Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PRUNE_CONFIG):
-  roots, exclude, keep, grace, unused-for, max-size, ignore-locks. Flags win.
+  roots, exclude, keep, grace, unused-for, max-size, hook-unused-for, ignore-locks. Flags win.
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
+
+/// `--threads N`: a whole number, 1 or more; the error says so (clap's own message for
+/// `0` was "number would be zero for non-zero type").
+fn parse_threads(text: &str) -> std::result::Result<std::num::NonZeroUsize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) => std::num::NonZeroUsize::new(n).ok_or_else(|| {
+            "0 threads cannot do anything: give 1 or more, or leave --threads out for one per core"
+                .to_owned()
+        }),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of threads: give a whole number, 1 or more (e.g. 4), or \
+             leave --threads out for one per core"
+        )),
+    }
+}
 
 /// The binary's name, which completion scripts and the man page are written for.
 pub const BIN_NAME: &str = "uv-cache-prune";
@@ -271,15 +304,43 @@ pub fn run(args: &Args) -> Result<()> {
         None => {}
     }
     let prune = &args.prune;
+    let verbosity = if prune.quiet {
+        crate::report::Verbosity::Quiet
+    } else if prune.verbose {
+        crate::report::Verbosity::Verbose
+    } else {
+        crate::report::Verbosity::Normal
+    };
+    crate::progress::set_verbosity(verbosity);
+    let view = crate::report::View::for_stdout(prune.all, prune.color, verbosity);
     let report = build_report(prune)?;
-    for warning in &report.warnings {
-        eprintln!("warning: {}", crate::report::one_line(warning));
+    if verbosity == crate::report::Verbosity::Verbose {
+        eprint!("{}", crate::progress::timings());
+        for root in &report.roots {
+            let n = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "searched {} ({}): {} directories, {}, {}",
+                crate::report::safe_path(&root.path),
+                serde_json::to_value(root.origin)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                root.dirs_searched,
+                n(root.venvs, "venv"),
+                n(root.locks, "lock")
+            );
+        }
+    }
+    if verbosity != crate::report::Verbosity::Quiet {
+        for warning in &report.warnings {
+            eprintln!("warning: {}", crate::report::one_line(warning));
+        }
     }
     let text = match (&prune.explain, prune.json, prune.hook) {
         (_, _, true) => report.to_summary_line(state::now()?),
         (_, true, _) => report.to_json()?,
-        (Some(_), false, _) => report.to_explanation(),
-        (None, false, _) => report.to_human(),
+        (Some(_), false, _) => report.to_explanation_with(&view),
+        (None, false, _) => report.to_human_with(&view),
     };
     write_stdout(&text)
 }

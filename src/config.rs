@@ -88,6 +88,20 @@ pub fn path() -> Option<PathBuf> {
 
 /// Loads the config; a missing file is the empty config, a bad one an error naming it.
 pub fn load() -> Result<Config> {
+    // A file named on purpose must be there: a typo would silently mean the defaults.
+    if let Some(named) = std::env::var_os("UV_CACHE_PRUNE_CONFIG").filter(|p| !p.is_empty()) {
+        let named = PathBuf::from(named);
+        if matches!(std::fs::symlink_metadata(&named), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return Err(crate::cli::UsageError(format!(
+                "UV_CACHE_PRUNE_CONFIG names {}, which does not exist: nothing was read or \
+                 deleted; create it, fix the path, or unset UV_CACHE_PRUNE_CONFIG to use the \
+                 default config file",
+                crate::report::safe_path(&named)
+            ))
+            .into());
+        }
+    }
     match path() {
         Some(path) => load_from(&path),
         None => Ok(Config::default()),

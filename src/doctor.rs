@@ -85,13 +85,38 @@ pub fn report() -> Result<String> {
         .and_then(|config| Settings::new(&config, Mode::DryRun))
         .and_then(|settings| pipeline::run(&settings));
     let dry_run = match dry_run {
-        Ok(report) if report.status == Status::Ok => format!(
-            "{} archives, {} live, {} dead: {} reclaimable (`uv-cache-prune` for details)",
-            report.archives.total,
-            report.archives.live,
-            report.archives.dead,
-            human_bytes(report.reclaimable_bytes)
-        ),
+        Ok(report) if report.status == Status::Ok => {
+            let a = &report.archives;
+            let held: Vec<String> = report
+                .held_back
+                .iter()
+                .map(|(policy, held)| {
+                    format!(
+                        "{} ({}) by {policy}, {} releases them",
+                        held.archives,
+                        human_bytes(held.bytes),
+                        held.release
+                    )
+                })
+                .collect();
+            let held = match held.len() {
+                0 => String::new(),
+                _ => format!(" [{}]", held.join("; ")),
+            };
+            let doubt = match a.in_doubt {
+                0 => String::new(),
+                n => format!("{n} kept in doubt, "),
+            };
+            format!(
+                "{} archives: {} in use, {} held back{held}, {doubt}{} removable; {} reclaimable \
+                 (`uv-cache-prune` for details)",
+                a.total,
+                a.in_use,
+                a.held_back,
+                a.removable,
+                human_bytes(report.reclaimable_bytes)
+            )
+        }
         Ok(_) => "no cache, nothing to prune".into(),
         Err(err) => format!("failed: {err:#}"),
     };

@@ -87,7 +87,7 @@ impl Tally for ArchiveWalk {
 /// `MAX_DEPTH` deep), adding each tree up in a `T`; results in the order of `paths`.
 pub(crate) fn walk_trees<T: Tally>(paths: &[&Path], threads: Threads) -> Vec<T> {
     #[cfg(unix)]
-    return by_descriptor::walk_all(paths, threads.get());
+    return by_descriptor::walk_all(paths, threads.get(), &|| {});
     #[cfg(not(unix))]
     return crate::threads::map(threads, paths, |path| {
         let mut tally = T::default();
@@ -107,12 +107,23 @@ impl ArchiveWalk {
     /// Walks every archive directory in `paths` on `threads` threads; the walks in the
     /// order of `paths`, the same whatever the number of threads.
     pub(crate) fn all(paths: &[&Path], threads: Threads) -> Vec<Self> {
+        Self::all_ticking(paths, threads, &|| {})
+    }
+
+    /// [`ArchiveWalk::all`], calling `tick` once per directory walked, so that a progress
+    /// bar moves while a large archive is measured (an archive can hold 10,000 dirs).
+    pub(crate) fn all_ticking(
+        paths: &[&Path],
+        threads: Threads,
+        tick: &(dyn Fn() + Sync),
+    ) -> Vec<Self> {
         #[cfg(unix)]
-        return by_descriptor::walk_all(paths, threads.get());
+        return by_descriptor::walk_all(paths, threads.get(), tick);
         #[cfg(not(unix))]
         return crate::threads::map(threads, paths, |path| {
             let mut walk = Self::default();
             by_path::walk(path, &mut walk);
+            tick();
             walk
         });
     }
@@ -215,7 +226,11 @@ mod by_descriptor {
     /// its own partial result per archive; they are summed at the end. The parts whose
     /// order could depend on the threads (which multi-link file, which unreadable place
     /// is named) are chosen by path, so the result is the same on any number of threads.
-    pub(super) fn walk_all<T: Tally>(paths: &[&Path], threads: usize) -> Vec<T> {
+    pub(super) fn walk_all<T: Tally>(
+        paths: &[&Path],
+        threads: usize,
+        tick: &(dyn Fn() + Sync),
+    ) -> Vec<T> {
         // Seeds are taken from the end: reversed, the first archive is walked first.
         let seeds = (0..paths.len())
             .rev()
@@ -234,7 +249,10 @@ mod by_descriptor {
                 parts: HashMap::new(),
                 buf: ListBuf::new(),
             },
-            |worker: &mut Worker<T>, job: Job, out: &mut Vec<Job>| measure_dir(job, worker, out),
+            |worker: &mut Worker<T>, job: Job, out: &mut Vec<Job>| {
+                measure_dir(job, worker, out);
+                tick();
+            },
         );
         let mut walks: Vec<T> = std::iter::repeat_with(T::default)
             .take(paths.len())

@@ -407,7 +407,8 @@ impl<'a> Planner<'a> {
             .collect();
         let bar = self.progress.spinner("measuring archives");
         let paths: Vec<&Path> = unwalked.iter().map(|a| a.path.as_path()).collect();
-        let walks = ArchiveWalk::all(&paths, self.options.threads);
+        // The spinner counts directories measured: it moves within a large archive too.
+        let walks = ArchiveWalk::all_ticking(&paths, self.options.threads, &|| bar.inc(1));
         for (archive, walk) in unwalked.into_iter().zip(walks) {
             self.walks.insert(archive.id.clone(), walk);
         }

@@ -14,6 +14,11 @@ const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 86_400);
 
 /// Parses `0s`, `90m`, `30d`, `1h 30m` (humantime syntax), up to a thousand years.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!(
+            "{text:?} is negative: a duration is 0 or more, a number and a unit (examples: 0s, 90m, 30d)"
+        ));
+    }
     let duration = humantime::parse_duration(text)
         .map_err(|e| format!("{text:?}: {e} (examples: 0s, 90m, 30d)"))?;
     if duration > MAX_DURATION {

@@ -151,7 +151,10 @@ fn a_missing_config_root_is_one_warning_and_the_run_goes_on() {
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("archives: 1 live, 1 dead"), "{stdout}");
+    assert!(
+        stdout.contains("2 archives: 1 in use, 0 held back, 1 removable;"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -353,6 +353,10 @@ impl Survey {
             &self.roots,
             self.warnings,
         );
+        // The hooks' one line names no bytes held back: they skip the extra walk.
+        if settings.mode != super::Mode::Hook {
+            report.measure_held_back(&self.plan, settings.threads);
+        }
         if let super::LockUse::Only(locks) = &settings.locks {
             report.only_locked = Some(locks.clone());
         }

@@ -56,12 +56,35 @@ pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
                 evidence: evidence.iter().map(EvidenceJson::from).collect(),
             }
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .tap_sort()
+}
+
+/// Sorting in place and handing the vector on.
+trait TapSort {
+    fn tap_sort(self) -> Self;
+}
+
+impl TapSort for Vec<Explained> {
+    /// By version (`1.9` before `1.10`), then by id: the order a person looks for.
+    fn tap_sort(mut self) -> Self {
+        self.sort_by(|a, b| {
+            super::human::compare_versions(a.version.as_deref(), b.version.as_deref())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        self
+    }
 }
 
 impl Report {
-    /// The `--explain` view: each matching archive with every reason.
+    /// The `--explain` view as a pipe gets it.
     pub fn to_explanation(&self) -> String {
+        self.to_explanation_with(&super::View::default())
+    }
+
+    /// The `--explain` view: each matching archive, by version, with every reason; in a
+    /// dry run, what `--apply` would do with it.
+    pub fn to_explanation_with(&self, view: &super::View) -> String {
         let explained = self.explain.as_deref().unwrap_or_default();
         let mut out = String::new();
         if explained.is_empty() {
@@ -92,23 +115,77 @@ impl Report {
             );
             match (archive.fate, archive.policy, archive.bytes) {
                 ("remove", Some(policy), Some(bytes)) => {
-                    let _ = writeln!(
-                        out,
-                        "  dead: removed by policy {policy}, frees {}",
-                        human_bytes(bytes)
-                    );
+                    let why = match policy {
+                        Selection::Dead => "nothing uses it".to_owned(),
+                        Selection::UnusedFor => "nothing uses it, and it is unused for longer than --unused-for".to_owned(),
+                        Selection::MaxSize => "nothing uses it, and the cache is over --max-size (least recently used go first)".to_owned(),
+                    };
+                    let text = if self.dry_run {
+                        format!(
+                            "  --apply would remove it ({why}; policy {policy}), freeing {}",
+                            human_bytes(bytes)
+                        )
+                    } else {
+                        format!(
+                            "  removed ({why}; policy {policy}): {} freed",
+                            human_bytes(bytes)
+                        )
+                    };
+                    let _ = writeln!(out, "{}", super::wrap(&text, view.width, 4));
                 }
                 _ => {
-                    let _ = writeln!(out, "  kept:");
-                    for evidence in &archive.evidence {
-                        let mut line = format!("    {}", evidence.kind);
-                        for part in [evidence.venv.as_ref(), evidence.path.as_ref()]
-                            .into_iter()
-                            .flatten()
-                        {
-                            line += &format!(" {}", safe_path(part));
+                    let kinds = archive.evidence.iter().map(|e| e.kind);
+                    let heading = match super::Keeping::of(kinds) {
+                        super::Keeping::InUse => "  in use, kept:".to_owned(),
+                        super::Keeping::InDoubt => {
+                            "  kept in doubt (nothing was seen using it, but something could):"
+                                .to_owned()
                         }
-                        if let Some(detail) = &evidence.detail {
+                        super::Keeping::HeldBack => {
+                            let releases: Vec<&str> = archive
+                                .evidence
+                                .iter()
+                                .filter_map(|e| super::policy_of(e.kind).map(|(_, r)| r))
+                                .collect();
+                            format!(
+                                "  not in use, held back by policy ({} releases it):",
+                                releases.join(" and ")
+                            )
+                        }
+                    };
+                    let _ = writeln!(out, "{}", super::wrap(&heading, view.width, 4));
+                    // One line per venv or environment, not per file: a symlink venv
+                    // has a link for every file of a package.
+                    let mut seen: Vec<(crate::liveness::EvidenceKind, &std::path::Path)> =
+                        Vec::new();
+                    for evidence in &archive.evidence {
+                        if let Some(venv) = evidence.venv.as_deref() {
+                            if seen.contains(&(evidence.kind, venv)) {
+                                continue;
+                            }
+                            seen.push((evidence.kind, venv));
+                        }
+                        let files = evidence.venv.as_deref().map_or(1, |venv| {
+                            archive
+                                .evidence
+                                .iter()
+                                .filter(|e| {
+                                    e.kind == evidence.kind && e.venv.as_deref() == Some(venv)
+                                })
+                                .count()
+                        });
+                        let mut line = format!("    {}", evidence.kind);
+                        if let Some(venv) = &evidence.venv {
+                            line += &format!(" {}", self.place(venv));
+                            if files > 1 {
+                                line += &format!(" ({files} files)");
+                            } else if let Some(path) = &evidence.path {
+                                line += &format!(" {}", safe_path(path));
+                            }
+                        } else if let Some(path) = &evidence.path {
+                            line += &format!(" {}", self.place(path));
+                        }
+                        if let Some(detail) = evidence.detail.as_ref().filter(|_| files == 1) {
                             line += &format!(" ({})", safe(detail));
                         }
                         let _ = writeln!(out, "{line}");
@@ -117,5 +194,57 @@ impl Report {
             }
         }
         out
+    }
+
+    /// A venv or file, named as a person knows it: one inside the cache's
+    /// `environments-v*` (a PEP 723 script's, `uv run --with`'s, `uvx`'s) is a cached
+    /// environment.
+    fn place(&self, path: &std::path::Path) -> String {
+        let Ok(rest) = path.strip_prefix(&self.cache_dir) else {
+            return safe_path(path).to_string();
+        };
+        let mut parts = rest.components();
+        // A cached environment is itself an archive, which an `environments-v*` link
+        // names: its `environment` evidence carries that link.
+        if let (Some(bucket), Some(id), None) = (parts.next(), parts.next(), parts.next())
+            && bucket.as_os_str() == "archive-v0"
+        {
+            let link = self
+                .live
+                .iter()
+                .filter(|live| live.id.as_str() == id.as_os_str())
+                .flat_map(|live| &live.evidence)
+                .filter(|e| e.kind == crate::liveness::EvidenceKind::Environment)
+                .find_map(|e| e.path.as_deref().or(e.venv.as_deref()));
+            // `environments-v2/<environment>/...`: the environment's own directory.
+            let name = link.and_then(|link| {
+                let mut inside = link.strip_prefix(&self.cache_dir).ok()?.components();
+                inside.next()?;
+                inside.next().map(|c| c.as_os_str().to_owned())
+            });
+            if let Some(name) = name.as_deref() {
+                return format!(
+                    "cached environment {} ({})",
+                    super::safe_os(name),
+                    safe_path(path)
+                );
+            }
+        }
+        let mut parts = rest.components();
+        match (parts.next(), parts.next()) {
+            (Some(bucket), Some(env))
+                if bucket
+                    .as_os_str()
+                    .to_string_lossy()
+                    .starts_with("environments-v") =>
+            {
+                format!(
+                    "cached environment {} ({})",
+                    super::safe_os(env.as_os_str()),
+                    safe_path(path)
+                )
+            }
+            _ => safe_path(path).to_string(),
+        }
     }
 }

@@ -8,6 +8,7 @@ mod human;
 mod json;
 mod summary;
 mod text;
+mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ pub use explain::{Explained, explain};
 pub use json::SCHEMA_VERSION;
 use json::lossy;
 pub use text::{Shown, one_line, safe, safe_os, safe_path, shown};
+pub use view::{ColorChoice, Verbosity, View, wrap};
 
 #[derive(Debug, Serialize)]
 /// The whole report of one run, as JSON (schema 1) and as the human views render it.
@@ -71,6 +73,9 @@ pub struct Report {
     pub live: Vec<Live>,
     /// The roots searched for venvs.
     pub roots: Vec<Root>,
+    /// Extension: the archives no one uses that policies hold back, by policy (`grace`,
+    /// `keep`, `unused-for`, `max-size`); absent policies hold nothing.
+    pub held_back: std::collections::BTreeMap<&'static str, HeldBack>,
     /// Extension, `--only-locked` only: the lock files that alone say what is live (no
     /// root is searched then).
     #[serde(
@@ -174,10 +179,72 @@ pub enum Status {
 pub struct Counts {
     /// Every archive in `archive-v0`.
     pub total: usize,
-    /// Kept, by evidence or policy.
+    /// Kept, by evidence or policy (schema 1's word: `in_use + held_back + in_doubt`).
     pub live: usize,
     /// Removed (or, in a dry run, to be removed).
     pub dead: usize,
+    /// Extension: kept because something uses it (a venv, a cached environment, a lock).
+    pub in_use: usize,
+    /// Extension: nothing uses it, but a policy holds it back (grace, keep,
+    /// `--unused-for`, `--max-size`); [`Report::held_back`] says which and how to release.
+    pub held_back: usize,
+    /// Extension: nothing was seen using it, but a doubt keeps it (a part that could not
+    /// be read, a shared cache, a refused pointer).
+    pub in_doubt: usize,
+    /// Extension: the same as `dead`, in the words the summary uses.
+    pub removable: usize,
+}
+
+/// Why a kept archive is kept, in the three words a person reads: used, held back by a
+/// policy, or kept out of doubt. An archive with evidence of use is in use whatever
+/// else holds it; one held only by a policy is never called live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeping {
+    /// Something uses it.
+    InUse,
+    /// Only a doubt keeps it.
+    InDoubt,
+    /// Only policies keep it.
+    HeldBack,
+}
+
+impl Keeping {
+    /// The class of an archive kept for `kinds`.
+    pub fn of(kinds: impl IntoIterator<Item = EvidenceKind> + Clone) -> Self {
+        if kinds.clone().into_iter().any(EvidenceKind::is_use) {
+            Keeping::InUse
+        } else if kinds.into_iter().any(|k| policy_of(k).is_none()) {
+            Keeping::InDoubt
+        } else {
+            Keeping::HeldBack
+        }
+    }
+}
+
+/// The policy an evidence kind stands for, with what releases it; `None` for evidence
+/// of use or of doubt.
+pub fn policy_of(kind: EvidenceKind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        EvidenceKind::Grace => Some(("grace", "--grace 0s")),
+        EvidenceKind::KeepList => Some(("keep", "dropping the package from --keep / `keep`")),
+        EvidenceKind::RecentlyUsed => Some((
+            "unused-for",
+            "a shorter --unused-for (or none: the config's `unused-for`)",
+        )),
+        EvidenceKind::WithinSize => Some(("max-size", "a smaller --max-size (or none)")),
+        _ => None,
+    }
+}
+
+/// What one policy holds back.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeldBack {
+    /// Archives it holds (an archive held by two policies counts under each).
+    pub archives: usize,
+    /// Their bytes (`du`, each archive measured alone).
+    pub bytes: u64,
+    /// What releases them: a flag, or a config key to change.
+    pub release: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -242,6 +309,13 @@ pub struct EvidenceJson {
     pub detail: Option<String>,
 }
 
+impl Live {
+    /// Whether it is in use, held back or kept out of doubt.
+    pub fn keeping(&self) -> Keeping {
+        Keeping::of(self.evidence.iter().map(|e| e.kind))
+    }
+}
+
 impl From<&Evidence> for EvidenceJson {
     fn from(evidence: &Evidence) -> Self {
         Self {
@@ -300,8 +374,6 @@ impl Report {
             if let Some(freed) = self.freed_by_bucket.get_mut(crate::layout::ARCHIVE_BUCKET) {
                 *freed = freed.saturating_sub(candidate.bytes);
             }
-            self.archives.dead = self.archives.dead.saturating_sub(1);
-            self.archives.live += 1;
             self.live.push(Live {
                 id: candidate.id,
                 name: candidate.name,
@@ -315,6 +387,89 @@ impl Report {
                 last_use: candidate.last_use,
             });
         }
+        self.recount();
+    }
+
+    /// Sets the in-use / held-back / in-doubt / removable counts from `live` and
+    /// `candidates`.
+    pub fn recount(&mut self) {
+        let (mut in_use, mut held_back, mut in_doubt) = (0, 0, 0);
+        for live in &self.live {
+            match live.keeping() {
+                Keeping::InUse => in_use += 1,
+                Keeping::HeldBack => held_back += 1,
+                Keeping::InDoubt => in_doubt += 1,
+            }
+        }
+        self.archives.in_use = in_use;
+        self.archives.held_back = held_back;
+        self.archives.in_doubt = in_doubt;
+        self.archives.removable = self.candidates.len();
+        self.archives.live = self.live.len();
+        self.archives.dead = self.candidates.len();
+        for (policy, held) in &mut self.held_back {
+            // A refused pointer can move an archive out of `held_back`; the bytes stay as
+            // measured, the count follows the archives still held.
+            held.archives = self
+                .live
+                .iter()
+                .filter(|l| l.keeping() == Keeping::HeldBack)
+                .filter(|l| {
+                    l.evidence
+                        .iter()
+                        .any(|e| policy_of(e.kind).is_some_and(|(p, _)| p == *policy))
+                })
+                .count();
+        }
+        self.held_back.retain(|_, held| held.archives > 0);
+    }
+
+    /// Measures what each policy holds back ([`Report::held_back`]): the archives kept by
+    /// policies alone, each walked like a candidate (those the plan walked already are not
+    /// walked again). Costs one walk of the held-back archives, which a person needs to
+    /// weigh releasing them.
+    pub fn measure_held_back(&mut self, plan: &Plan, threads: crate::threads::Threads) {
+        use std::collections::{HashMap, HashSet};
+        let held: HashMap<&ArchiveId, &Live> = self
+            .live
+            .iter()
+            .filter(|l| l.keeping() == Keeping::HeldBack)
+            .map(|l| (&l.id, l))
+            .collect();
+        let archives: Vec<&ArchivePlan> = plan
+            .archives
+            .iter()
+            .filter(|a| held.contains_key(&a.id))
+            .collect();
+        let unwalked: Vec<&Path> = archives
+            .iter()
+            .filter(|a| !plan.walks.contains_key(&a.id))
+            .map(|a| a.path.as_path())
+            .collect();
+        let mut fresh = crate::measure::ArchiveWalk::all(&unwalked, threads).into_iter();
+        let mut held_back: std::collections::BTreeMap<&'static str, HeldBack> =
+            std::collections::BTreeMap::new();
+        for archive in archives {
+            let walk = match plan.walks.get(&archive.id) {
+                Some(walk) => walk.clone(),
+                None => fresh.next().unwrap_or_default(),
+            };
+            let bytes = walk.bytes(&mut HashSet::new());
+            let mut policies: Vec<(&'static str, &'static str)> = held[&archive.id]
+                .evidence
+                .iter()
+                .filter_map(|e| policy_of(e.kind))
+                .collect();
+            policies.dedup();
+            for (policy, release) in policies {
+                let entry = held_back.entry(policy).or_default();
+                entry.archives += 1;
+                entry.bytes += bytes;
+                entry.release = release;
+            }
+        }
+        self.held_back = held_back;
+        self.recount();
     }
 
     /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
@@ -341,6 +496,7 @@ impl Report {
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
+            held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings: Vec::new(),
             explain: None,
@@ -384,7 +540,7 @@ impl Report {
                 last_use: epoch_secs(archive.last_use),
             })
             .collect();
-        Self {
+        let mut report = Self {
             schema_version: SCHEMA_VERSION,
             cache_dir,
             cache_source,
@@ -394,6 +550,7 @@ impl Report {
                 total: plan.archives.len(),
                 live: live.len(),
                 dead: candidates.len(),
+                ..Counts::default()
             },
             reclaimable_bytes: plan.reclaimable_bytes,
             freed_by_bucket: (plan.reclaimable_bytes > 0)
@@ -432,11 +589,14 @@ impl Report {
                     dirs_searched: r.dirs_searched,
                 })
                 .collect(),
+            held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings,
             explain: None,
             venvs: None,
             others: None,
-        }
+        };
+        report.recount();
+        report
     }
 }
