@@ -32,23 +32,12 @@ use crate::dist::PackageName;
 use crate::fs_meta::FileId;
 use crate::layout::bucket_family_name;
 use crate::leftovers::{Other, OtherKind};
-use crate::plan::{Fate, Plan};
-use crate::sdists::LockedNames;
+use crate::plan::Fate;
 
-/// What the survey needs besides the cache.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// The archives this run keeps: each keeps its package's index pages.
-    pub plan: &'a Plan,
-    pub locked: &'a LockedNames,
-    pub keep: &'a [PackageName],
-    /// Blind spots or unseen users: nothing is removed.
-    pub doubt: bool,
-    pub grace: Duration,
-    /// `None`: index metadata is never removed.
-    pub unused_for: Option<Duration>,
-    pub now: SystemTime,
-}
+/// What the survey needs besides the cache: the same as the built sdists' survey (the
+/// archives this run keeps each keep their package's index pages; with `unused_for`
+/// `None`, index metadata is never removed).
+pub use crate::sdists::Context;
 
 /// Every index page that can go (see the module docs). Read-only; never follows a
 /// symlink or leaves the root's device.

@@ -189,16 +189,7 @@ pub(super) fn take(
     };
     let (sdists, sdist_warnings) = crate::sdists::survey(cache.root(), &sdist_context);
     // Index pages of packages with no archive left and no lock (only with --unused-for).
-    let index_context = crate::index_meta::Context {
-        plan: &plan,
-        locked: &locked_names,
-        keep: &settings.policy.keep,
-        doubt: sdist_context.doubt,
-        grace: settings.policy.grace,
-        unused_for: settings.policy.unused_for,
-        now: settings.now,
-    };
-    let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &index_context);
+    let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &sdist_context);
     plan.others.extend(environments.stale_scripts);
     plan.others.extend(sdists);
     plan.others.extend(pages);
