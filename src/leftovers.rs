@@ -401,15 +401,10 @@ fn remove_whole(
     fence: at::MountKey,
     before_change: &(dyn Fn() + Sync),
 ) -> Result<Option<u64>, String> {
-    let stat = match rustix::fs::statat(parent, leaf, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(stat) => stat,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(err) => return Err(format!("cannot read it: {err}")),
+    let Some(stat) = still_surveyed(parent, leaf, other)? else {
+        return Ok(None);
     };
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    let same = stat.st_dev as u64 == other.file.dev && stat.st_ino as u64 == other.file.ino;
-    if !same || rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory
-    {
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Directory {
         return Ok(None);
     }
     let mut attempt = 0u32;
@@ -448,6 +443,23 @@ fn remove_whole(
     Ok(Some(outcome.freed))
 }
 
+/// `leaf` in `parent` as it is now, if it is still the very entry the survey saw (same
+/// device and inode, not followed); `None` when it is gone or was replaced.
+fn still_surveyed(
+    parent: BorrowedFd<'_>,
+    leaf: &OsStr,
+    other: &Other,
+) -> Result<Option<rustix::fs::Stat>, String> {
+    let stat = match rustix::fs::statat(parent, leaf, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(err) => return Err(format!("cannot read it: {err}")),
+    };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    let same = stat.st_dev as u64 == other.file.dev && stat.st_ino as u64 == other.file.ino;
+    Ok(same.then_some(stat))
+}
+
 /// Removes one surveyed entry from its open parent after checking it is still what was
 /// surveyed. `Ok(None)`: gone already, or changed (then left, silently: doubt keeps).
 fn remove_one(
@@ -458,17 +470,10 @@ fn remove_one(
     fence: at::MountKey,
     before_change: &(dyn Fn() + Sync),
 ) -> Result<Option<u64>, String> {
-    let stat = match rustix::fs::statat(parent, leaf, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(stat) => stat,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(err) => return Err(format!("cannot read it: {err}")),
-    };
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    let same = stat.st_dev as u64 == other.file.dev && stat.st_ino as u64 == other.file.ino;
-    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
-    if !same {
+    let Some(stat) = still_surveyed(parent, leaf, other)? else {
         return Ok(None);
-    }
+    };
+    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
     if other.is_dir {
         if kind != rustix::fs::FileType::Directory {
             return Ok(None);
