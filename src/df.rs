@@ -3,7 +3,7 @@
 //!
 //! # What is counted, and how
 //!
-//! One walk of the whole cache with the archive walk's rules ([`crate::measure`]: by
+//! One walk of the whole cache with the archive walk's rules (`crate::measure`: by
 //! descriptor, an `lstat` per entry, never following a symlink, never crossing a mount),
 //! over the same parallel work stack. Each top-level directory is a tree, and so is each
 //! archive of `archive-v0` (for the package table); the root's own files and the root

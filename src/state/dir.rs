@@ -264,7 +264,7 @@ impl StateDir {
         ))
     }
 
-    /// Reads `name`, at most `limit` bytes (`Err` with [`crate::read::ReadError::TooLarge`]
+    /// Reads `name`, at most `limit` bytes (`Err` with `crate::read::ReadError::TooLarge`
     /// words past it): never through a symlink, never opening a device or blocking on a
     /// FIFO.
     pub fn read(&self, name: &str, limit: u64) -> Result<Found<Result<Vec<u8>, String>>> {
