@@ -73,7 +73,7 @@ pub struct PruneArgs {
     pub unused_for: Option<Duration>,
 
     /// Remove dead archives, least recently used first, until the cache's archives fit,
-    /// e.g. `20GiB`, `500MB`, `976896`
+    /// e.g. `20GiB`, `500MB`, `976896B` (a size needs a unit)
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<Size>,
 
