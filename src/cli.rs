@@ -73,7 +73,7 @@ pub struct PruneArgs {
     pub unused_for: Option<Duration>,
 
     /// Remove dead archives, least recently used first, until the cache's archives fit,
-    /// e.g. `20GiB`, `500MB`, `976896`
+    /// e.g. `20GiB`, `500MB`, `976896B` (a size needs a unit)
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<Size>,
 
@@ -150,17 +150,21 @@ pub struct PruneArgs {
 /// The subcommands besides the prune.
 pub enum Command {
     /// The registry of project roots searched on every run
-    #[command(subcommand)]
+    #[command(subcommand, after_help = ROOTS_EXAMPLES)]
     Roots(RootsCommand),
     /// Install the post-checkout and post-merge hooks that prune in the background
+    #[command(after_help = INSTALL_HOOKS_EXAMPLES)]
     InstallHooks(InstallHooksArgs),
     /// Where the cache is, what is configured, whether hooks run, and what a prune would free
+    #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor,
     /// What fills the cache: bytes, files, what a prune frees and what venvs share, per
     /// bucket and per package (the prune's flags choose the cache, roots and policy;
     /// --json prints docs/json-schema.md's "df" object)
+    #[command(after_help = DF_EXAMPLES)]
     Df(Box<PruneArgs>),
     /// Print the completion script for bash, zsh, fish, elvish or powershell
+    #[command(after_help = COMPLETION_EXAMPLES)]
     GenerateShellCompletion {
         /// The shell
         shell: clap_complete::Shell,
@@ -207,20 +211,26 @@ impl InstallHooksArgs {
 /// `roots`: the registry of project roots.
 pub enum RootsCommand {
     /// List the registered roots (and whether each still exists)
+    #[command(after_help = "Example:\n  uv-cache-prune roots list")]
     List,
     /// Register directories as roots
+    #[command(
+        after_help = "Example:\n  uv-cache-prune roots add ~/src ~/work  # search both on every run"
+    )]
     Add {
         #[arg(required = true)]
         /// The directories to register.
         dirs: Vec<PathBuf>,
     },
     /// Forget registered roots
+    #[command(after_help = "Example:\n  uv-cache-prune roots remove ~/work")]
     Remove {
         #[arg(required = true)]
         /// The directories to forget.
         dirs: Vec<PathBuf>,
     },
     /// Forget every registered root that no longer exists
+    #[command(after_help = "Example:\n  uv-cache-prune roots prune  # after deleting old projects")]
     Prune,
 }
 
@@ -239,6 +249,38 @@ Settings also come from <config dir>/uv-cache-prune/config.toml (or $UV_CACHE_PR
 
 Exit status: 0 done (also: nothing to do, or cache busy with --no-wait), 1 runtime error,
 2 bad usage.";
+
+/// Examples under each subcommand's `--help`, as the top level has: a person reads the
+/// help to find the command line, not the flag list.
+const ROOTS_EXAMPLES: &str = "\
+Examples:
+  uv-cache-prune roots add ~/src ~/work   # search these on every run, like --root
+  uv-cache-prune roots list               # what is registered, and what has vanished
+  uv-cache-prune roots remove ~/work      # forget one
+  uv-cache-prune roots prune              # forget every root that no longer exists";
+
+const INSTALL_HOOKS_EXAMPLES: &str = "\
+Examples:
+  uv-cache-prune install-hooks                       # in the current repository
+  uv-cache-prune install-hooks --repo ~/src/a --repo ~/src/b
+  uv-cache-prune install-hooks --uninstall           # restore the hooks they replaced";
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  uv-cache-prune doctor                   # the cache, the config, the hooks, what a prune frees
+  UV_CACHE_DIR=/srv/uv uv-cache-prune doctor";
+
+const DF_EXAMPLES: &str = "\
+Examples:
+  uv-cache-prune df                       # what fills the cache, per bucket and package
+  uv-cache-prune df --unused-for 30d      # what a prune with that policy would free
+  uv-cache-prune df --json                # docs/json-schema.md's \"df\" object";
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  uv-cache-prune generate-shell-completion bash > ~/.local/share/bash-completion/completions/uv-cache-prune
+  uv-cache-prune generate-shell-completion zsh > ~/.zfunc/_uv-cache-prune
+  uv-cache-prune generate-shell-completion fish > ~/.config/fish/completions/uv-cache-prune.fish";
 
 /// `--threads N`: a whole number, 1 or more; the error says so (clap's own message for
 /// `0` was "number would be zero for non-zero type").

@@ -126,20 +126,136 @@ pub fn load_from(path: &Path) -> Result<Config> {
             });
         }
     };
-    parse(&bytes).with_context(|| {
-        format!(
-            "invalid config {}: fix it or move it aside (nothing was deleted)",
-            path.display()
+    parse_located(&bytes).map_err(|err| {
+        // One line, as compilers and TOML tools print it: `file:line:column: what`.
+        let at = match err.at {
+            Some((line, column)) => format!("{}:{line}:{column}", path.display()),
+            None => path.display().to_string(),
+        };
+        anyhow::anyhow!(
+            "{at}: {}; fix the config or move it aside (nothing was deleted)",
+            err.what
         )
     })
 }
 
 /// Parses config text (the bytes of a config file). Public for the fuzz tests.
 pub fn parse(bytes: &[u8]) -> Result<Config> {
-    let text = std::str::from_utf8(bytes).context("it is not UTF-8 text")?;
-    let mut config: Config = toml::from_str(text)?;
+    parse_located(bytes).map_err(|err| match err.at {
+        Some((line, column)) => anyhow::anyhow!("{line}:{column}: {}", err.what),
+        None => anyhow::anyhow!("{}", err.what),
+    })
+}
+
+/// The config's keys, in the order `--help` lists them.
+pub const KEYS: [&str; 8] = [
+    "roots",
+    "exclude",
+    "keep",
+    "grace",
+    "unused-for",
+    "max-size",
+    "hook-unused-for",
+    "ignore-locks",
+];
+
+/// What is wrong with a config text, and where: a 1-based line and column (in characters).
+struct ParseError {
+    at: Option<(usize, usize)>,
+    what: String,
+}
+
+fn parse_located(bytes: &[u8]) -> Result<Config, ParseError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ParseError {
+        at: Some(line_column(bytes, e.valid_up_to())),
+        what: "it is not UTF-8 text".to_owned(),
+    })?;
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let what = describe(e.message());
+        // A bad value is named by its key, as the file spells it: `max-size = -1` says
+        // `max-size`, not the flag of the same meaning.
+        let what = match e.span().and_then(|span| key_before(text, span.start)) {
+            Some(key) => format!("`{key}`: {what}"),
+            None => what,
+        };
+        ParseError {
+            at: e.span().map(|span| line_column(bytes, span.start)),
+            what,
+        }
+    })?;
     config.roots = config.roots.iter().map(|r| expand_home(r)).collect();
     Ok(config)
+}
+
+/// The key of a `key = value` line when `offset` is in its value.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()).then_some(key)
+}
+
+/// The 1-based line and column of byte `offset`, the column counted in characters.
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// toml's message on one line; serde's "unknown field `x`, expected one of ..." becomes
+/// the key a person most likely meant (`unused_for` is `unused-for`).
+fn describe(message: &str) -> String {
+    let message = message.trim().replace('\n', "; ");
+    let Some(key) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(key, _)| key)
+    else {
+        return message;
+    };
+    let known = KEYS.join(", ");
+    match closest_key(key) {
+        Some(near) => format!("unknown key `{key}`: did you mean `{near}`? (the keys: {known})"),
+        None => format!("unknown key `{key}` (the keys: {known})"),
+    }
+}
+
+/// The known key nearest to `key` in edit distance, ignoring case and `_` for `-`, if it is
+/// near enough to be a typo (at most a third of its letters wrong).
+fn closest_key(key: &str) -> Option<&'static str> {
+    let typed = key.to_ascii_lowercase().replace('_', "-");
+    KEYS.iter()
+        .map(|known| (edit_distance(&typed, known), *known))
+        .filter(|(distance, known)| *distance <= known.len().max(3) / 3)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// `~/src` → `$HOME/src`: config files are written by hand.
@@ -205,14 +321,19 @@ mod tests {
 
     #[test]
     fn sizes_read_like_the_design_says() {
-        assert_eq!("976896".parse::<Size>(), Ok(Size(976896)));
+        assert_eq!("976896B".parse::<Size>(), Ok(Size(976896)));
+        assert_eq!("0".parse::<Size>(), Ok(Size(0)));
+        assert_eq!(
+            "20".parse::<Size>(),
+            Err("\"20\" has no unit: write 20GiB or 20MB, or 20B if you mean bytes".to_owned())
+        );
         assert_eq!("20GiB".parse::<Size>(), Ok(Size(20 << 30)));
         assert_eq!("20 gib".parse::<Size>(), Ok(Size(20 << 30)));
         assert_eq!("500MB".parse::<Size>(), Ok(Size(500_000_000)));
         assert_eq!("1.5KiB".parse::<Size>(), Ok(Size(1536)));
         assert_eq!(".5k".parse::<Size>(), Ok(Size(500)));
         assert_eq!("16EiB".parse::<Size>().ok(), None);
-        assert_eq!("18446744073709551615".parse::<Size>(), Ok(Size(u64::MAX)));
+        assert_eq!("18446744073709551615B".parse::<Size>(), Ok(Size(u64::MAX)));
         assert!("lots".parse::<Size>().is_err());
         assert!("1.2.3GB".parse::<Size>().is_err());
         assert!(".".parse::<Size>().is_err());

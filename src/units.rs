@@ -34,7 +34,9 @@ pub fn human_bytes(bytes: u64) -> String {
     ByteSize(bytes).display().iec().to_string()
 }
 
-/// A size written like `20GiB`, `500MB`, `1.5 GiB` or plain bytes (`976896`).
+/// A size written with a unit: `20GiB`, `500MB`, `1.5 GiB`, `976896B`. A bare number is
+/// refused (but `0`): `max-size = 20` meant 20 bytes and made every dead archive removable,
+/// when the writer surely meant 20 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
 
@@ -58,7 +60,14 @@ const UNITS: [(&str, u64); 15] = [
     ("eib", 1 << 60),
 ];
 
-const SIZE_EXAMPLES: &str = "examples: 20GiB, 500MB, 1.5TiB, 976896";
+const SIZE_EXAMPLES: &str = "examples: 20GiB, 500MB, 1.5TiB, 976896B";
+
+/// The error for a bare number: what it would have meant, and what to write instead.
+fn no_unit(number: &str) -> String {
+    format!(
+        "{number:?} has no unit: write {number}GiB or {number}MB, or {number}B if you mean bytes"
+    )
+}
 
 impl std::str::FromStr for Size {
     type Err = String;
@@ -91,7 +100,7 @@ impl std::str::FromStr for Size {
         }
         let too_large = || {
             format!(
-                "{trimmed:?} is larger than the largest size this tool can count, {} bytes (16 EiB); for no size limit, leave --max-size out ({SIZE_EXAMPLES})",
+                "{trimmed:?} is larger than the largest size this tool can count, {} bytes (16 EiB); for no size limit, leave the size out ({SIZE_EXAMPLES})",
                 u64::MAX
             )
         };
@@ -111,9 +120,11 @@ impl std::str::FromStr for Size {
             Ok(numerator) => numerator * u128::from(multiplier) / 10u128.pow(digits.len() as u32),
             Err(_) => 0,
         };
-        u64::try_from(whole_bytes + fraction_bytes)
-            .map(Size)
-            .map_err(|_| too_large())
+        let bytes = u64::try_from(whole_bytes + fraction_bytes).map_err(|_| too_large())?;
+        if unit.is_empty() && bytes != 0 {
+            return Err(no_unit(number));
+        }
+        Ok(Size(bytes))
     }
 }
 
@@ -131,19 +142,25 @@ impl serde::de::Visitor<'_> for SizeVisitor {
     type Value = Size;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a size: a number of bytes or a string ({SIZE_EXAMPLES})")
+        write!(f, "a size: a string with a unit ({SIZE_EXAMPLES})")
     }
 
     fn visit_u64<E: serde::de::Error>(self, bytes: u64) -> Result<Size, E> {
-        Ok(Size(bytes))
+        if bytes == 0 {
+            return Ok(Size(0));
+        }
+        Err(E::custom(format!(
+            "{bytes} has no unit: write it as a string with one, like \"{bytes}GiB\" or \"{bytes}MB\", or \"{bytes}B\" if you mean bytes"
+        )))
     }
 
     fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Size, E> {
-        u64::try_from(value).map(Size).map_err(|_| {
-            E::custom(format!(
+        match u64::try_from(value) {
+            Ok(bytes) => self.visit_u64(bytes),
+            Err(_) => Err(E::custom(format!(
                 "{value} is negative: a size is at least 0 ({SIZE_EXAMPLES})"
-            ))
-        })
+            ))),
+        }
     }
 
     fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Size, E> {

@@ -128,3 +128,60 @@ fn nothing_to_do_is_success() {
         set([sandbox.archive_of("alpha", "1.0")])
     );
 }
+
+/// Every subcommand's `--help` ends with examples, as the top level's does, each a command
+/// line of that subcommand.
+#[test]
+fn every_subcommand_help_has_examples() {
+    let sandbox = Sandbox::new();
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["roots"],
+            "  uv-cache-prune roots add ~/src ~/work   # search these on every run, like --root\n",
+        ),
+        (&["roots", "list"], "  uv-cache-prune roots list\n"),
+        (
+            &["roots", "add"],
+            "  uv-cache-prune roots add ~/src ~/work  # search both on every run\n",
+        ),
+        (
+            &["roots", "remove"],
+            "  uv-cache-prune roots remove ~/work\n",
+        ),
+        (
+            &["roots", "prune"],
+            "  uv-cache-prune roots prune  # after deleting old projects\n",
+        ),
+        (
+            &["install-hooks"],
+            "  uv-cache-prune install-hooks --uninstall           # restore the hooks they replaced\n",
+        ),
+        (
+            &["doctor"],
+            "  uv-cache-prune doctor                   # the cache, the config, the hooks, what a prune frees\n",
+        ),
+        (
+            &["df"],
+            "  uv-cache-prune df --unused-for 30d      # what a prune with that policy would free\n",
+        ),
+        (
+            &["generate-shell-completion"],
+            "  uv-cache-prune generate-shell-completion zsh > ~/.zfunc/_uv-cache-prune\n",
+        ),
+    ];
+    for (sub, example) in cases {
+        let output = sandbox
+            .bare_prune_cmd()
+            .args(sub)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{sub:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        let examples = help
+            .split_once("\nExample")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("{sub:?} --help has no examples:\n{help}"));
+        assert!(examples.contains(example), "{sub:?}: {help}");
+    }
+}

@@ -50,7 +50,7 @@ fn seeds() -> (Corpus, Corpus, Corpus) {
     let read = |name: &str| std::fs::read(dir.path().join(name)).expect("read state");
     let configs = [
         "roots = [\"~/src\", \"/work/projects\"]\nkeep = [\"numpy\", \"torch\"]\nunused-for = \"30d\"\nmax-size = \"20GiB\"\ngrace = \"1h\"\nhook-unused-for = \"7d\"\n",
-        "max-size = 976896\n",
+        "max-size = \"976896B\"\n",
         "grace = \"0s\"\nkeep = []\n",
         "unused-for = \"1h 30m\"\nmax-size = \"1.5 TiB\"\n",
     ];
@@ -202,10 +202,12 @@ fn the_state_and_config_readers_take_any_bytes() {
         config::parse(bytes).is_ok()
     });
     // Sizes and durations, as flags and config values give them.
-    let texts: Vec<Vec<u8>> = ["20GiB", "500MB", "976896", "1.5 TiB", "30d", "1h 30m", "0s"]
-        .iter()
-        .map(|t| t.as_bytes().to_vec())
-        .collect();
+    let texts: Vec<Vec<u8>> = [
+        "20GiB", "500MB", "976896B", "1.5 TiB", "30d", "1h 30m", "0s",
+    ]
+    .iter()
+    .map(|t| t.as_bytes().to_vec())
+    .collect();
     let units = fuzz(&mut rng, &texts, PER_READER, |bytes| {
         let text = String::from_utf8_lossy(bytes);
         let size = text.parse::<config::Size>().is_ok();

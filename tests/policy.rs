@@ -122,7 +122,7 @@ fn max_size_removes_the_least_recently_used_first_and_stops_at_the_target() {
         &sandbox,
         t0 + 3 * DAY,
         &[&projects],
-        &["--max-size", &target.to_string()],
+        &["--max-size", &format!("{target}B")],
     );
     assert_eq!(
         candidate_ids(&report),
@@ -142,13 +142,13 @@ fn max_size_removes_the_least_recently_used_first_and_stops_at_the_target() {
         &sandbox,
         t0 + 3 * DAY,
         &[&projects],
-        &["--max-size", &total.to_string()],
+        &["--max-size", &format!("{total}B")],
     );
     assert!(candidate_ids(&report).is_empty(), "{report:#}");
 
     // A target below what live archives hold: every dead archive goes, and it says so.
     let keeper = sandbox.venv("projects/keeper/.venv", &uv(), LinkMode::Copy, &["alpha"]);
-    let report = plan_at(&sandbox, t0 + 3 * DAY, &[&projects], &["--max-size", "1"]);
+    let report = plan_at(&sandbox, t0 + 3 * DAY, &[&projects], &["--max-size", "1B"]);
     assert_eq!(
         candidate_ids(&report),
         set([&ids[1], &ids[2]]),
