@@ -78,7 +78,13 @@ pub struct PruneArgs {
     pub max_size: Option<Size>,
 
     /// Explain every archive of a package (or one archive id): its evidence and policy
-    #[arg(long, value_name = "PACKAGE_OR_ID", conflicts_with = "apply")]
+    // uv's ids may start with `-` (`-e89URKQxGRqaRg6`): the value is taken as it is.
+    #[arg(
+        long,
+        value_name = "PACKAGE_OR_ID",
+        conflicts_with = "apply",
+        allow_hyphen_values = true
+    )]
     pub explain: Option<String>,
 
     /// Also list, for each venv, the bytes that it alone keeps alive

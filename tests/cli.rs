@@ -185,3 +185,22 @@ fn every_subcommand_help_has_examples() {
         assert!(examples.contains(example), "{sub:?}: {help}");
     }
 }
+
+#[test]
+fn explain_takes_an_archive_id_that_starts_with_a_dash() {
+    // uv draws ids from the URL-safe base64 alphabet: one in 64 starts with `-`.
+    let sandbox = Sandbox::new();
+    sandbox.wheel("alpha", "1.0");
+    let venv = sandbox.venv("projects/gone", &uv(), LinkMode::Hardlink, &["alpha"]);
+    delete(&venv);
+    let old = sandbox.archive_of("alpha", "1.0");
+    let id = format!("-{}", &old[1..]);
+    sandbox.rename_archive(&old, &id);
+    let output = sandbox.prune(&["--grace", "0s", "--explain", &id]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(&format!("alpha 1.0 (archive {id})")),
+        "{stdout}"
+    );
+}
