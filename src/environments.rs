@@ -259,27 +259,15 @@ fn atime_is_kept(path: &Path) -> bool {
 /// Adds the links `dir` holds to each multiply linked file (never following a symlink,
 /// never leaving `dev`).
 fn count_links(dir: &Path, dev: u64, links: &mut HashMap<FileId, u64>) {
-    let mut stack = vec![dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.dev() != dev {
-                continue;
-            }
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() && meta.nlink() > 1 {
-                let id = FileId {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                };
-                *links.entry(id).or_default() += 1;
-            }
+    crate::leftovers::each_entry(dir, dev, |meta| {
+        if meta.is_file() && meta.nlink() > 1 {
+            let id = FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            };
+            *links.entry(id).or_default() += 1;
         }
-    }
+    });
 }
 
 /// Whether `name` is how uv names a script's environment: `<file stem>-<digest>` or

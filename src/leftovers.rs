@@ -243,11 +243,32 @@ fn other(
 pub(crate) fn tree_bytes(top: &Path, dev: u64) -> u64 {
     let mut total = 0;
     let mut links: std::collections::HashMap<(u64, u64), (u64, u64)> = Default::default();
+    if let Ok(meta) = std::fs::symlink_metadata(top) {
+        total += meta.blocks() * 512;
+    }
+    each_entry(top, dev, |meta| {
+        if meta.is_dir() || meta.nlink() <= 1 {
+            total += meta.blocks() * 512;
+        } else {
+            let seen = links
+                .entry((meta.dev(), meta.ino()))
+                .or_insert((0, meta.nlink()));
+            seen.0 += 1;
+            if seen.0 == seen.1 {
+                total += meta.blocks() * 512;
+            }
+        }
+    });
+    total
+}
+
+/// Calls `visit` with the `lstat` of every entry below `top` (not `top` itself), never
+/// following a symlink and never entering a directory on another device than `dev`. A
+/// directory that cannot be listed is skipped: the callers only read, for byte counts
+/// and link counts, and keep what they cannot read.
+pub(crate) fn each_entry(top: &Path, dev: u64, mut visit: impl FnMut(&std::fs::Metadata)) {
     let mut stack = vec![top.to_owned()];
     while let Some(dir) = stack.pop() {
-        if let Ok(meta) = std::fs::symlink_metadata(&dir) {
-            total += meta.blocks() * 512;
-        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -258,20 +279,10 @@ pub(crate) fn tree_bytes(top: &Path, dev: u64) -> u64 {
             }
             if meta.is_dir() {
                 stack.push(entry.path());
-            } else if meta.nlink() <= 1 {
-                total += meta.blocks() * 512;
-            } else {
-                let seen = links
-                    .entry((meta.dev(), meta.ino()))
-                    .or_insert((0, meta.nlink()));
-                seen.0 += 1;
-                if seen.0 == seen.1 {
-                    total += meta.blocks() * 512;
-                }
             }
+            visit(&meta);
         }
     }
-    total
 }
 
 /// What [`remove`] did.
