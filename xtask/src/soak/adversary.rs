@@ -53,7 +53,8 @@ use rustix::fs::{Mode, OFlags, RenameFlags};
 use super::bed::{Bed, UvBins, checked};
 use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
-    all_archives, archive_problems, imports, pointers, site_packages, venv_problems, walk,
+    all_archives, archive_problems, archives_of, imports, pointers, site_packages, venv_problems,
+    walk,
 };
 use testbed::index::IndexServer;
 use testbed::wheel::{publish, try_write_wheel, write_source_tree};
@@ -900,18 +901,11 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
     let cache = bed.cache();
     let known = all_archives(&cache);
     let dead_names: Vec<&str> = DEAD.iter().copied().chain([DEAD_SOURCE]).collect();
-    let dead: Vec<String> = known
+    let dead: Vec<String> = dead_names
         .iter()
-        .filter(|id| {
-            dead_names.iter().any(|name| {
-                cache
-                    .join("archive-v0")
-                    .join(id)
-                    .join(format!("{name}-1.0.dist-info"))
-                    .is_dir()
-            })
-        })
-        .cloned()
+        .flat_map(|name| archives_of(&cache, name, "1.0"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     ensure!(
         dead.len() == dead_names.len(),

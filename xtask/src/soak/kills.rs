@@ -28,7 +28,8 @@ use anyhow::{Context, Result, ensure};
 use super::bed::{Bed, UvBins, checked};
 use super::{Failure, ModeReport, nth_seed};
 use testbed::ground_truth::{
-    TRASH_PREFIX, all_archives, imports, pointer_problems, pointers, trash_entries, venv_problems,
+    TRASH_PREFIX, all_archives, archives_of, imports, pointer_problems, pointers, trash_entries,
+    venv_problems,
 };
 use testbed::index::IndexServer;
 use testbed::wheel::{publish, try_write_wheel, write_source_tree};
@@ -432,18 +433,9 @@ fn build(tool: &Path, uv: &UvBins) -> Result<Scenario> {
 
     let cache = bed.cache();
     let known = all_archives(&cache);
-    let dead: BTreeSet<String> = known
+    let dead: BTreeSet<String> = dead_packages
         .iter()
-        .filter(|id| {
-            dead_packages.iter().any(|name| {
-                cache
-                    .join("archive-v0")
-                    .join(id)
-                    .join(format!("{name}-1.0.dist-info"))
-                    .is_dir()
-            })
-        })
-        .cloned()
+        .flat_map(|name| archives_of(&cache, name, "1.0"))
         .collect();
     ensure!(
         dead.len() == dead_packages.len(),
