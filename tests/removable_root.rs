@@ -98,25 +98,55 @@ fn unmounted_paths(report: &serde_json::Value, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// A project registered as a root, on a loop-mounted disk, whose symlink-mode venv uses
+/// `alpha`.
+struct OnDisk {
+    // Fields drop in order: the disk is unmounted before the sandbox goes.
+    disk: Disk,
+    sandbox: Sandbox,
+    project: PathBuf,
+    venv: PathBuf,
+    alpha: String,
+}
+
+impl OnDisk {
+    fn new() -> OnDisk {
+        let sandbox = Sandbox::new();
+        let disk = Disk::new(&sandbox);
+        sandbox.wheel("alpha", "1.0");
+        let project = disk.point.join("proj");
+        let venv = sandbox.venv(
+            "media/disk/proj/.venv",
+            &uv(),
+            LinkMode::Symlink,
+            &["alpha"],
+        );
+        let alpha = sandbox.archive_of("alpha", "1.0");
+        let mut add = sandbox.bare_prune_cmd();
+        add.args(["roots", "add"]).arg(&project);
+        sh(&mut add);
+        OnDisk {
+            disk,
+            sandbox,
+            project,
+            venv,
+            alpha,
+        }
+    }
+}
+
 #[test]
 fn a_registered_root_on_an_unplugged_disk_keeps_what_its_venv_links() {
     if !root_or_skip("a_registered_root_on_an_unplugged_disk_keeps_what_its_venv_links") {
         return;
     }
-    let sandbox = Sandbox::new();
-    let disk = Disk::new(&sandbox);
-    sandbox.wheel("alpha", "1.0");
-    let project = disk.point.join("proj");
-    let venv = sandbox.venv(
-        "media/disk/proj/.venv",
-        &uv(),
-        LinkMode::Symlink,
-        &["alpha"],
-    );
-    let alpha = sandbox.archive_of("alpha", "1.0");
-    let mut add = sandbox.bare_prune_cmd();
-    add.args(["roots", "add"]).arg(&project);
-    sh(&mut add);
+    let OnDisk {
+        sandbox,
+        disk,
+        project,
+        venv,
+        alpha,
+    } = OnDisk::new();
     let args = ["--grace", "0s"];
 
     // Seen while plugged in: what it uses is recorded.
@@ -177,20 +207,14 @@ fn a_root_deleted_from_a_disk_that_is_here_is_forgotten_only_by_apply() {
     if !root_or_skip("a_root_deleted_from_a_disk_that_is_here_is_forgotten_only_by_apply") {
         return;
     }
-    let sandbox = Sandbox::new();
-    let disk = Disk::new(&sandbox);
-    sandbox.wheel("alpha", "1.0");
-    let project = disk.point.join("proj");
-    sandbox.venv(
-        "media/disk/proj/.venv",
-        &uv(),
-        LinkMode::Symlink,
-        &["alpha"],
-    );
-    let alpha = sandbox.archive_of("alpha", "1.0");
-    let mut add = sandbox.bare_prune_cmd();
-    add.args(["roots", "add"]).arg(&project);
-    sh(&mut add);
+    // The disk stays mounted for the whole test: bound, not left to `..`.
+    let OnDisk {
+        sandbox,
+        disk: _disk,
+        project,
+        alpha,
+        ..
+    } = OnDisk::new();
     sandbox.prune_json(&["--grace", "0s"]);
 
     // Deleted, with its disk plugged in: a dry run says so and changes no registry.
@@ -216,20 +240,13 @@ fn another_filesystem_mounted_in_the_disks_place_is_not_the_disk() {
     if !root_or_skip("another_filesystem_mounted_in_the_disks_place_is_not_the_disk") {
         return;
     }
-    let sandbox = Sandbox::new();
-    let disk = Disk::new(&sandbox);
-    sandbox.wheel("alpha", "1.0");
-    let project = disk.point.join("proj");
-    let venv = sandbox.venv(
-        "media/disk/proj/.venv",
-        &uv(),
-        LinkMode::Symlink,
-        &["alpha"],
-    );
-    let alpha = sandbox.archive_of("alpha", "1.0");
-    let mut add = sandbox.bare_prune_cmd();
-    add.args(["roots", "add"]).arg(&project);
-    sh(&mut add);
+    let OnDisk {
+        sandbox,
+        disk,
+        project,
+        venv,
+        alpha,
+    } = OnDisk::new();
     let args = ["--grace", "0s"];
     sandbox.prune_json(&args);
 
