@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,18 +12,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_uv-cache-prune");
-
-/// `program` with the sandbox's isolated environment (home, XDG dirs, cache), plus git's
-/// own isolation from the machine's config.
-fn isolated(sandbox: &Sandbox, program: impl AsRef<OsStr>) -> Command {
-    let mut cmd = sandbox.uv_cmd(Path::new(program.as_ref()));
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    cmd
-}
 
 fn ok(cmd: &mut Command) -> Output {
     let output = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
@@ -37,17 +24,20 @@ fn python_repo(sandbox: &Sandbox) -> PathBuf {
     sandbox.wheel("alpha", "1.0");
     let repo = sandbox.path("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    ok(isolated(sandbox, "git")
+    ok(sandbox
+        .git_cmd("git")
         .arg("-C")
         .arg(&repo)
         .args(["init", "-q", "-b", "main"]));
     std::fs::write(repo.join("pyproject.toml"), "[project]\nname = \"p\"\n").unwrap();
     std::fs::write(repo.join(".gitignore"), ".venv\n").unwrap();
-    ok(isolated(sandbox, "git")
+    ok(sandbox
+        .git_cmd("git")
         .arg("-C")
         .arg(&repo)
         .args(["add", "."]));
-    ok(isolated(sandbox, "git")
+    ok(sandbox
+        .git_cmd("git")
         .arg("-C")
         .arg(&repo)
         .args(["commit", "-qm", "init"]));
@@ -56,19 +46,19 @@ fn python_repo(sandbox: &Sandbox) -> PathBuf {
 }
 
 fn install_hooks(sandbox: &Sandbox, repo: &Path, extra: &[&str]) -> String {
-    let mut cmd = isolated(sandbox, BIN);
+    let mut cmd = sandbox.git_cmd(BIN);
     cmd.args(["install-hooks", "--repo"]).arg(repo).args(extra);
     String::from_utf8_lossy(&ok(&mut cmd).stdout).into_owned()
 }
 
 fn git(sandbox: &Sandbox, repo: &Path, args: &[&str]) -> Command {
-    let mut cmd = isolated(sandbox, "git");
+    let mut cmd = sandbox.git_cmd("git");
     cmd.arg("-C").arg(repo).args(args);
     cmd
 }
 
 fn registered(sandbox: &Sandbox) -> String {
-    let out = ok(isolated(sandbox, BIN).args(["roots", "list"]));
+    let out = ok(sandbox.git_cmd(BIN).args(["roots", "list"]));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -255,7 +245,7 @@ fn an_existing_hook_still_runs_and_uninstall_restores_it_byte_for_byte() {
     assert_eq!(args[2], "1");
     assert_eq!(registered(&sandbox).trim(), path_str(&repo));
     // The shim exits with exactly the old hook's status (how git maps it is git's business).
-    let mut direct = isolated(&sandbox, hooks.join("post-checkout"));
+    let mut direct = sandbox.git_cmd(hooks.join("post-checkout"));
     let status = direct
         .current_dir(&repo)
         .args(["0", "0", "0"])

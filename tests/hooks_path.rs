@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,17 +14,6 @@ use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_uv-cache-prune");
 
-/// `program` in the sandbox, isolated from the machine's git config.
-fn isolated(sandbox: &Sandbox, program: impl AsRef<OsStr>) -> Command {
-    let mut cmd = sandbox.uv_cmd(Path::new(program.as_ref()));
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    cmd
-}
-
 fn ok(cmd: &mut Command) -> Output {
     let output = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
     assert!(output.status.success(), "{}", describe(cmd, &output));
@@ -32,7 +21,7 @@ fn ok(cmd: &mut Command) -> Output {
 }
 
 fn git(sandbox: &Sandbox, repo: &Path) -> Command {
-    let mut cmd = isolated(sandbox, "git");
+    let mut cmd = sandbox.git_cmd("git");
     cmd.arg("-C").arg(repo);
     cmd
 }
@@ -52,13 +41,13 @@ fn repo_with_hooks_path(sandbox: &Sandbox, hooks_path: &Path) -> PathBuf {
 }
 
 fn install_hooks(sandbox: &Sandbox, repo: &Path, extra: &[&str]) -> String {
-    let mut cmd = isolated(sandbox, BIN);
+    let mut cmd = sandbox.git_cmd(BIN);
     cmd.args(["install-hooks", "--repo"]).arg(repo).args(extra);
     String::from_utf8_lossy(&ok(&mut cmd).stdout).into_owned()
 }
 
 fn registered(sandbox: &Sandbox) -> String {
-    let out = ok(isolated(sandbox, BIN).args(["roots", "list"]));
+    let out = ok(sandbox.git_cmd(BIN).args(["roots", "list"]));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

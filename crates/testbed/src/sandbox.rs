@@ -166,6 +166,18 @@ impl Sandbox {
         cmd
     }
 
+    /// `program` (git, or a hook it runs) confined to this sandbox and to git's own
+    /// isolation: no system config, a fixed author and committer.
+    pub fn git_cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = self.uv_cmd(Path::new(program.as_ref()));
+        cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com");
+        cmd
+    }
+
     /// Runs `bin args...` in the sandbox and panics, with its stderr, unless it succeeds.
     pub fn uv_ok<S: AsRef<OsStr>>(&self, bin: &Path, args: &[S]) -> Output {
         run_ok(self.uv_cmd(bin).args(args))
