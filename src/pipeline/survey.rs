@@ -23,6 +23,8 @@ pub(super) struct Survey {
     roots: Vec<RootScan>,
     venvs: Vec<PathBuf>,
     pub(super) plan: Plan,
+    /// The cache's own environments, for the report.
+    environments: Vec<crate::environments::CachedEnvironment>,
     warnings: Vec<String>,
 }
 
@@ -203,6 +205,7 @@ pub(super) fn take(
         roots,
         venvs,
         plan,
+        environments: environments.found,
         warnings,
     })
 }
@@ -351,6 +354,7 @@ impl Survey {
         if let super::LockUse::Only(locks) = &settings.locks {
             report.only_locked = Some(locks.clone());
         }
+        report.environments = self.environments.iter().map(Into::into).collect();
         if let Some(query) = &settings.explain {
             report.explain = Some(crate::report::explain(&self.plan, query));
         }

@@ -82,9 +82,13 @@ impl Report {
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
         let dirs: u64 = self.roots.iter().map(|r| r.dirs_searched).sum();
+        let environments = match self.environments.len() {
+            0 => String::new(),
+            n => format!(" and {}", count(n, "cached environment")),
+        };
         let _ = writeln!(
             out,
-            "Searched {} ({dirs} {}), found {}:",
+            "Searched {} ({dirs} {}), found {}{environments}:",
             count(self.roots.len(), "root"),
             if dirs == 1 {
                 "directory"
@@ -107,6 +111,50 @@ impl Report {
                 n => format!("{}, {}", count(root.venvs, "venv"), count(n, "lock")),
             };
             let _ = writeln!(out, "  {} ({venvs}{unreadable})", safe_path(&root.path));
+        }
+        self.environment_buckets(out);
+    }
+
+    /// One line per `environments-v*` bucket: how many cached environments, of which
+    /// kind, and how many this run removes (`--unused-for`).
+    fn environment_buckets(&self, out: &mut String) {
+        let mut buckets: BTreeMap<std::path::PathBuf, Vec<&super::Environment>> = BTreeMap::new();
+        for env in &self.environments {
+            let named = env.link.as_deref().unwrap_or(&env.path);
+            let bucket = named
+                .strip_prefix(&self.cache_dir)
+                .ok()
+                .and_then(|rest| rest.components().next())
+                .map_or_else(
+                    || named.parent().unwrap_or(named).to_owned(),
+                    |bucket| self.cache_dir.join(bucket),
+                );
+            buckets.entry(bucket).or_default().push(env);
+        }
+        for (bucket, envs) in buckets {
+            let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+            for env in &envs {
+                *kinds.entry(env.kind.to_string()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds
+                .iter()
+                .map(|(kind, n)| match (kind.as_str(), n) {
+                    ("uvx / uv run --with", n) => format!("{n} for {kind}"),
+                    (_, 1) => format!("1 for a {kind}"),
+                    (_, n) => format!("{n} for {kind}s"),
+                })
+                .collect();
+            let stale = match envs.iter().filter(|e| e.stale).count() {
+                0 => String::new(),
+                n => format!("; {n} unused for --unused-for"),
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({}: {}{stale})",
+                safe_path(&bucket),
+                count(envs.len(), "cached environment"),
+                kinds.join(", ")
+            );
         }
     }
 

@@ -73,6 +73,10 @@ pub struct Report {
     pub live: Vec<Live>,
     /// The roots searched for venvs.
     pub roots: Vec<Root>,
+    /// Extension: the cache's own environments (`environments-v*`: PEP 723 scripts,
+    /// `uvx`, `uv run --with`), counted beside the venvs, each with what uv records of
+    /// what it is for.
+    pub environments: Vec<Environment>,
     /// Extension: the archives no one uses that policies hold back, by policy (`grace`,
     /// `keep`, `unused-for`, `max-size`); absent policies hold nothing.
     pub held_back: std::collections::BTreeMap<&'static str, HeldBack>,
@@ -98,6 +102,89 @@ pub struct Report {
     /// runs, orphaned `files-v0` objects); absent when nothing was surveyed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub others: Option<Others>,
+}
+
+/// A cached environment (`crate::environments`), in the JSON as `environments[]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    /// The venv: `environments-v*/<name>` (a script's or project's), or the venv archive
+    /// `archive-v0/<id>` that a `uvx` / `uv run --with` link names.
+    #[serde(serialize_with = "lossy::path")]
+    pub path: PathBuf,
+    /// For `uvx` / `uv run --with`: the `environments-v*/<digest>/<digest>` link.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::option"
+    )]
+    pub link: Option<PathBuf>,
+    /// `script`, `tool-or-with` or `project`.
+    pub kind: crate::environments::EnvironmentKind,
+    /// A script's file name, as its `pyvenv.cfg` records it; null where uv records none.
+    pub script: Option<String>,
+    /// `name version` of each distribution installed in it.
+    pub packages: Vec<String>,
+    /// Not used for `--unused-for`: removed by `--apply` (or, dry run, would be).
+    pub stale: bool,
+}
+
+/// Packages named in a line before the rest are counted.
+const PACKAGES_SHOWN: usize = 3;
+
+impl Environment {
+    /// What it is, in words, from what uv records: the script's file name, else the
+    /// packages it holds (every string from the disk escaped).
+    pub fn describe(&self) -> String {
+        use crate::environments::EnvironmentKind;
+        match (self.kind, &self.script) {
+            (EnvironmentKind::Script, Some(script)) => {
+                format!("cached environment of script {}", safe(script))
+            }
+            (EnvironmentKind::Script, None) => format!(
+                "cached environment of a script uv recorded no file name for{}",
+                self.holding()
+            ),
+            (EnvironmentKind::ToolOrWith, _) => {
+                format!(
+                    "cached environment of uvx / uv run --with{}",
+                    self.holding()
+                )
+            }
+            (EnvironmentKind::Project, _) => {
+                format!("cached project environment{}", self.holding())
+            }
+        }
+    }
+
+    /// `: alpha 1.0, beta 2.0 and 4 more`, or `, empty`.
+    fn holding(&self) -> String {
+        if self.packages.is_empty() {
+            return ", empty".to_owned();
+        }
+        let shown: Vec<String> = self
+            .packages
+            .iter()
+            .take(PACKAGES_SHOWN)
+            .map(|p| safe(p).to_string())
+            .collect();
+        let more = match self.packages.len().saturating_sub(PACKAGES_SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        format!(": {}{more}", shown.join(", "))
+    }
+}
+
+impl From<&crate::environments::CachedEnvironment> for Environment {
+    fn from(env: &crate::environments::CachedEnvironment) -> Self {
+        Self {
+            path: env.path.clone(),
+            link: env.link.clone(),
+            kind: env.kind,
+            script: env.script.clone(),
+            packages: env.packages.clone(),
+            stale: env.stale,
+        }
+    }
 }
 
 /// What a run frees outside `archive-v0` (`crate::leftovers`), in the JSON as `others`.
@@ -496,6 +583,7 @@ impl Report {
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
+            environments: Vec::new(),
             held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings: Vec::new(),
@@ -589,6 +677,7 @@ impl Report {
                     dirs_searched: r.dirs_searched,
                 })
                 .collect(),
+            environments: Vec::new(),
             held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings,
