@@ -390,7 +390,13 @@ pub fn run(args: &Args) -> Result<()> {
         (Some(_), false, _) => report.to_explanation_with(&view),
         (None, false, _) => report.to_human_with(&view),
     };
-    write_stdout(&text)
+    write_stdout(&text)?;
+    // The report of what was done is out; a prune the filesystem stopped short still
+    // fails, so that scripts and CI notice.
+    match &report.incomplete {
+        Some(incomplete) => anyhow::bail!("{}", incomplete.error_line(&report)),
+        None => Ok(()),
+    }
 }
 
 /// `df`: a dry run with the prune's flags, then the view (never deletes).

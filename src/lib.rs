@@ -35,6 +35,8 @@ pub mod archive_id;
 mod at;
 pub mod cli;
 pub mod config;
+#[cfg(unix)]
+mod denied;
 pub mod df;
 mod discover;
 mod dist;

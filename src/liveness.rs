@@ -104,6 +104,7 @@ pub enum EvidenceKind {
     Unrecognized,
     SharedCache,
     PointerRefused,
+    PermissionDenied,
     Grace,
     #[serde(rename = "keep")]
     KeepList,
@@ -128,6 +129,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::Unrecognized => "unrecognized",
             EvidenceKind::SharedCache => "shared-cache",
             EvidenceKind::PointerRefused => "pointer-refused",
+            EvidenceKind::PermissionDenied => "permission-denied",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
             EvidenceKind::RecentlyUsed => "recently-used",

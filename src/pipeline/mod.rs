@@ -233,6 +233,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
         others.removed = Some(removal.other_entries);
         others.removed_bytes = Some(removal.other_bytes);
     }
+    report.incomplete = crate::report::Incomplete::of(&removal, cache.root());
     report.warnings.extend(removal.warnings);
     report.keep_refused(&removal.kept);
     Ok(report)

@@ -161,9 +161,14 @@ impl Report {
     /// `N archives: A in use, B held back, C removable; X reclaimable.`
     fn count_line(&self, view: &View) -> String {
         let a = &self.archives;
-        let doubt = match a.in_doubt {
+        let denied = self.kept_for_permission();
+        let doubt = match a.in_doubt.saturating_sub(denied) {
             0 => String::new(),
             n => format!("{n} kept in doubt, "),
+        };
+        let doubt = match denied {
+            0 => doubt,
+            n => format!("{doubt}{n} not removed (permission denied), "),
         };
         let text = format!(
             "{}: {} in use, {} held back, {doubt}{} removable; {} reclaimable.",
@@ -174,6 +179,27 @@ impl Report {
             human_bytes(self.reclaimable_bytes)
         );
         format!("{}\n", wrap(&text, view.width, 2))
+    }
+
+    /// An `--apply` the filesystem stopped short: what was deleted (or that nothing
+    /// was), what was kept, and what to do.
+    fn incomplete_lines(&self, out: &mut String, incomplete: &super::Incomplete, view: &View) {
+        let kept = count(incomplete.kept_archives, "archive");
+        let text = if incomplete.deleted_anything {
+            format!(
+                "Removed {} and {}: {} freed; then permission denied: {kept} kept whole.",
+                count(self.removed_archives.unwrap_or(0), "archive"),
+                count(self.removed_pointers.unwrap_or(0), "pointer"),
+                human_bytes(self.removed_bytes.unwrap_or(0)),
+            )
+        } else {
+            format!("Nothing was deleted: permission denied; {kept} kept whole.")
+        };
+        let _ = writeln!(out, "{}", view.yellow(&wrap(&text, view.width, 2)));
+        let _ = writeln!(out, "To finish the prune:");
+        for line in &incomplete.what_to_do {
+            let _ = writeln!(out, "{}", wrap(&format!("  {}", safe(line)), view.width, 4));
+        }
     }
 
     /// What was or would be freed: the last lines, and all that `-q` prints.
@@ -226,7 +252,9 @@ impl Report {
             };
             let _ = writeln!(out, "{}", wrap(&text, view.width, 2));
         }
-        if let Some(removed) = self.removed_bytes {
+        if let Some(incomplete) = &self.incomplete {
+            self.incomplete_lines(&mut out, incomplete, view);
+        } else if let Some(removed) = self.removed_bytes {
             let text = format!(
                 "Removed {} and {}: {} freed (planned {}).",
                 count(self.removed_archives.unwrap_or(0), "archive"),
@@ -297,14 +325,37 @@ impl Report {
             }
             para(view.yellow(&(text + ".")));
         }
-        if self.archives.in_doubt > 0 {
+        // Kept only because `--apply` may not remove them: not a doubt about use.
+        doubts.remove(&EvidenceKind::PermissionDenied);
+        let denied = self.kept_for_permission();
+        let in_doubt = self.archives.in_doubt.saturating_sub(denied);
+        if in_doubt > 0 {
             para(format!(
                 "\nKept in doubt (nothing was seen using them, but something could): {} ({}; \
                  the warnings say what to check).",
-                count(self.archives.in_doubt, "archive"),
+                count(in_doubt, "archive"),
                 listed(&doubts)
             ));
         }
+        if denied > 0 {
+            para(format!(
+                "\nNot removed, permission denied: {} (kept whole; the last lines say what to do).",
+                count(denied, "archive")
+            ));
+        }
+    }
+
+    /// Candidates `--apply` kept only because it may not remove them.
+    fn kept_for_permission(&self) -> usize {
+        self.live
+            .iter()
+            .filter(|l| {
+                !l.evidence.is_empty()
+                    && l.evidence
+                        .iter()
+                        .all(|e| e.kind == EvidenceKind::PermissionDenied)
+            })
+            .count()
     }
 
     /// `--per-venv`: what each venv alone keeps alive.

@@ -90,6 +90,7 @@ mod tests {
             EvidenceKind::Unrecognized,
             EvidenceKind::SharedCache,
             EvidenceKind::PointerRefused,
+            EvidenceKind::PermissionDenied,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
             EvidenceKind::RecentlyUsed,

@@ -64,6 +64,11 @@ pub struct Report {
     /// (not part of the plan, so not in `removed_bytes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leftover_trash: Option<LeftoverTrash>,
+    /// Extension, `--apply` only: present when the filesystem refused changes the plan
+    /// needed (another user's directory, a read-only one or mount): what was kept and what
+    /// to do. The run exits non-zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<&'static str>,
@@ -235,6 +240,73 @@ impl Others {
         out.candidates
             .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
         out
+    }
+}
+
+/// What `--apply` could not do for lack of permission, in the JSON as `incomplete`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incomplete {
+    /// `permission-denied`: the one cause so far.
+    pub cause: &'static str,
+    /// The directories that refused a change, each once, in the order met.
+    #[serde(serialize_with = "lossy::vec")]
+    pub denied: Vec<PathBuf>,
+    /// Candidates kept whole because of it (in `live`, with `permission-denied`).
+    pub kept_archives: usize,
+    /// Whether anything at all was deleted before or besides the refusals.
+    pub deleted_anything: bool,
+    /// What to do, one sentence per directory (at most three, then a count).
+    pub what_to_do: Vec<String>,
+}
+
+impl Incomplete {
+    /// From what `apply` met in the cache at `cache_root`; `None` when nothing was
+    /// refused.
+    pub fn of(removal: &crate::apply::Removal, cache_root: &Path) -> Option<Self> {
+        if removal.denied.is_empty() {
+            return None;
+        }
+        Some(Self {
+            cause: "permission-denied",
+            denied: crate::denied::distinct(&removal.denied)
+                .iter()
+                .map(|d| d.dir.clone())
+                .collect(),
+            kept_archives: removal
+                .kept
+                .iter()
+                .filter(|k| k.kind == EvidenceKind::PermissionDenied)
+                .count(),
+            deleted_anything: removal.archives > 0
+                || removal.pointers > 0
+                || removal.other_entries > 0
+                || removal.bytes > 0
+                || removal.leftover.entries > 0,
+            what_to_do: crate::denied::advice(&removal.denied, cache_root),
+        })
+    }
+
+    /// The one line for stderr (`error: ...`): whether anything was deleted, what was
+    /// kept, and the first thing to do.
+    pub fn error_line(&self, report: &Report) -> String {
+        let done = if self.deleted_anything {
+            format!(
+                "removed {} ({}) and kept {} it may not change",
+                text::count(report.removed_archives.unwrap_or(0), "archive"),
+                human_bytes(report.removed_bytes.unwrap_or(0)),
+                text::count(self.kept_archives, "archive")
+            )
+        } else {
+            format!(
+                "nothing was deleted ({} kept)",
+                text::count(self.kept_archives, "archive")
+            )
+        };
+        let first = self
+            .what_to_do
+            .first()
+            .map_or(String::new(), |w| format!("; {w}"));
+        format!("--apply could not finish, permission denied: {done}{first}")
     }
 }
 
@@ -449,8 +521,10 @@ pub struct NotSearchedMount {
 
 impl Report {
     /// Moves the candidates `--apply` had to keep (a pointer naming each could not be
-    /// removed safely) from the removed to the kept, with a `pointer-refused` reason, so
-    /// that the report never calls an archive removed that is still there.
+    /// removed safely or for lack of permission, `archive-v0` could not be changed, a
+    /// cached environment linking into it was kept) from the removed to the kept, with a
+    /// `pointer-refused` or `permission-denied` reason, so that the report never calls an
+    /// archive removed that is still there.
     pub fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
         for kept in kept {
             let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
@@ -466,9 +540,9 @@ impl Report {
                 name: candidate.name,
                 version: candidate.version,
                 evidence: vec![EvidenceJson {
-                    kind: EvidenceKind::PointerRefused,
+                    kind: kept.kind,
                     venv: None,
-                    path: Some(kept.pointer.clone()),
+                    path: Some(kept.path.clone()),
                     detail: Some(kept.why.clone()),
                 }],
                 last_use: candidate.last_use,
@@ -579,6 +653,7 @@ impl Report {
             removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
+            incomplete: None,
             lock_holder: None,
             candidates: Vec::new(),
             live: Vec::new(),
@@ -654,6 +729,7 @@ impl Report {
             removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
+            incomplete: None,
             lock_holder: None,
             candidates,
             live,
