@@ -1,6 +1,6 @@
 //! `cargo xtask doctor`: the same report as `uv-cache-prune doctor`.
 
 pub fn run() -> anyhow::Result<()> {
-    print!("{}", uv_cache_prune::doctor::report()?);
+    print!("{}", uv_cache_prune::doctor()?);
     Ok(())
 }

@@ -27,7 +27,7 @@ enum Task {
     /// Benchmark the tool against `du -s`, a link-count scan and `rm -rf` on a synthetic cache
     Bench(bench::Args),
     /// Install the git hooks that prune after checkouts into a repository
-    InstallHooks(uv_cache_prune::cli::InstallHooksArgs),
+    InstallHooks(uv_cache_prune::InstallHooksArgs),
     /// Install the uv-cache-prune binary (cargo install --path .) for the hooks to find
     Install,
     /// Show the cache, config, roots, hooks and what a prune would free
