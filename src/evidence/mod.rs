@@ -30,6 +30,7 @@
 //! every root), is checked by the plan while it counts bytes, since that walk stats every
 //! file of a candidate anyway.
 
+pub(crate) mod collect;
 pub(crate) mod lock_match;
 pub(crate) mod lock_use;
 

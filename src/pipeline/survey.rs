@@ -13,6 +13,7 @@ use crate::cache::locate::CacheDir;
 #[cfg(unix)]
 use crate::discover::users;
 use crate::discover::{self, RootOrigin, RootScan, RootSpec};
+use crate::evidence::collect::{Sources, collect};
 use crate::plan::{self, Plan};
 use crate::report::Report;
 use crate::report::progress::Progress;
@@ -157,20 +158,28 @@ pub(super) fn take(
         Some(state) => last_seen_before(state, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
     };
-    let options = plan::Options {
-        policy: settings.policy.clone(),
-        now: settings.now,
-        last_seen,
+    let only_locked = matches!(settings.locks, super::LockUse::Only(_));
+    let sources = Sources {
         blind_spots,
         unseen_users,
         locks,
         unmounted,
-        only_locked: matches!(settings.locks, super::LockUse::Only(_)),
+        only_locked,
+        stale_envs: environments.stale_archives.clone(),
+        threads: settings.threads,
+    };
+    let doubt = sources.doubt();
+    let collected = collect(&inventory, cache, &venvs, sources, progress);
+    let options = plan::Options {
+        policy: settings.policy.clone(),
+        now: settings.now,
+        last_seen,
+        only_locked,
         threads: settings.threads,
         stale_envs: environments.stale_archives,
         going_links: environments.going_links,
     };
-    let mut plan = plan::make(&inventory, cache, &venvs, &options, progress);
+    let mut plan = plan::make(&inventory, cache, collected, &options, progress);
     warnings.extend(plan.notes.iter().cloned());
     // Beyond archive-v0: leftovers of interrupted uv runs and orphaned objects.
     let (others, other_warnings) =
@@ -182,7 +191,7 @@ pub(super) fn take(
         plan: &plan,
         locked: &locked_names,
         keep: &settings.policy.keep,
-        doubt: !options.blind_spots.is_empty() || options.unseen_users.is_some(),
+        doubt,
         grace: settings.policy.grace,
         unused_for: settings.policy.unused_for,
         now: settings.now,

@@ -35,6 +35,7 @@
 
 pub(crate) mod measure;
 pub(crate) mod per_venv;
+pub(crate) mod policy;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,12 +47,13 @@ use crate::cache::inventory::{Archive, ArchiveKind, Inventory};
 use crate::cache::locate::CacheDir;
 use crate::cache::objects::{Object, ObjectIndex};
 use crate::cache::pointer::Target;
-use crate::evidence::{Evidence, Findings, Matcher};
+use crate::evidence::collect::Collected;
+use crate::evidence::{Evidence, Findings};
 use crate::plan::measure::ArchiveWalk;
 use crate::report::progress::Progress;
 use crate::state::LastSeen;
 use crate::sys::fs_meta::{FileId, entry_stat};
-use crate::sys::threads::{self, Threads};
+use crate::sys::threads::Threads;
 
 /// The policies a user can set; all choose among dead archives only.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +68,7 @@ pub struct Policy {
     pub max_size: Option<u64>,
 }
 
-/// What the plan needs beyond the inventory and the venvs.
+/// What the plan needs beyond the inventory and the evidence.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub policy: Policy,
@@ -74,22 +76,10 @@ pub struct Options {
     pub now: SystemTime,
     /// When our earlier scans last saw each archive live.
     pub last_seen: LastSeen,
-    /// Parts of roots we could not read: a venv hiding there could use any archive.
-    /// Each keeps every archive (`unreadable`); empty when the user allows it.
-    pub blind_spots: Vec<(PathBuf, String)>,
-    /// The users of a shared cache this run cannot see (`crate::discover::users`), named: a
-    /// symlink venv of theirs may use any archive, so each is kept (`shared-cache`).
-    pub unseen_users: Option<String>,
-    /// What `uv.lock` files keep (`lockfile` evidence).
-    pub locks: Findings,
-    /// What registered roots whose filesystem is not here used when last seen
-    /// (`root-unmounted` evidence).
-    pub unmounted: Findings,
-    /// CI mode (`--only-locked`): the locks are the only sign of use. Venvs, cached
-    /// environments and link counts are not consulted; doubt (unreadable pointers or
-    /// archives) and the policies still keep.
+    /// CI mode (`--only-locked`): the locks are the only sign of use; link counts are
+    /// not consulted (doubt and the policies still keep).
     pub only_locked: bool,
-    /// Threads for venv matching and the candidate walk.
+    /// Threads for the candidate walk.
     pub threads: Threads,
     /// Cached environments not used for `--unused-for` (`crate::buckets::environments`): their
     /// `environments-v*` links are no evidence.
@@ -198,15 +188,20 @@ impl Plan {
 pub fn make(
     inventory: &Inventory,
     cache: &CacheDir,
-    venvs: &[PathBuf],
+    collected: Collected,
     options: &Options,
     progress: &Progress,
 ) -> Plan {
+    let Collected {
+        mut intrinsic,
+        found,
+        environments,
+    } = collected;
     let mut planner = Planner {
         inventory,
         options,
         progress,
-        matcher: Matcher::new(inventory, cache),
+        environments,
         evidence: EvidenceMap::default(),
         scanned_envs: HashSet::new(),
         walks: HashMap::new(),
@@ -215,36 +210,20 @@ pub fn make(
         metadata_links: metadata_links(inventory),
     };
     for archive in inventory.archives.values() {
-        planner.evidence.add_all(intrinsic(archive, options));
+        let id = &archive.id;
+        let doubt = intrinsic.remove(id).unwrap_or_default();
+        let facts = policy::Facts {
+            package: archive.dist().map(|d| &d.name),
+            created: archive.created,
+            last_use: last_use(archive, &options.last_seen),
+        };
+        let held = policy::holds(facts, &options.policy, options.now);
+        let reasons = doubt.into_iter().chain(held);
+        planner
+            .evidence
+            .add_all(reasons.map(|e| (id.clone(), e)).collect());
     }
-    planner.evidence.add_all(options.locks.clone());
-    planner.evidence.add_all(options.unmounted.clone());
-    let mut from_pointers = planner.matcher.pointer_findings();
-    if options.only_locked {
-        from_pointers.retain(|(_, e)| !matches!(e, Evidence::Environment { .. }));
-    }
-    // A stale cached environment's links keep nothing (`crate::buckets::environments`).
-    from_pointers.retain(|(id, e)| {
-        !(matches!(e, Evidence::Environment { .. }) && options.stale_envs.contains(id))
-    });
-    planner.evidence.add_all(from_pointers);
-    // Venvs on every thread, each with its own matcher (its caches are per thread); the
-    // findings are added in venv order, as if one thread had matched them all.
-    let bar = progress.bar(venvs.len() as u64, "matching venvs");
-    let found = threads::map_with(
-        options.threads,
-        venvs,
-        || Matcher::new(inventory, cache),
-        |matcher, venv| {
-            let findings = matcher.scan_venv(venv);
-            bar.inc(1);
-            findings
-        },
-    );
-    for findings in found {
-        planner.evidence.add_all(findings);
-    }
-    bar.finish_and_clear();
+    planner.evidence.add_all(found);
 
     let mut notes = Vec::new();
     let cache_bytes = options
@@ -276,72 +255,13 @@ fn last_use(archive: &Archive, last_seen: &LastSeen) -> Option<SystemTime> {
         .max()
 }
 
-/// Reasons an archive carries by itself, before any venv is looked at.
-fn intrinsic(archive: &Archive, options: &Options) -> Findings {
-    let mut findings = Findings::new();
-    let id = || archive.id.clone();
-    match &archive.kind {
-        ArchiveKind::Unrecognized => findings.push((id(), Evidence::Unrecognized)),
-        ArchiveKind::Unreadable(reason) => findings.push((
-            id(),
-            Evidence::Unreadable {
-                path: archive.path.clone(),
-                reason: reason.clone(),
-            },
-        )),
-        ArchiveKind::Wheel { .. } | ArchiveKind::Venv => {}
-    }
-    for (path, reason) in &options.blind_spots {
-        findings.push((
-            id(),
-            Evidence::Unreadable {
-                path: path.clone(),
-                reason: format!("part of a root could not be read: {reason}"),
-            },
-        ));
-    }
-    if let Some(unseen) = &options.unseen_users {
-        findings.push((
-            id(),
-            Evidence::SharedCache {
-                unseen: unseen.clone(),
-            },
-        ));
-    }
-    let policy = &options.policy;
-    if let Some(dist) = archive.dist()
-        && policy.keep.contains(&dist.name)
-    {
-        findings.push((
-            id(),
-            Evidence::KeepList {
-                package: dist.name.clone(),
-            },
-        ));
-    }
-    let since = |time: Option<SystemTime>| {
-        // Unknown, or in the future: treat as just now.
-        time.and_then(|t| options.now.duration_since(t).ok())
-            .unwrap_or(Duration::ZERO)
-    };
-    let age = since(archive.created);
-    if age < policy.grace {
-        findings.push((id(), Evidence::Grace { age }));
-    }
-    if let Some(unused_for) = policy.unused_for {
-        let ago = since(last_use(archive, &options.last_seen));
-        if ago < unused_for {
-            findings.push((id(), Evidence::RecentlyUsed { ago }));
-        }
-    }
-    findings
-}
-
 struct Planner<'a> {
     inventory: &'a Inventory,
     options: &'a Options,
     progress: &'a Progress,
-    matcher: Matcher<'a>,
+    /// What each cached environment links (`crate::evidence::collect`), added once the
+    /// environment is kept.
+    environments: BTreeMap<ArchiveId, Findings>,
     evidence: EvidenceMap,
     scanned_envs: HashSet<ArchiveId>,
     walks: HashMap<ArchiveId, ArchiveWalk>,
@@ -375,8 +295,8 @@ impl<'a> Planner<'a> {
             if !new_envs.is_empty() {
                 for archive in new_envs {
                     self.scanned_envs.insert(archive.id.clone());
-                    let findings = self.matcher.scan_venv(&archive.path);
-                    self.evidence.add_all(findings);
+                    let findings = self.environments.remove(&archive.id);
+                    self.evidence.add_all(findings.unwrap_or_default());
                 }
                 continue;
             }
@@ -460,16 +380,11 @@ impl<'a> Planner<'a> {
         let last_seen = &self.options.last_seen;
         let mut candidates = self.candidates();
         candidates.sort_by_key(|a| (last_use(a, last_seen), a.id.clone()));
-        let mut remaining = cache_bytes;
-        let mut spared = Findings::new();
         let mut counted = HashSet::new();
-        for archive in candidates {
-            if remaining <= max_size {
-                spared.push((archive.id.clone(), Evidence::WithinSize));
-            } else {
-                remaining -= self.walks[&archive.id].bytes(&mut counted).min(remaining);
-            }
-        }
+        let order = candidates.iter().map(|a| &a.id);
+        let bytes = |id: &ArchiveId| self.walks[id].bytes(&mut counted);
+        let (spared, remaining) = policy::fit(max_size, cache_bytes, order, bytes);
+        let spared = spared.into_iter().map(|id| (id, Evidence::WithinSize));
         let note = (remaining > max_size).then(|| {
             format!(
                 "the cache stays above --max-size {} after removing every dead archive: {} remain, held by live archives",
@@ -477,7 +392,7 @@ impl<'a> Planner<'a> {
                 crate::units::human_bytes(remaining)
             )
         });
-        (spared, note)
+        (spared.collect(), note)
     }
 
     fn finish(self) -> Plan {
