@@ -10,8 +10,7 @@
 //! Roots are assembled in [`roots`]; the survey (stages 2 to 5), last-use bookkeeping
 //! and the report built from them in [`survey`].
 
-mod locks;
-mod roots;
+pub(crate) mod df;
 mod survey;
 
 use std::path::PathBuf;
@@ -19,17 +18,17 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
+use crate::apply::cache_lock::{self, Acquired, Wait};
+use crate::apply::guard::Guard;
 use crate::apply::{self, Faults};
-use crate::config::Config;
-use crate::dist::PackageName;
-use crate::guard::Guard;
-use crate::locate::{self, Validated};
-use crate::lock::{self, Acquired, Wait};
+use crate::cache::dist::PackageName;
+use crate::cache::locate::{self, Validated};
+use crate::cli::config::Config;
 use crate::plan::Policy;
-use crate::progress::Progress;
+use crate::report::progress::Progress;
 use crate::report::{LeftoverTrash, Report, Status};
 use crate::state;
-use crate::threads::Threads;
+use crate::sys::threads::Threads;
 
 /// The default grace window: an archive this young may be mid-install.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
@@ -112,7 +111,7 @@ pub struct Settings {
     /// Threads for the inventory, venv matching, the candidate walk and deletion.
     pub threads: Threads,
     /// `--all-users` (root only): search the home, tool dir and registered roots of
-    /// every user of a shared cache, so that their venvs are seen (`crate::users`).
+    /// every user of a shared cache, so that their venvs are seen (`crate::discover::users`).
     pub all_users: bool,
 }
 
@@ -200,7 +199,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     // Refuse before locking: the lock file is created if missing, and we create nothing
     // in a directory we would refuse.
     let guard = Guard::new(&cache)?;
-    let _lock = match lock::exclusive(&cache, &guard, settings.mode.wait())? {
+    let _lock = match cache_lock::exclusive(&cache, &guard, settings.mode.wait())? {
         Acquired::Held(lock) => lock,
         Acquired::Busy { path, holder } => {
             eprintln!(

@@ -8,15 +8,15 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::Settings;
-use crate::discover::{self, RootOrigin, RootScan, RootSpec};
-use crate::inventory::{self, Inventory};
-use crate::locate::CacheDir;
-use crate::plan::{self, Plan};
-use crate::progress::Progress;
-use crate::report::Report;
-use crate::state;
+use crate::cache::inventory::{self, Inventory};
+use crate::cache::locate::CacheDir;
 #[cfg(unix)]
-use crate::users;
+use crate::discover::users;
+use crate::discover::{self, RootOrigin, RootScan, RootSpec};
+use crate::plan::{self, Plan};
+use crate::report::Report;
+use crate::report::progress::Progress;
+use crate::state;
 
 /// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
@@ -42,12 +42,12 @@ pub(super) fn take(
     // CI mode walks no root: only the locks it names say what is live.
     let specs = match settings.locks {
         super::LockUse::Only(_) => Vec::new(),
-        _ => super::roots::specs(
+        _ => crate::discover::roots::specs(
             settings,
             state,
             &inventory,
             cache.root(),
-            super::roots::Absent {
+            crate::discover::roots::Absent {
                 warnings: &mut warnings,
                 blind_spots: &mut blind_spots,
                 unmounted: &mut unmounted,
@@ -125,7 +125,7 @@ pub(super) fn take(
     venvs.sort();
     venvs.dedup();
 
-    let (locks, locked_names) = super::locks::findings(
+    let (locks, locked_names) = crate::evidence::lock_use::findings(
         &settings.locks,
         &roots,
         &inventory,
@@ -135,14 +135,14 @@ pub(super) fn take(
         &mut blind_spots,
     )?;
 
-    // Cached environments: which are stale under --unused-for (`crate::environments`);
+    // Cached environments: which are stale under --unused-for (`crate::buckets::environments`);
     // fresh script environments are venvs like any other. CI mode consults none.
     let environments = match settings.locks {
-        super::LockUse::Only(_) => crate::environments::Environments::default(),
-        _ => crate::environments::survey(
+        super::LockUse::Only(_) => crate::buckets::environments::Environments::default(),
+        _ => crate::buckets::environments::survey(
             cache.root(),
             &inventory,
-            &crate::environments::Context {
+            &crate::buckets::environments::Context {
                 unused_for: settings.policy.unused_for,
                 grace: settings.policy.grace,
                 now: settings.now,
@@ -174,11 +174,11 @@ pub(super) fn take(
     warnings.extend(plan.notes.iter().cloned());
     // Beyond archive-v0: leftovers of interrupted uv runs and orphaned objects.
     let (others, other_warnings) =
-        crate::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
+        crate::buckets::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
     plan.others = others;
     warnings.extend(other_warnings);
     // Built sdists whose archives all go and that no lock names.
-    let sdist_context = crate::sdists::Context {
+    let sdist_context = crate::buckets::sdists::Context {
         plan: &plan,
         locked: &locked_names,
         keep: &settings.policy.keep,
@@ -187,9 +187,9 @@ pub(super) fn take(
         unused_for: settings.policy.unused_for,
         now: settings.now,
     };
-    let (sdists, sdist_warnings) = crate::sdists::survey(cache.root(), &sdist_context);
+    let (sdists, sdist_warnings) = crate::buckets::sdists::survey(cache.root(), &sdist_context);
     // Index pages of packages with no archive left and no lock (only with --unused-for).
-    let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &sdist_context);
+    let (pages, page_warnings) = crate::buckets::index_pages::survey(cache.root(), &sdist_context);
     plan.others.extend(environments.stale_scripts);
     plan.others.extend(sdists);
     plan.others.extend(pages);
@@ -207,7 +207,7 @@ pub(super) fn take(
     })
 }
 
-/// Who uses the cache and who of them this run sees (`crate::users`): the roots with
+/// Who uses the cache and who of them this run sees (`crate::discover::users`): the roots with
 /// the other users' roots added (`--all-users`), and the unseen users in words, whose
 /// doubt keeps every archive (with one warning saying how to prune instead).
 #[cfg(unix)]
@@ -263,11 +263,11 @@ fn record_live(
     warnings: &mut Vec<String>,
 ) {
     // A cached environment's link or files say it exists, not that it was used: its use
-    // is judged from its own times (`crate::environments`), and what it keeps lives as
+    // is judged from its own times (`crate::buckets::environments`), and what it keeps lives as
     // long as it does, so neither is recorded.
-    let by_environment = |e: &crate::liveness::Evidence| {
+    let by_environment = |e: &crate::evidence::Evidence| {
         let source = match e {
-            crate::liveness::Evidence::Environment { by } => Some(by.as_path()),
+            crate::evidence::Evidence::Environment { by } => Some(by.as_path()),
             _ => e.venv(),
         };
         source.is_some_and(|p| p.starts_with(cache.root()))
@@ -307,7 +307,7 @@ fn record_roots_seen(
     if walked.is_empty() && !state.has_roots_seen() {
         return;
     }
-    let mounts = crate::mounts::MountTable::current().ok();
+    let mounts = crate::sys::mounts::MountTable::current().ok();
     let seen = walked
         .into_iter()
         .filter_map(|root| {
@@ -355,7 +355,7 @@ impl Survey {
             report.explain = Some(crate::report::explain(&self.plan, query));
         }
         if settings.per_venv {
-            report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
+            report.venvs = Some(crate::plan::per_venv::shares(&self.plan, &self.venvs));
         }
         let others = crate::report::Others::of(&self.plan.others, cache.root());
         // What the prune frees outside archive-v0, per bucket, for `df`.

@@ -27,11 +27,11 @@ enum Task {
     /// Benchmark the tool against `du -s`, a link-count scan and `rm -rf` on a synthetic cache
     Bench(bench::Args),
     /// Install the git hooks that prune after checkouts into a repository
-    InstallHooks(uv_cache_prune::cli::InstallHooksArgs),
+    InstallHooks(uv_cache_prune::InstallHooksArgs),
     /// Install the uv-cache-prune binary (cargo install --path .) for the hooks to find
     Install,
     /// Show the cache, config, roots, hooks and what a prune would free
-    Doctor(uv_cache_prune::cli::DoctorArgs),
+    Doctor(uv_cache_prune::DoctorArgs),
     /// Write the man pages (uv-cache-prune.1 and one per subcommand) into --out
     Man(man::Args),
     /// Soak the tool: SIGKILLs, racing uv workers and model-based cases, with a summary
