@@ -30,6 +30,15 @@ use crate::cache::locate::CacheDir;
 pub struct CacheLock {
     _marker: Option<File>,
     _file: File,
+    /// The cache root it locks, as named.
+    root: PathBuf,
+}
+
+impl CacheLock {
+    /// The root of the cache this lock is on, as named.
+    pub fn cache_root(&self) -> &Path {
+        &self.root
+    }
 }
 
 /// How long to wait when uv is using the cache.
@@ -84,7 +93,12 @@ pub enum Acquired {
 /// Takes the exclusive cache lock. With [`Wait::UpTo`], says once on stderr that it is
 /// waiting, and fails with a one-line error naming the lock file when the time is up.
 /// The lock file is opened relative to the cache root `guard` validated, never by path.
-pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired> {
+pub fn exclusive(
+    cache: &CacheDir,
+    guard: &Guard,
+    wait: Wait,
+    notice: fn(&str),
+) -> Result<Acquired> {
     let path = cache.root().join(crate::cache::layout::LOCK_FILE);
     let file = open_lock_file(guard, &path)?;
     crate::apply::parent_uv::refuse_if_an_ancestor_holds(&file, &path)?;
@@ -102,6 +116,7 @@ pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired
                 return Ok(Acquired::Held(CacheLock {
                     _marker: marker,
                     _file: file,
+                    root: cache.root().to_owned(),
                 }));
             }
             Err(TryLockError::Error(err)) => {
@@ -122,11 +137,11 @@ pub fn exclusive(cache: &CacheDir, guard: &Guard, wait: Wait) -> Result<Acquired
             );
         }
         if !said {
-            eprintln!(
+            notice(&format!(
                 "{}; waiting for the lock on {} (--lock-timeout)",
                 crate::report::safe(&holder.describe()),
                 crate::report::safe_path(&path)
-            );
+            ));
             said = true;
         }
         std::thread::sleep(pause.min(deadline - now));

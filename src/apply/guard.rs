@@ -48,6 +48,11 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The cache root as named, before any symlink was resolved.
+    pub fn cache_named(&self) -> &Path {
+        &self.cache_named
+    }
+
     pub fn new(cache: &CacheDir) -> Result<Self> {
         let root = cache.root();
         let cache_real = cache.real().to_owned();

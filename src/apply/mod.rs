@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::Result;
 
+use crate::apply::cache_lock::CacheLock;
 use crate::apply::guard::{ArchiveDir, CacheRoot, Guard, Moved, PointerRemoval};
 use crate::cache::archive_id::ArchiveId;
 use crate::plan::Plan;
@@ -141,13 +142,54 @@ impl Faults {
     }
 }
 
-/// Removes trash left by an interrupted run. Call with the lock held.
+/// The one way to delete from the cache: made from uv's exclusive lock, which it holds
+/// until it is dropped, and the [`Guard`] of the cache that lock is on. Deleting is only
+/// ever a method of this type, so no code path can delete without the lock (cargo's `Gc`
+/// holds its lock the same way); its plan must be made after it was built, under the lock.
+#[derive(Debug)]
+pub struct Pruner {
+    guard: Guard,
+    faults: Faults,
+    /// Held, not read: releasing it is dropping the pruner.
+    _lock: CacheLock,
+}
+
+impl Pruner {
+    /// Deletion under `lock`, within `guard`'s rules. `lock` must be the lock of the cache
+    /// `guard` checked: both name its root.
+    pub fn new(guard: Guard, lock: CacheLock) -> Result<Self> {
+        anyhow::ensure!(
+            lock.cache_root() == guard.cache_named(),
+            "internal error: the lock on {} does not guard {}",
+            lock.cache_root().display(),
+            guard.cache_named().display()
+        );
+        Ok(Self {
+            guard,
+            faults: Faults::from_env(),
+            _lock: lock,
+        })
+    }
+
+    /// Removes trash left by an interrupted run (see [`remove_leftover_trash`]).
+    pub fn remove_leftover_trash(&self) -> Result<Removal> {
+        remove_leftover_trash(&self.guard, &self.faults)
+    }
+
+    /// Deletes `plan`'s candidates, their pointers and the dangling pointers (see
+    /// [`apply`]). `plan` must have been made under this pruner's lock.
+    pub fn apply(&self, plan: &Plan, progress: &Progress, threads: Threads) -> Result<Removal> {
+        apply(plan, &self.guard, &self.faults, progress, threads)
+    }
+}
+
+/// Removes trash left by an interrupted run. Only a [`Pruner`] calls it.
 ///
 /// Only directories named `<TRASH_PREFIX><valid id>` are ours; anything else wearing the
 /// prefix (a symlink, a file, a bad id) was not made by us and is left, with a warning.
 /// Whatever cannot be deleted is left and warned about too: one stuck entry must not stop
 /// this and every later run from removing new dead archives.
-pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
+fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
     let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
     for entry in dir.trash_entries()? {
@@ -169,13 +211,13 @@ pub fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> 
 }
 
 /// Deletes every candidate of `plan` with its pointers, then every dangling pointer.
-/// Call with the lock held, on a plan made under that lock.
+/// Only a [`Pruner`] calls it, on a plan made under its lock.
 ///
 /// An archive one of whose pointers cannot be removed safely (its path leads through a
 /// symlink or onto another mount, say) is kept, with a warning: the run goes on with the
 /// others. A pointer must never outlive its archive, so the archive is only renamed once
 /// every pointer naming it is gone.
-pub fn apply(
+fn apply(
     plan: &Plan,
     guard: &Guard,
     faults: &Faults,

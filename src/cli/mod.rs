@@ -391,6 +391,9 @@ pub fn run(args: &Args) -> Result<()> {
     crate::report::progress::set_verbosity(verbosity);
     let view = crate::report::View::for_stdout(prune.all, prune.color, verbosity);
     let report = build_report(prune)?;
+    if let Some(notice) = &report.busy_notice {
+        eprintln!("{notice}");
+    }
     if verbosity == crate::report::Verbosity::Verbose {
         eprint!("{}", crate::report::progress::timings());
         for root in &report.roots {
@@ -843,6 +846,9 @@ pub(crate) fn settings(args: &PruneArgs, config: &Config) -> Result<Settings> {
         Mode::DryRun
     };
     let mut settings = Settings::new(config, mode)?;
+    // The one thing said while the run blocks (waiting for uv's lock): the library does
+    // not print, so the command line says where.
+    settings.notice = |line| eprintln!("{line}");
     if !args.only_locked.is_empty() {
         // Absolute, so that the report and the evidence name the file wherever it is read.
         let locks = args.only_locked.iter();

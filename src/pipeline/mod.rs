@@ -18,9 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
+use crate::apply::Pruner;
 use crate::apply::cache_lock::{self, Acquired, Wait};
 use crate::apply::guard::Guard;
-use crate::apply::{self, Faults};
 use crate::cache::dist::PackageName;
 use crate::cache::locate::{self, Validated};
 use crate::cli::config::Config;
@@ -113,6 +113,9 @@ pub struct Settings {
     /// `--all-users` (root only): search the home, tool dir and registered roots of
     /// every user of a shared cache, so that their venvs are seen (`crate::discover::users`).
     pub all_users: bool,
+    /// Told a line to show while the run blocks (waiting for uv's lock); silent unless
+    /// the caller says where it goes (the command line: stderr).
+    pub notice: fn(&str),
 }
 
 impl Settings {
@@ -158,6 +161,7 @@ impl Settings {
             now: state::now()?,
             threads: Threads::all_cores(),
             all_users: false,
+            notice: |_| {},
         })
     }
 }
@@ -199,25 +203,25 @@ pub fn run(settings: &Settings) -> Result<Report> {
     // Refuse before locking: the lock file is created if missing, and we create nothing
     // in a directory we would refuse.
     let guard = Guard::new(&cache)?;
-    let _lock = match cache_lock::exclusive(&cache, &guard, settings.mode.wait())? {
+    let lock = match cache_lock::exclusive(&cache, &guard, settings.mode.wait(), settings.notice)? {
         Acquired::Held(lock) => lock,
         Acquired::Busy { path, holder } => {
-            eprintln!(
-                "{} (the lock on {}); nothing was deleted (--no-wait)",
-                crate::report::safe(&holder.describe()),
-                crate::report::safe_path(&path)
-            );
             let mut report =
                 Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);
             report.lock_holder = Some(holder.program());
+            report.busy_notice = Some(format!(
+                "{} (the lock on {}); nothing was deleted (--no-wait)",
+                crate::report::safe(&holder.describe()),
+                crate::report::safe_path(&path)
+            ));
             return Ok(report);
         }
     };
-    let faults = Faults::from_env();
-    let leftover = apply::remove_leftover_trash(&guard, &faults)?;
+    let pruner = Pruner::new(guard, lock)?;
+    let leftover = pruner.remove_leftover_trash()?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
     let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
-    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
+    let mut removal = pruner.apply(&survey.plan, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);

@@ -70,6 +70,10 @@ pub struct Report {
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<&'static str>,
+    /// `busy` only: the sentence saying who holds the lock and where, for stderr (not in
+    /// the JSON, where `lock_holder` says it).
+    #[serde(skip)]
+    pub(crate) busy_notice: Option<String>,
     /// The dead archives the plan removes, largest first.
     pub candidates: Vec<Candidate>,
     /// The archives kept, each with every reason.
@@ -511,6 +515,7 @@ impl Report {
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
+            busy_notice: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
@@ -585,6 +590,7 @@ impl Report {
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
+            busy_notice: None,
             candidates,
             live,
             roots: roots
