@@ -51,8 +51,8 @@ pub use buckets::leftovers::OtherKind;
 pub use cache::archive_id::ArchiveId;
 pub use cache::locate::CacheSource;
 pub use cli::{
-    Args, BIN_NAME, Command, InstallHooksArgs, PruneArgs, RootsCommand, UsageError, VERSION,
-    build_report, command, exit_status, report_error, run,
+    Args, BIN_NAME, Command, DoctorArgs, InstallHooksArgs, PruneArgs, RootsCommand, UsageError,
+    VERSION, build_report, command, exit_status, report_error, run,
 };
 pub use discover::RootOrigin;
 pub use evidence::EvidenceKind;

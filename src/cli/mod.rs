@@ -165,7 +165,7 @@ pub enum Command {
     InstallHooks(InstallHooksArgs),
     /// Where the cache is, what is configured, whether hooks run, and what a prune would free
     #[command(after_help = DOCTOR_EXAMPLES)]
-    Doctor,
+    Doctor(DoctorArgs),
     /// What fills the cache: bytes, files, what a prune frees and what venvs share, per
     /// bucket and per package (the prune's flags choose the cache, roots and policy;
     /// --json prints docs/json-schema.md's "df" object)
@@ -212,6 +212,32 @@ impl InstallHooksArgs {
             }
         }
         Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+/// `doctor`: which repository's hooks to check, and which cache.
+pub struct DoctorArgs {
+    /// The repository whose hooks to check [default: the current one]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// The uv cache [default: $UV_CACHE_DIR, else `uv cache dir`, else the platform default]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl DoctorArgs {
+    /// The doctor's screen. A path named by a flag is checked first, as the prune checks
+    /// its own: a typo is bad usage (exit 2) naming the closest sibling, not a report
+    /// about a directory nobody meant.
+    pub fn run(&self) -> Result<String> {
+        if let Some(cache) = &self.cache_dir {
+            must_exist("--cache-dir", cache, Kind::Dir)?;
+        }
+        if let Some(repo) = &self.repo {
+            must_exist("--repo", repo, Kind::Dir)?;
+        }
+        crate::setup::doctor::report(self.repo.as_deref(), self.cache_dir.as_deref())
     }
 }
 
@@ -276,7 +302,8 @@ Examples:
 const DOCTOR_EXAMPLES: &str = "\
 Examples:
   uv-cache-prune doctor                   # the cache, the config, the hooks, what a prune frees
-  UV_CACHE_DIR=/srv/uv uv-cache-prune doctor";
+  uv-cache-prune doctor --repo ~/src/app  # are the hooks installed in that repository?
+  uv-cache-prune doctor --cache-dir /srv/uv-cache  # another cache (UV_CACHE_DIR works too)";
 
 const DF_EXAMPLES: &str = "\
 Examples:
@@ -346,7 +373,7 @@ pub fn run(args: &Args) -> Result<()> {
     match &args.command {
         Some(Command::Roots(command)) => return write_stdout(&roots_command(command)?),
         Some(Command::InstallHooks(install)) => return write_stdout(&install.run()?),
-        Some(Command::Doctor) => return write_stdout(&crate::setup::doctor::report()?),
+        Some(Command::Doctor(doctor)) => return write_stdout(&doctor.run()?),
         Some(Command::Df(prune)) => return df(prune),
         Some(Command::GenerateShellCompletion { shell }) => {
             return write_stdout(&completion_script(*shell));
@@ -427,73 +454,216 @@ fn roots_command(command: &RootsCommand) -> Result<String> {
     if let Some(refusal) = state.refusal() {
         return Err(refusal.clone().into());
     }
-    let mut out = String::new();
-    match command {
-        RootsCommand::List => {
-            for root in state.registry().roots {
-                let gone = if root.is_dir() { "" } else { "  (vanished)" };
-                out += &format!("{}{gone}\n", crate::report::shown(&root));
-            }
-        }
-        RootsCommand::Add { dirs } => {
-            // All checked before any is registered: a typo registers nothing.
-            for root in dirs {
-                must_exist("roots add", root, Kind::Dir)?;
-            }
-            for root in dirs {
-                let added = state.register_root(root)?;
-                let verb = if added {
-                    "registered"
-                } else {
-                    "already registered"
-                };
-                out += &format!("{verb}: {}\n", crate::report::safe_path(root));
-            }
-        }
-        RootsCommand::Remove { dirs } => {
-            let dirs: Vec<PathBuf> = dirs
-                .iter()
-                .filter_map(|d| std::path::absolute(d).ok())
-                .collect();
-            for root in state.unregister_roots(|r| dirs.iter().any(|d| d == r))? {
-                out += &format!("forgot: {}\n", crate::report::safe_path(&root));
-            }
-        }
-        RootsCommand::Prune => {
-            // Only roots deleted from a filesystem that is here: one on a disk that is
-            // not plugged in is kept (`roots remove` forgets it).
-            let mounts = crate::sys::mounts::MountTable::current().ok();
-            let seen = state.roots_seen();
-            let gone = |r: &std::path::Path| {
-                !r.exists()
-                    && !matches!(
-                        seen.absence(r, r, mounts.as_ref()),
-                        Some(state::Absence::Unmounted { .. })
-                    )
-            };
-            for root in state.unregister_roots(gone)? {
-                out += &format!(
-                    "forgot vanished root: {}\n",
-                    crate::report::safe_path(&root)
-                );
-            }
-            for root in state.registry().roots {
-                if let Some(state::Absence::Unmounted { mount, .. }) =
-                    seen.absence(&root, &root, mounts.as_ref())
-                {
-                    let on = mount.map_or(String::new(), |m| {
-                        format!(" ({})", crate::report::safe_path(&m))
-                    });
-                    out += &format!(
-                        "kept: {} (its filesystem{on} is not mounted; `uv-cache-prune roots remove` forgets it)\n",
-                        crate::report::safe_path(&root)
-                    );
-                }
-            }
-        }
-    }
+    let out = match command {
+        RootsCommand::List => roots_list(&state),
+        RootsCommand::Add { dirs } => roots_add(&state, dirs)?,
+        RootsCommand::Remove { dirs } => roots_remove(&state, dirs)?,
+        RootsCommand::Prune => roots_prune(&state)?,
+    };
     if let Some(doubt) = state.registry().doubt {
         eprintln!("warning: {}", crate::report::one_line(&doubt.reason));
+    }
+    Ok(out)
+}
+
+/// What an empty registry means, and how to fill it.
+const NO_ROOTS: &str = "No roots registered; `uv-cache-prune roots add DIR` registers one \
+                        (the git hooks register their repository).";
+
+/// `roots list`: each root, and whether it vanished. An empty registry says so (one that
+/// cannot be read says why on stderr instead: its roots are unknown, not none).
+fn roots_list(state: &state::State) -> String {
+    let registry = state.registry();
+    if registry.roots.is_empty() && registry.doubt.is_none() {
+        return format!("{NO_ROOTS}\n");
+    }
+    let mut out = String::new();
+    for root in registry.roots {
+        let gone = if root.is_dir() { "" } else { "  (vanished)" };
+        out += &format!("{}{gone}\n", crate::report::shown(&root));
+    }
+    out
+}
+
+/// `roots add`: every directory checked before any is registered (a typo registers
+/// nothing), each stored once, by its canonical path.
+fn roots_add(state: &state::State, dirs: &[PathBuf]) -> Result<String> {
+    for root in dirs {
+        must_exist("roots add", root, Kind::Dir)?;
+    }
+    let mut out = String::new();
+    for root in dirs {
+        let done = state.register_root(root)?;
+        let verb = if done.added {
+            "registered"
+        } else {
+            "already registered"
+        };
+        out += &format!("{verb}: {}\n", crate::report::safe_path(&done.root));
+    }
+    Ok(out)
+}
+
+/// `roots remove`: every directory must be registered (as typed, or by where it leads),
+/// else nothing is forgotten and the error names it and the nearest registered root: a
+/// typo must not look like success while the root stays searched.
+fn roots_remove(state: &state::State, dirs: &[PathBuf]) -> Result<String> {
+    let registry = state.registry();
+    let mut chosen: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let names = spellings(dir);
+        let found: Vec<&PathBuf> = registry
+            .roots
+            .iter()
+            .filter(|root| names.iter().any(|name| same_place(root, name)))
+            .collect();
+        if found.is_empty() {
+            anyhow::bail!(
+                "{} is not a registered root: nothing was forgotten{}",
+                names[0].display(),
+                nearest_registered(&names[0], &registry)
+            );
+        }
+        chosen.extend(found.into_iter().cloned());
+    }
+    let mut out = String::new();
+    for root in state.unregister_roots(|r| chosen.iter().any(|c| c == r))? {
+        out += &format!("forgot: {}\n", crate::report::safe_path(&root));
+    }
+    Ok(out)
+}
+
+/// The ways `dir` may be registered: where it leads (canonical) if it exists, else its
+/// absolute path with `.` and `..` taken away by name; and its absolute path as typed,
+/// as an older version stored it.
+fn spellings(dir: &std::path::Path) -> Vec<PathBuf> {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| lexically_normal(&absolute));
+    // The first is the one an error names.
+    let mut names = vec![resolved];
+    if !names.contains(&absolute) {
+        names.push(absolute);
+    }
+    names
+}
+
+/// `path` with `.` and `..` components removed by name, not by following links.
+fn lexically_normal(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Whether the registered `root` is `name`: the same path, or an entry with `..` in it
+/// (stored as typed by an older version) that leads to it.
+fn same_place(root: &std::path::Path, name: &std::path::Path) -> bool {
+    use std::path::Component::ParentDir;
+    root == name
+        || (root.components().any(|c| c == ParentDir)
+            && std::fs::canonicalize(root).is_ok_and(|real| real == name))
+}
+
+/// The hint for a directory that is not registered: a registered root near it, where to
+/// see them all, or why there are none to see.
+fn nearest_registered(name: &std::path::Path, registry: &state::Registry) -> String {
+    let hint = match (&registry.doubt, registry.roots.is_empty()) {
+        (Some(_), true) => String::new(),
+        (None, true) => "; no roots are registered".to_owned(),
+        (_, false) => format!(
+            "{}; `uv-cache-prune roots list` shows the registered roots",
+            near_one(name, &registry.roots)
+        ),
+    };
+    match &registry.doubt {
+        Some(doubt) => format!("{hint}; {}", doubt.reason),
+        None => hint,
+    }
+}
+
+/// The registered root `name` lies under, those under it, or one a typo away.
+fn near_one(name: &std::path::Path, registered: &[PathBuf]) -> String {
+    let show = |paths: &[&PathBuf]| {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        shown.join(", ")
+    };
+    let above: Vec<&PathBuf> = registered.iter().filter(|r| name.starts_with(r)).collect();
+    if !above.is_empty() {
+        return format!(
+            " (it is searched as part of the registered root {})",
+            show(&above)
+        );
+    }
+    let below: Vec<&PathBuf> = registered.iter().filter(|r| r.starts_with(name)).collect();
+    if !below.is_empty() {
+        return format!(" (registered under it: {})", show(&below));
+    }
+    let typed = name.to_string_lossy();
+    let limit = match name.file_name().map(|n| n.len()) {
+        Some(0..=4) => 1,
+        _ => 2,
+    };
+    registered
+        .iter()
+        .map(|r| (edit_distance(&typed, &r.to_string_lossy()), r))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map_or_else(String::new, |(_, r)| {
+            format!(" (did you mean {}?)", r.display())
+        })
+}
+
+/// `roots prune`: forgets roots deleted from a filesystem that is here; one on a disk
+/// that is not plugged in is kept (`roots remove` forgets it). Says so when there is
+/// nothing to forget.
+fn roots_prune(state: &state::State) -> Result<String> {
+    let mounts = crate::sys::mounts::MountTable::current().ok();
+    let seen = state.roots_seen();
+    let gone = |r: &std::path::Path| {
+        !r.exists()
+            && !matches!(
+                seen.absence(r, r, mounts.as_ref()),
+                Some(state::Absence::Unmounted { .. })
+            )
+    };
+    let mut out = String::new();
+    for root in state.unregister_roots(gone)? {
+        out += &format!(
+            "forgot vanished root: {}\n",
+            crate::report::safe_path(&root)
+        );
+    }
+    let registry = state.registry();
+    let left = registry.roots;
+    for root in &left {
+        if let Some(state::Absence::Unmounted { mount, .. }) =
+            seen.absence(root, root, mounts.as_ref())
+        {
+            let on = mount.map_or(String::new(), |m| {
+                format!(" ({})", crate::report::safe_path(&m))
+            });
+            out += &format!(
+                "kept: {} (its filesystem{on} is not mounted; `uv-cache-prune roots remove` forgets it)\n",
+                crate::report::safe_path(root)
+            );
+        }
+    }
+    if out.is_empty() {
+        out = match left.len() {
+            // Its roots are unknown, not none: the warning says why.
+            0 if registry.doubt.is_some() => String::new(),
+            0 => format!("{NO_ROOTS}\n"),
+            1 => "Nothing to prune: the registered root is here.\n".to_owned(),
+            n => format!("Nothing to prune: all {n} registered roots are here.\n"),
+        };
     }
     Ok(out)
 }
@@ -596,6 +766,7 @@ fn must_exist(flag: &str, path: &std::path::Path, kind: Kind) -> Result<()> {
     };
     let what = match (flag, kind) {
         ("--cache-dir", _) => "uv's cache",
+        ("--repo", _) => "a git repository",
         (_, Kind::File) => "a lock file",
         (_, Kind::Dir) => "a directory to search",
     };

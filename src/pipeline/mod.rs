@@ -31,10 +31,10 @@ use crate::state;
 use crate::sys::threads::Threads;
 
 /// The default grace window: an archive this young may be mid-install.
-const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 /// What the hooks remove by default: dead and unused for a week, so that switching back
 /// to last week's branch does not download everything again.
-const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
 
 /// What a run may do to the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -172,7 +172,7 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
     for name in HOOKS {
         let hook = dir.join(name);
         if !is_ours(&hook) {
-            done.push(format!("not ours, left alone: {}", safe_path(&hook)));
+            done.push(left_alone(&hook));
             continue;
         }
         std::fs::remove_file(&hook).with_context(|| format!("cannot remove {}", hook.display()))?;
@@ -186,6 +186,28 @@ pub fn uninstall(repo: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(done)
+}
+
+/// What uninstalling says of a hook that is not our shim: someone else's, left alone; or
+/// none at all (uninstalled already), with the hook ours replaced if it is still beside
+/// it, since running it again is then the user's call.
+fn left_alone(hook: &Path) -> String {
+    if std::fs::symlink_metadata(hook).is_ok() {
+        return format!("not ours, left alone: {}", safe_path(hook));
+    }
+    let old = chained(hook);
+    if std::fs::symlink_metadata(&old).is_ok() {
+        return format!(
+            "no uv-cache-prune hook at {}; nothing to remove, but the hook it replaced is \
+             still at {}: rename it back to run it again",
+            safe_path(hook),
+            safe_path(&old)
+        );
+    }
+    format!(
+        "no uv-cache-prune hook at {}; nothing to remove",
+        safe_path(hook)
+    )
 }
 
 /// Which of our hooks are installed in `repo`.

@@ -448,23 +448,30 @@ impl State {
         registry
     }
 
-    /// Adds `root` (made absolute) to the registry; true if it was new. Where it lives
-    /// (its filesystem) is recorded at once, so that a disk unplugged before any run has
-    /// seen the root is still told apart from a deleted project.
-    pub fn register_root(&self, root: &Path) -> Result<bool> {
-        let root = std::path::absolute(root)
-            .with_context(|| format!("cannot make {} absolute", root.display()))?;
-        if !root.is_dir() {
-            bail!("cannot register {}: not a directory", root.display());
-        }
-        let mut added = false;
+    /// Adds `root` to the registry by its canonical path (absolute, `..` and symlinks
+    /// resolved, as `git rev-parse --show-toplevel` gives it to the hooks), so that
+    /// `roots add data/../api/` and `roots add api` register one root, once. Returns the
+    /// root as the registry holds it, and whether it is new. An entry an older version
+    /// stored as typed counts as this root when it leads to the same directory.
+    /// Where it lives (its filesystem) is recorded at once, so that a disk unplugged
+    /// before any run has seen the root is still told apart from a deleted project.
+    pub fn register_root(&self, root: &Path) -> Result<Registration> {
+        let root = canonical_dir(root)?;
+        let mut registration = Registration {
+            root: root.clone(),
+            added: false,
+        };
         self.update::<RegistryFile>(REGISTRY, REGISTRY_LIMIT, |file| {
             file.version = 1;
-            if !file.roots.contains(&root) {
-                file.roots.push(root.clone());
-                added = true;
+            match file.roots.iter().find(|r| same_root(r, &root)) {
+                Some(known) => registration.root.clone_from(known),
+                None => {
+                    file.roots.push(root.clone());
+                    registration.added = true;
+                }
             }
         })?;
+        let root = registration.root.clone();
         if let Some(place) = Place::of(&root, MountTable::current().ok().as_ref()) {
             // Memory, not safety: a root never placed is never forgotten automatically.
             let _ = self.update::<RootsSeenFile>(ROOTS_SEEN, ROOTS_SEEN_LIMIT, |file| {
@@ -478,7 +485,7 @@ impl State {
                 }
             });
         }
-        Ok(added)
+        Ok(registration)
     }
 
     /// Removes the roots `drop` selects; returns them. What they were seen using is
@@ -502,6 +509,38 @@ impl State {
         }
         Ok(dropped)
     }
+}
+
+/// What [`State::register_root`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The root as the registry holds it: the canonical path, or the entry already there
+    /// for the same directory.
+    pub root: PathBuf,
+    /// False when it was registered already.
+    pub added: bool,
+}
+
+/// The canonical path of the directory `root`: an error naming it when it is not one.
+fn canonical_dir(root: &Path) -> Result<PathBuf> {
+    let real = std::fs::canonicalize(root)
+        .with_context(|| format!("cannot register {}", root.display()))?;
+    if !real.is_dir() {
+        bail!("cannot register {}: not a directory", root.display());
+    }
+    Ok(real)
+}
+
+/// Whether the registered `entry` is the directory `canonical`: the same path, or an
+/// entry an older version stored as typed (with `.` or `..` in it) that resolves to it.
+/// Only such entries are resolved: the hooks register on every checkout, and a stat of
+/// each root would let one on a stalled network mount hang git. An entry that differs
+/// only by a symlink stays a second entry, which costs a walk, never a venv.
+fn same_root(entry: &Path, canonical: &Path) -> bool {
+    use std::path::Component::{CurDir, ParentDir};
+    let as_typed = || entry.components().any(|c| matches!(c, CurDir | ParentDir));
+    entry == canonical
+        || (as_typed() && std::fs::canonicalize(entry).is_ok_and(|real| real == canonical))
 }
 
 /// Parses the bytes of a `roots.json`. Public for the fuzz tests.
@@ -903,13 +942,15 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(REGISTRY), b"[1,").unwrap();
         assert!(State::at(dir.path().to_owned()).registry().doubt.is_some());
+        let root = std::fs::canonicalize(root.path()).unwrap();
         assert!(
             State::at(dir.path().to_owned())
-                .register_root(root.path())
+                .register_root(&root)
                 .unwrap()
+                .added
         );
         let read = State::at(dir.path().to_owned()).registry();
-        assert_eq!(read.roots, [root.path()]);
+        assert_eq!(read.roots, [root.as_path()]);
         let doubt = read.doubt.expect("the moved registry is still a doubt");
         assert_eq!(std::fs::read(&doubt.path).unwrap(), b"[1,");
         std::fs::remove_file(&doubt.path).unwrap();
@@ -917,32 +958,34 @@ mod tests {
     }
 
     #[test]
-    fn registry_adds_once_and_drops_on_request() {
+    fn registry_adds_once_by_canonical_path_and_drops_on_request() {
         let dir = tempfile::tempdir().unwrap();
-        let root = tempfile::tempdir().unwrap();
-        assert!(
-            State::at(dir.path().to_owned())
-                .register_root(root.path())
-                .unwrap()
-        );
-        assert!(
-            !State::at(dir.path().to_owned())
-                .register_root(root.path())
-                .unwrap()
-        );
+        let base = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(base.path()).unwrap();
+        let (api, data) = (base.join("api"), base.join("data"));
+        std::fs::create_dir_all(&api).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        let state = || State::at(dir.path().to_owned());
+        let first = state().register_root(&data.join("../api/")).unwrap();
         assert_eq!(
-            State::at(dir.path().to_owned()).registry().roots,
-            [root.path()]
+            first,
+            Registration {
+                root: api.clone(),
+                added: true
+            }
         );
-        let dropped = State::at(dir.path().to_owned())
-            .unregister_roots(|p| p == root.path())
-            .unwrap();
-        assert_eq!(dropped, [root.path()]);
-        assert!(State::at(dir.path().to_owned()).registry().roots.is_empty());
-        assert!(
-            State::at(dir.path().to_owned())
-                .register_root(&root.path().join("missing"))
-                .is_err()
+        let again = state().register_root(&api).unwrap();
+        assert_eq!(
+            again,
+            Registration {
+                root: api.clone(),
+                added: false
+            }
         );
+        assert_eq!(state().registry().roots, [api.as_path()]);
+        let dropped = state().unregister_roots(|p| p == api).unwrap();
+        assert_eq!(dropped, [api.as_path()]);
+        assert!(state().registry().roots.is_empty());
+        assert!(state().register_root(&api.join("missing")).is_err());
     }
 }
