@@ -28,6 +28,9 @@ use crate::sys::mounts::MountTable;
 /// What a registered root that is not here leaves behind: evidence for the archives it
 /// used, and words.
 pub(crate) struct Absent<'a> {
+    /// What the driver's forgetting of vanished roots said (an apply only, see
+    /// [`forget_vanished`]): reported where the registry is read.
+    pub(crate) forgotten: Vec<String>,
     pub(crate) warnings: &'a mut Vec<String>,
     pub(crate) blind_spots: &'a mut Vec<(PathBuf, String)>,
     pub(crate) unmounted: &'a mut Findings,
@@ -59,9 +62,8 @@ pub(crate) fn specs(
                 .map(|p| spec(p, RootOrigin::Config)),
         );
         if let Some(state) = state {
-            let forget = settings.mode.applies();
             specs.extend(
-                registered(state, inventory, cache_root, forget, absent)
+                registered(state, inventory, cache_root, absent)
                     .iter()
                     .map(|p| spec(p, RootOrigin::Registered)),
             );
@@ -86,10 +88,10 @@ fn registered(
     state: &State,
     inventory: &Inventory,
     cache_root: &Path,
-    forget: bool,
     absent: Absent<'_>,
 ) -> Vec<PathBuf> {
     let Absent {
+        forgotten,
         warnings,
         blind_spots,
         unmounted,
@@ -97,20 +99,7 @@ fn registered(
     let mounts = MountTable::current().ok();
     let seen = state.roots_seen();
     let absence = |root: &Path| seen.absence(root, cache_root, mounts.as_ref());
-    if forget {
-        // Also where a damaged registry is moved aside (see `crate::state`).
-        match state.unregister_roots(|root| absence(root) == Some(Absence::Deleted)) {
-            Ok(dropped) => {
-                for root in dropped {
-                    warnings.push(format!(
-                        "registered root {} vanished from its filesystem: forgotten",
-                        root.display()
-                    ));
-                }
-            }
-            Err(err) => warnings.push(format!("cannot update the root registry: {err:#}")),
-        }
-    }
+    warnings.extend(forgotten);
     let registry = state.registry();
     if let Some(doubt) = registry.doubt {
         warnings.push(format!("{}; every archive is kept", doubt.reason));
@@ -173,4 +162,34 @@ fn registered(
         blind_spots.push((doubt.path, doubt.reason));
     }
     here
+}
+
+/// Whether a run forgets registered roots deleted from a filesystem that is here: an
+/// apply that reads the registry (not `--no-default-roots`, not CI mode).
+pub(crate) fn forgets(settings: &Settings) -> bool {
+    settings.mode.applies()
+        && !settings.no_default_roots
+        && !matches!(settings.locks, crate::pipeline::LockUse::Only(_))
+}
+
+/// Forgets the registered roots deleted from a filesystem that is here (see the module
+/// doc): a write of the registry, made by the driver alone, under uv's lock and before
+/// the survey reads the registry. Returns what to report.
+pub(crate) fn forget_vanished(state: &State, cache_root: &Path) -> Vec<String> {
+    let mounts = MountTable::current().ok();
+    let seen = state.roots_seen();
+    let absence = |root: &Path| seen.absence(root, cache_root, mounts.as_ref());
+    // Also where a damaged registry is moved aside (see `crate::state`).
+    match state.unregister_roots(|root| absence(root) == Some(Absence::Deleted)) {
+        Ok(dropped) => dropped
+            .into_iter()
+            .map(|root| {
+                format!(
+                    "registered root {} vanished from its filesystem: forgotten",
+                    root.display()
+                )
+            })
+            .collect(),
+        Err(err) => vec![format!("cannot update the root registry: {err:#}")],
+    }
 }

@@ -196,7 +196,10 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
-        let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
+        let mut survey = survey::take(settings, state.as_ref(), &cache, Vec::new(), &progress)?;
+        if let Some(state) = &state {
+            survey.record(state, &cache, settings.now);
+        }
         return Ok(survey.report(settings, &cache, true));
     }
 
@@ -220,7 +223,19 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let pruner = Pruner::new(guard, lock)?;
     let leftover = pruner.remove_leftover_trash()?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
+    // Every write of our state happens here, in the driver: forgetting vanished roots
+    // (a decision, so an apply's alone) before the survey reads the registry, and the
+    // survey's observations once its plan is made.
+    let forgotten = match &state {
+        Some(state) if crate::discover::roots::forgets(settings) => {
+            crate::discover::roots::forget_vanished(state, cache.root())
+        }
+        _ => Vec::new(),
+    };
+    let mut survey = survey::take(settings, state.as_ref(), &cache, forgotten, &progress)?;
+    if let Some(state) = &state {
+        survey.record(state, &cache, settings.now);
+    }
     let mut removal = pruner.apply(&survey.plan, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);

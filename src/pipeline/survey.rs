@@ -28,10 +28,13 @@ pub(super) struct Survey {
 }
 
 /// Takes the inventory, walks the roots, and plans.
+/// `forgotten`: what the driver said when it forgot vanished roots (an apply only). The
+/// survey only reads state; the driver writes it ([`Survey::record`]).
 pub(super) fn take(
     settings: &Settings,
     state: Option<&state::State>,
     cache: &CacheDir,
+    forgotten: Vec<String>,
     progress: &Progress,
 ) -> Result<Survey> {
     let inventory = inventory::take(cache, progress, settings.threads)?;
@@ -49,6 +52,7 @@ pub(super) fn take(
             &inventory,
             cache.root(),
             crate::discover::roots::Absent {
+                forgotten,
                 warnings: &mut warnings,
                 blind_spots: &mut blind_spots,
                 unmounted: &mut unmounted,
@@ -204,10 +208,6 @@ pub(super) fn take(
     plan.others.extend(pages);
     warnings.extend(sdist_warnings);
     warnings.extend(page_warnings);
-    if let Some(state) = state {
-        record_live(state, cache, &inventory, &plan, settings.now, &mut warnings);
-        record_roots_seen(state, cache, &roots, &plan, &mut warnings);
-    }
     Ok(Survey {
         roots,
         venvs,
@@ -266,7 +266,6 @@ fn last_seen_before(
 fn record_live(
     state: &state::State,
     cache: &CacheDir,
-    inventory: &Inventory,
     plan: &Plan,
     now: SystemTime,
     warnings: &mut Vec<String>,
@@ -289,7 +288,8 @@ fn record_live(
                 .any(|e| e.kind().is_use() && !by_environment(e))
         })
         .map(|(archive, _)| &archive.id);
-    if let Err(err) = state.record_last_seen(cache.root(), inventory.archives.keys(), live, now) {
+    let all = plan.archives.iter().map(|a| &a.id);
+    if let Err(err) = state.record_last_seen(cache.root(), all, live, now) {
         warnings.push(format!("cannot record last use: {err:#}"));
     }
 }
@@ -342,6 +342,15 @@ fn record_roots_seen(
 }
 
 impl Survey {
+    /// Writes what this survey observed to our state: every archive in use as seen now,
+    /// and what each registered root walked uses. Called by the driver once the plan is
+    /// made (a dry run too: these are observations, not decisions); failing is a warning.
+    pub(super) fn record(&mut self, state: &state::State, cache: &CacheDir, now: SystemTime) {
+        let warnings = &mut self.warnings;
+        record_live(state, cache, &self.plan, now, warnings);
+        record_roots_seen(state, cache, &self.roots, &self.plan, warnings);
+    }
+
     /// The report of this survey: the plan, the roots, the warnings, and what the
     /// settings asked for besides (`--explain`, `--per-venv`).
     pub(super) fn report(self, settings: &Settings, cache: &CacheDir, dry_run: bool) -> Report {
