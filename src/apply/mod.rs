@@ -57,6 +57,7 @@ use crate::apply::guard::{ArchiveDir, CacheRoot, Guard, Moved, PointerRemoval};
 use crate::cache::archive_id::ArchiveId;
 use crate::plan::Plan;
 use crate::report::progress::Progress;
+use crate::sys::read::BlindSpot;
 use crate::sys::threads::Threads;
 
 /// What a deletion did, measured as it happened.
@@ -261,7 +262,10 @@ fn apply(
     let mut candidates: Vec<_> = plan.candidates().collect();
     candidates.sort_by_key(|(archive, _)| !archive.is_venv);
     for (archive, bytes) in candidates {
-        if let Some((pointer, why)) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
+        if let Some(BlindSpot {
+            path: pointer,
+            cause: why,
+        }) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
         {
             removal.warnings.push(format!(
                 "kept {}: a pointer naming it cannot be removed safely ({why}); nothing of the archive was deleted; check that path and run again",
@@ -288,7 +292,9 @@ fn apply(
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
             let pointer = std::slice::from_ref(&dangling.path);
-            if let Some((_, why)) = remove_pointers(&root, pointer, &step, &mut removal) {
+            if let Some(BlindSpot { cause: why, .. }) =
+                remove_pointers(&root, pointer, &step, &mut removal)
+            {
                 removal
                     .warnings
                     .push(format!("left a dangling pointer: {why}; remove it by hand"));
@@ -313,7 +319,7 @@ fn remove_pointers(
     pointers: &[PathBuf],
     step: &dyn Fn(),
     removal: &mut Removal,
-) -> Option<(PathBuf, String)> {
+) -> Option<BlindSpot> {
     for path in pointers {
         match root.remove_pointer(path, step) {
             PointerRemoval::Removed { bytes } => {
@@ -321,7 +327,7 @@ fn remove_pointers(
                 removal.bytes += bytes;
             }
             PointerRemoval::Gone => {}
-            PointerRemoval::Refused(why) => return Some((path.clone(), why)),
+            PointerRemoval::Refused(why) => return Some(BlindSpot::new(path.clone(), why)),
         }
     }
     None

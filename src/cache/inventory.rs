@@ -25,6 +25,7 @@ use crate::cache::locate::CacheDir;
 use crate::cache::pointer::{self, POINTER_MAX, PointerKind, Sha256, Target};
 use crate::report::progress::Progress;
 use crate::sys::fs_meta::{EntryStat, entry_stat};
+use crate::sys::read::BlindSpot;
 use crate::sys::read::{ReadError, read_regular};
 use crate::sys::threads::{self, Threads};
 
@@ -260,7 +261,7 @@ fn changed(_: &std::fs::Metadata) -> Option<SystemTime> {
 /// bucket at once: no more than the pointers the inventory keeps anyway.)
 enum Walked {
     /// A subtree that could not be read.
-    Unreadable(PathBuf, String),
+    Unreadable(BlindSpot),
     /// A file or symlink: maybe a pointer.
     Entry(PathBuf, std::fs::FileType),
 }
@@ -302,7 +303,7 @@ fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
                 Ok(entry) => entry,
                 Err(err) => {
                     let path = err.path().unwrap_or(&dir).to_owned();
-                    walked.push(Walked::Unreadable(path, err.to_string()));
+                    walked.push(Walked::Unreadable(BlindSpot::new(path, err.to_string())));
                     continue;
                 }
             };
@@ -340,7 +341,7 @@ fn read_walked(
     });
     for (walked, read) in walked.into_iter().zip(read) {
         match (walked, read) {
-            (Walked::Unreadable(path, err), _) => {
+            (Walked::Unreadable(BlindSpot { path, cause: err }), _) => {
                 // A subtree we cannot read may hold pointers: record it as one
                 // unreadable pointer, so that doubt keeps archives.
                 inv.warnings.push(format!(
@@ -374,7 +375,7 @@ fn read_walked(
 #[derive(Default)]
 struct Undecoded {
     count: usize,
-    examples: Vec<(PathBuf, String)>,
+    examples: Vec<BlindSpot>,
 }
 
 impl Undecoded {
@@ -384,7 +385,7 @@ impl Undecoded {
     fn add(&mut self, path: &Path, reason: &str) {
         self.count += 1;
         if self.examples.len() < Self::EXAMPLES {
-            self.examples.push((path.to_owned(), reason.to_owned()));
+            self.examples.push(BlindSpot::new(path, reason));
         }
     }
 
@@ -392,7 +393,12 @@ impl Undecoded {
         let examples: Vec<String> = self
             .examples
             .iter()
-            .map(|(path, reason)| format!("{}: {reason}", path.display()))
+            .map(
+                |BlindSpot {
+                     path,
+                     cause: reason,
+                 }| format!("{}: {reason}", path.display()),
+            )
             .collect();
         Some(match self.count {
             0 => return None,

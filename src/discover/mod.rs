@@ -65,6 +65,7 @@ use crate::cache::locate::CacheDir;
 use crate::report::progress::Progress;
 pub use crate::sys::mounts::MountClass;
 use crate::sys::mounts::{Mount, MountTable};
+use crate::sys::read::BlindSpot;
 use crate::sys::walk::{self, Kind, ListBuf};
 
 /// Why a root is searched.
@@ -187,7 +188,7 @@ pub struct RootScan {
     /// Venvs and bare sites, each once.
     pub installs: Vec<Install>,
     /// Subtrees that could not be read, each with the cause.
-    pub unreadable: Vec<(PathBuf, String)>,
+    pub unreadable: Vec<BlindSpot>,
     /// Mounts under the root that were not walked.
     pub not_searched: Vec<NotSearched>,
     /// `uv.lock` files beside a `pyproject.toml`: projects and workspaces whose next sync
@@ -346,7 +347,7 @@ struct Found {
     /// Venvs as (spelling, canonical path).
     venvs: Vec<(PathBuf, PathBuf)>,
     sites: Vec<PathBuf>,
-    unreadable: Vec<(PathBuf, String)>,
+    unreadable: Vec<BlindSpot>,
     not_searched: Vec<NotSearched>,
     locks: Vec<PathBuf>,
     missing: bool,
@@ -526,7 +527,9 @@ impl<'a> Search<'a> {
                 if gone && dir.depth == 0 {
                     found.missing = true;
                 } else if err.kind() != std::io::ErrorKind::NotFound {
-                    found.unreadable.push((dir.path.clone(), err.to_string()));
+                    found
+                        .unreadable
+                        .push(BlindSpot::new(dir.path.clone(), err.to_string()));
                 }
                 // What was listed before a failure is still searched.
             }
@@ -636,7 +639,7 @@ fn follow_to_venv(found: &mut Found, link: PathBuf) {
         Err(err) => {
             // It might lead to a venv we cannot see.
             let cause = format!("cannot follow the symlink: {err}");
-            found.unreadable.push((link, cause));
+            found.unreadable.push(BlindSpot::new(link, cause));
             return;
         }
     }
@@ -647,7 +650,7 @@ fn follow_to_venv(found: &mut Found, link: PathBuf) {
         Ok(real) => found.venvs.push((real.clone(), real)),
         Err(err) => {
             let cause = format!("cannot resolve the symlink to a venv: {err}");
-            found.unreadable.push((link, cause));
+            found.unreadable.push(BlindSpot::new(link, cause));
         }
     }
 }

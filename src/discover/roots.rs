@@ -24,6 +24,7 @@ use crate::evidence::{Evidence, Findings};
 use crate::pipeline::Settings;
 use crate::state::{Absence, State};
 use crate::sys::mounts::MountTable;
+use crate::sys::read::BlindSpot;
 
 /// What a registered root that is not here leaves behind: evidence for the archives it
 /// used, and words.
@@ -32,7 +33,7 @@ pub(crate) struct Absent<'a> {
     /// [`forget_vanished`]): reported where the registry is read.
     pub(crate) forgotten: Vec<String>,
     pub(crate) warnings: &'a mut Vec<String>,
-    pub(crate) blind_spots: &'a mut Vec<(PathBuf, String)>,
+    pub(crate) blind_spots: &'a mut Vec<BlindSpot>,
     pub(crate) unmounted: &'a mut Findings,
 }
 
@@ -103,7 +104,7 @@ fn registered(
     let registry = state.registry();
     if let Some(doubt) = registry.doubt {
         warnings.push(format!("{}; every archive is kept", doubt.reason));
-        blind_spots.push((doubt.path, doubt.reason));
+        blind_spots.push(BlindSpot::new(doubt.path, doubt.reason));
     }
     let mut here = Vec::new();
     let mut any_absent = false;
@@ -159,7 +160,7 @@ fn registered(
             "{}; a registered root is missing, so every archive is kept",
             doubt.reason
         ));
-        blind_spots.push((doubt.path, doubt.reason));
+        blind_spots.push(BlindSpot::new(doubt.path, doubt.reason));
     }
     here
 }

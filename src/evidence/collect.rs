@@ -14,6 +14,7 @@ use crate::cache::inventory::{Archive, ArchiveKind, Inventory};
 use crate::cache::locate::CacheDir;
 use crate::evidence::{Evidence, Findings, Matcher};
 use crate::report::progress::Progress;
+use crate::sys::read::BlindSpot;
 use crate::sys::threads::{self, Threads};
 
 /// Where evidence comes from besides the inventory and the venvs.
@@ -21,7 +22,7 @@ use crate::sys::threads::{self, Threads};
 pub struct Sources {
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
-    pub blind_spots: Vec<(PathBuf, String)>,
+    pub blind_spots: Vec<BlindSpot>,
     /// The users of a shared cache this run cannot see (`crate::discover::users`), named:
     /// a symlink venv of theirs may use any archive, so each is kept (`shared-cache`).
     pub unseen_users: Option<String>,
@@ -124,7 +125,11 @@ fn doubt(archive: &Archive, sources: &Sources) -> Vec<Evidence> {
         }),
         ArchiveKind::Wheel { .. } | ArchiveKind::Venv => {}
     }
-    for (path, reason) in &sources.blind_spots {
+    for BlindSpot {
+        path,
+        cause: reason,
+    } in &sources.blind_spots
+    {
         found.push(Evidence::Unreadable {
             path: path.clone(),
             reason: format!("part of a root could not be read: {reason}"),

@@ -37,6 +37,7 @@ use crate::cache::inventory::{ArchiveKind, Inventory};
 use crate::cache::layout::BucketFamily;
 use crate::cache::pointer::{POINTER_MAX, Sha256, Target, sha256_digests};
 use crate::discover::lockfile::{LockContent, LockFile};
+use crate::sys::read::BlindSpot;
 use crate::sys::read::read_regular;
 
 /// Why a lock keeps an archive.
@@ -194,7 +195,11 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
             .collect();
         missing.sort();
         missing.dedup();
-        for (record, reason) in &scan.unreadable {
+        for BlindSpot {
+            path: record,
+            cause: reason,
+        } in &scan.unreadable
+        {
             let Some(dir) = record.parent() else { continue };
             evidence.warnings.push(format!(
                 "cannot read source revision {}: {reason}; the wheels built next to it are kept",
@@ -262,7 +267,7 @@ pub struct Revision {
 struct RevisionScan {
     revisions: Vec<Revision>,
     /// Revision records that could not be read or decoded, with why.
-    unreadable: Vec<(PathBuf, String)>,
+    unreadable: Vec<BlindSpot>,
 }
 
 /// The record uv keeps per downloaded source archive. Local sources (`revision.rev`)
@@ -310,7 +315,7 @@ fn scan_revisions(cache_root: &Path) -> RevisionScan {
                     dir: parent.to_owned(),
                     sha256,
                 }),
-                (Err(reason), _) => scan.unreadable.push((path.to_owned(), reason)),
+                (Err(reason), _) => scan.unreadable.push(BlindSpot::new(path, reason)),
                 (Ok(_), None) => {}
             }
         }

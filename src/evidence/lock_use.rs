@@ -19,6 +19,7 @@ use crate::discover::lockfile::{self, LockFile};
 use crate::evidence::lock_match;
 use crate::evidence::{Evidence, Findings};
 use crate::pipeline::LockUse;
+use crate::sys::read::BlindSpot;
 
 /// The `lockfile` evidence of the locks `use_` selects, and the packages they name (what
 /// keeps a built sdist, `crate::buckets::sdists`), plus warnings and blind spots.
@@ -29,7 +30,7 @@ pub(crate) fn findings(
     cache: &CacheDir,
     keep_for_blind_spots: bool,
     warnings: &mut Vec<String>,
-    blind_spots: &mut Vec<(PathBuf, String)>,
+    blind_spots: &mut Vec<BlindSpot>,
 ) -> Result<(Findings, LockedNames)> {
     let locks = match use_ {
         LockUse::Ignored => return Ok((Findings::new(), LockedNames::default())),
@@ -60,7 +61,7 @@ fn found(
     roots: &[RootScan],
     keep_for_blind_spots: bool,
     warnings: &mut Vec<String>,
-    blind_spots: &mut Vec<(PathBuf, String)>,
+    blind_spots: &mut Vec<BlindSpot>,
 ) -> Vec<LockFile> {
     let paths: BTreeSet<&PathBuf> = roots.iter().flat_map(|r| &r.locks).collect();
     let mut locks = Vec::new();
@@ -79,7 +80,7 @@ fn found(
                     }
                 ));
                 if keep_for_blind_spots {
-                    blind_spots.push((path.clone(), error.cause.to_string()));
+                    blind_spots.push(BlindSpot::new(path.clone(), error.cause.to_string()));
                 }
             }
         }

@@ -47,6 +47,7 @@ use crate::cache::locate::CacheDir;
 use crate::cache::pointer::{PointerKind, Target};
 use crate::evidence::lock_match::LockMatch;
 use crate::sys::fs_meta::{FileId, entry_stat};
+use crate::sys::read::BlindSpot;
 use crate::sys::read::{kind_name, read_regular};
 
 /// Why an archive is kept. Each variant is one reason, with what proves it.
@@ -266,7 +267,7 @@ pub struct Matcher<'a> {
     by_dist: HashMap<(PackageName, String), Vec<ArchiveId>>,
     /// `(METADATA, WHEEL)` bytes of archives already read for a content match, or what
     /// stopped the read.
-    contents: HashMap<ArchiveId, Result<DistFiles, (PathBuf, String)>>,
+    contents: HashMap<ArchiveId, Result<DistFiles, BlindSpot>>,
     /// Whether a directory holding an `archive-v0` is our cache, by path as seen in links.
     our_prefixes: HashMap<PathBuf, bool>,
 }
@@ -457,7 +458,10 @@ impl<'a> Matcher<'a> {
         };
         let installed_len = match installed_len.map_or_else(|| regular_len(&dist.metadata()), Ok) {
             Ok(len) => len,
-            Err((path, reason)) => {
+            Err(BlindSpot {
+                path,
+                cause: reason,
+            }) => {
                 // Same name and version, content unknown: that is doubt.
                 for id in candidates {
                     findings.push((id.clone(), doubt(&path, &reason)));
@@ -481,7 +485,10 @@ impl<'a> Matcher<'a> {
             match archive_len {
                 Ok(len) if len != installed_len => continue,
                 Ok(_) => {}
-                Err((path, reason)) => {
+                Err(BlindSpot {
+                    path,
+                    cause: reason,
+                }) => {
                     findings.push((id.clone(), doubt(&path, &reason)));
                     continue;
                 }
@@ -489,7 +496,10 @@ impl<'a> Matcher<'a> {
             let installed = installed.get_or_insert_with(|| read_pair(dist));
             let installed = match installed {
                 Ok(pair) => &*pair,
-                Err((path, reason)) => {
+                Err(BlindSpot {
+                    path,
+                    cause: reason,
+                }) => {
                     findings.push((id.clone(), doubt(path, reason)));
                     continue;
                 }
@@ -503,7 +513,10 @@ impl<'a> Matcher<'a> {
                     findings.push((id.clone(), Evidence::Content { venv: venv.clone() }));
                 }
                 Ok(_) => {}
-                Err((path, reason)) => findings.push((id.clone(), doubt(path, reason))),
+                Err(BlindSpot {
+                    path,
+                    cause: reason,
+                }) => findings.push((id.clone(), doubt(path, reason))),
             }
         }
     }
@@ -569,8 +582,10 @@ type DistFiles = (Vec<u8>, Vec<u8>);
 
 /// Both files, each read through the bounded reader: a FIFO, a device or a giant here is
 /// an error naming the file, never a hang or a huge allocation.
-fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
-    let read = |path: PathBuf, limit| read_regular(&path, limit).map_err(|e| (path, e.to_string()));
+fn read_pair(dist: &DistInfo) -> Result<DistFiles, BlindSpot> {
+    let read = |path: PathBuf, limit| {
+        read_regular(&path, limit).map_err(|e| BlindSpot::new(path, e.to_string()))
+    };
     Ok((
         read(dist.metadata(), METADATA_MAX)?,
         read(dist.wheel(), WHEEL_MAX)?,
@@ -578,14 +593,14 @@ fn read_pair(dist: &DistInfo) -> Result<DistFiles, (PathBuf, String)> {
 }
 
 /// The size of the regular file at `path` (following symlinks), or why it has none.
-fn regular_len(path: &Path) -> Result<u64, (PathBuf, String)> {
+fn regular_len(path: &Path) -> Result<u64, BlindSpot> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(meta.len()),
-        Ok(meta) => Err((
+        Ok(meta) => Err(BlindSpot::new(
             path.to_owned(),
             format!("not a regular file but a {}", kind_name(&meta.file_type())),
         )),
-        Err(err) => Err((path.to_owned(), err.to_string())),
+        Err(err) => Err(BlindSpot::new(path, err.to_string())),
     }
 }
 

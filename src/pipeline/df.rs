@@ -47,6 +47,7 @@ use crate::pipeline::{self, Settings};
 use crate::plan::measure::{Tally, walk_trees};
 use crate::report::{Report, human_bytes, safe, safe_path};
 use crate::sys::fs_meta::{EntryStat, FileId, entry_stat};
+use crate::sys::read::BlindSpot;
 
 /// The name of the row of the root's own entries.
 pub const LOOSE: &str = "(root files)";
@@ -161,7 +162,7 @@ pub(crate) struct DfTally {
     files: u64,
     /// Multi-link inodes: (links seen, `st_nlink`, allocated bytes).
     multi: Multi,
-    doubt: Option<(PathBuf, String)>,
+    doubt: Option<BlindSpot>,
 }
 
 impl Tally for DfTally {
@@ -185,8 +186,8 @@ impl Tally for DfTally {
 
     fn doubt(&mut self, path: PathBuf, reason: String) {
         match &self.doubt {
-            Some((named, _)) if *named <= path => {}
-            _ => self.doubt = Some((path, reason)),
+            Some(BlindSpot { path: named, .. }) if *named <= path => {}
+            _ => self.doubt = Some(BlindSpot::new(path, reason)),
         }
     }
 
@@ -200,7 +201,11 @@ impl Tally for DfTally {
         }
         self.single += other.single;
         self.files += other.files;
-        if let Some((path, reason)) = other.doubt {
+        if let Some(BlindSpot {
+            path,
+            cause: reason,
+        }) = other.doubt
+        {
             Tally::doubt(self, path, reason);
         }
     }
@@ -348,7 +353,11 @@ fn walk_cache(root: &Path, threads: crate::sys::threads::Threads) -> Walked {
     let paths: Vec<&Path> = trees.iter().map(|(_, p)| p.as_path()).collect();
     let tallies: Vec<DfTally> = walk_trees(&paths, threads);
     for ((tree, path), mut tally) in trees.into_iter().zip(tallies) {
-        if let Some((at, reason)) = tally.doubt.take() {
+        if let Some(BlindSpot {
+            path: at,
+            cause: reason,
+        }) = tally.doubt.take()
+        {
             walked.warnings.push(format!(
                 "{} was not counted whole: {} ({reason})",
                 path.display(),

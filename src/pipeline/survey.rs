@@ -18,6 +18,7 @@ use crate::plan::{self, Plan};
 use crate::report::Report;
 use crate::report::progress::Progress;
 use crate::state;
+use crate::sys::read::BlindSpot;
 
 /// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
@@ -80,7 +81,7 @@ pub(super) fn take(
         } else if root.missing && root.origin == RootOrigin::Flag {
             warnings.push(format!("root {} does not exist", root.path.display()));
         }
-        for (path, cause) in &root.unreadable {
+        for BlindSpot { path, cause } in &root.unreadable {
             warnings.push(format!(
                 "cannot read {} (under root {}): {cause}{}",
                 path.display(),
@@ -92,7 +93,7 @@ pub(super) fn take(
                 }
             ));
             if keep_for_blind_spots {
-                blind_spots.push((path.clone(), cause.clone()));
+                blind_spots.push(BlindSpot::new(path.clone(), cause.clone()));
             }
         }
         for mount in &root.not_searched {
@@ -118,7 +119,7 @@ pub(super) fn take(
                 }
             ));
             if keep {
-                blind_spots.push((mount.path.clone(), cause));
+                blind_spots.push(BlindSpot::new(mount.path.clone(), cause));
             }
         }
     }

@@ -25,6 +25,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use crate::sys::fs_meta::{EntryStat, FileId};
+use crate::sys::read::BlindSpot;
 use crate::sys::threads::Threads;
 
 /// Directories nested deeper than this are not walked: the archive is kept (deletion
@@ -43,7 +44,7 @@ pub(crate) struct ArchiveWalk {
     /// Files with more than one link: freed only if every link is in the plan.
     pub(crate) shared: Vec<(PathBuf, EntryStat)>,
     /// The first part we could not read: the archive is then kept.
-    pub(crate) unreadable: Option<(PathBuf, String)>,
+    pub(crate) unreadable: Option<BlindSpot>,
 }
 
 /// What a walk of [`walk_trees`] adds up, per tree: the archive walk of the plan, or the
@@ -76,7 +77,11 @@ impl Tally for ArchiveWalk {
     fn merge(&mut self, part: Self) {
         self.private_bytes += part.private_bytes;
         self.shared.extend(part.shared);
-        if let Some((path, reason)) = part.unreadable {
+        if let Some(BlindSpot {
+            path,
+            cause: reason,
+        }) = part.unreadable
+        {
             ArchiveWalk::doubt(self, path, reason);
         }
     }
@@ -141,8 +146,8 @@ impl ArchiveWalk {
     /// named (the walk's order depends on the threads, the report must not).
     fn doubt(&mut self, path: PathBuf, reason: String) {
         match &self.unreadable {
-            Some((named, _)) if *named <= path => {}
-            _ => self.unreadable = Some((path, reason)),
+            Some(BlindSpot { path: named, .. }) if *named <= path => {}
+            _ => self.unreadable = Some(BlindSpot::new(path, reason)),
         }
     }
 

@@ -53,6 +53,7 @@ use crate::plan::measure::ArchiveWalk;
 use crate::report::progress::Progress;
 use crate::state::LastSeen;
 use crate::sys::fs_meta::{FileId, entry_stat};
+use crate::sys::read::BlindSpot;
 use crate::sys::threads::Threads;
 
 /// The policies a user can set; all choose among dead archives only.
@@ -550,7 +551,11 @@ impl CacheLinks<'_> {
         let mut findings = Findings::new();
         for archive in candidates {
             let walk = &self.walks[&archive.id];
-            if let Some((path, reason)) = &walk.unreadable {
+            if let Some(BlindSpot {
+                path,
+                cause: reason,
+            }) = &walk.unreadable
+            {
                 findings.push((
                     archive.id.clone(),
                     Evidence::Unreadable {

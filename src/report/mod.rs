@@ -600,7 +600,7 @@ impl Report {
                     origin: r.origin,
                     venvs: r.installs.len(),
                     locks: r.locks.len(),
-                    unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                    unreadable: r.unreadable.iter().map(|b| b.path.clone()).collect(),
                     not_searched: r
                         .not_searched
                         .iter()

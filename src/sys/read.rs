@@ -215,3 +215,23 @@ mod tests {
         ));
     }
 }
+
+/// A path this run could not read, and why: wherever it is, it could hide what keeps an
+/// archive, so it is doubt (a blind spot) unless the user says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlindSpot {
+    /// What could not be read.
+    pub path: std::path::PathBuf,
+    /// Why, in words (the error, or what was found instead).
+    pub cause: String,
+}
+
+impl BlindSpot {
+    /// `path` could not be read because of `cause`.
+    pub fn new(path: impl Into<std::path::PathBuf>, cause: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            cause: cause.into(),
+        }
+    }
+}
