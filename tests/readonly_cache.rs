@@ -182,7 +182,7 @@ fn pointers_it_may_not_remove_keep_their_archives_whole_and_the_rest_goes() {
     assert!(
         stderr.contains(&format!(
             "error: --apply could not finish, permission denied: removed 1 archive ({}) and kept 2 archives it may not change; {}",
-            uv_cache_prune::report::human_bytes(report["removed_bytes"].as_u64().unwrap()),
+            uv_cache_prune::human_bytes(report["removed_bytes"].as_u64().unwrap()),
             first.as_str().unwrap()
         )),
         "{stderr}"

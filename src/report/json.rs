@@ -38,14 +38,14 @@ pub(super) mod lossy {
 
     /// `--per-venv` shares, each venv path written like every other path.
     pub fn shares<S: Serializer>(
-        shares: &Option<Vec<crate::per_venv::VenvShare>>,
+        shares: &Option<Vec<crate::plan::per_venv::VenvShare>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         #[derive(serde::Serialize)]
         struct Share<'a> {
             #[serde(serialize_with = "path")]
             venv: &'a Path,
-            archives: &'a [crate::archive_id::ArchiveId],
+            archives: &'a [crate::cache::archive_id::ArchiveId],
             bytes: u64,
         }
         match shares {
@@ -72,7 +72,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use crate::liveness::EvidenceKind;
+    use crate::evidence::EvidenceKind;
     use crate::plan::Selection;
 
     /// The human views spell enums by `Display`: it must say what the JSON says.

@@ -3,6 +3,8 @@
 //! `human` (the table), `explain` (`--explain`), `summary` (the hook log's line).
 //! Fields marked "extension" are additions that do not break schema 1 readers.
 
+pub(crate) mod progress;
+
 mod explain;
 mod human;
 mod json;
@@ -14,23 +16,24 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive_id::ArchiveId;
+use crate::cache::archive_id::ArchiveId;
+use crate::cache::locate::CacheSource;
 use crate::discover::{MountClass, RootOrigin, RootScan};
-use crate::liveness::{Evidence, EvidenceKind};
-use crate::locate::CacheSource;
-use crate::per_venv::VenvShare;
+use crate::evidence::{Evidence, EvidenceKind};
+use crate::plan::per_venv::VenvShare;
 use crate::plan::{ArchivePlan, Fate, Plan, Selection};
 pub use crate::units::human_bytes;
 pub use explain::{Explained, explain};
 pub use json::SCHEMA_VERSION;
 use json::lossy;
-pub use text::{Shown, one_line, safe, safe_os, safe_path, shown};
+pub use text::{one_line, safe, safe_os, safe_path, shown};
 pub use view::{ColorChoice, Verbosity, View, wrap};
 
 #[derive(Debug, Serialize)]
 /// The whole report of one run, as JSON (schema 1) and as the human views render it.
+#[non_exhaustive]
 pub struct Report {
-    /// [`SCHEMA_VERSION`].
+    /// The JSON schema's version: 1, which only ever gains fields.
     pub schema_version: u32,
     #[serde(serialize_with = "lossy::path")]
     /// The cache the run looked at.
@@ -72,6 +75,10 @@ pub struct Report {
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<&'static str>,
+    /// `busy` only: the sentence saying who holds the lock and where, for stderr (not in
+    /// the JSON, where `lock_holder` says it).
+    #[serde(skip)]
+    pub(crate) busy_notice: Option<String>,
     /// The dead archives the plan removes, largest first.
     pub candidates: Vec<Candidate>,
     /// The archives kept, each with every reason.
@@ -111,6 +118,7 @@ pub struct Report {
 
 /// A cached environment (`crate::environments`), in the JSON as `environments[]`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Environment {
     /// The venv: `environments-v*/<name>` (a script's or project's), or the venv archive
     /// `archive-v0/<id>` that a `uvx` / `uv run --with` link names.
@@ -123,7 +131,7 @@ pub struct Environment {
     )]
     pub link: Option<PathBuf>,
     /// `script`, `tool-or-with` or `project`.
-    pub kind: crate::environments::EnvironmentKind,
+    pub kind: crate::buckets::environments::EnvironmentKind,
     /// A script's file name, as its `pyvenv.cfg` records it; null where uv records none.
     pub script: Option<String>,
     /// `name version` of each distribution installed in it.
@@ -139,7 +147,7 @@ impl Environment {
     /// What it is, in words, from what uv records: the script's file name, else the
     /// packages it holds (every string from the disk escaped).
     pub fn describe(&self) -> String {
-        use crate::environments::EnvironmentKind;
+        use crate::buckets::environments::EnvironmentKind;
         match (self.kind, &self.script) {
             (EnvironmentKind::Script, Some(script)) => {
                 format!("cached environment of script {}", safe(script))
@@ -179,8 +187,9 @@ impl Environment {
     }
 }
 
-impl From<&crate::environments::CachedEnvironment> for Environment {
-    fn from(env: &crate::environments::CachedEnvironment) -> Self {
+impl Environment {
+    /// The report's view of a surveyed environment.
+    pub(crate) fn of(env: &crate::buckets::environments::CachedEnvironment) -> Self {
         Self {
             path: env.path.clone(),
             link: env.link.clone(),
@@ -192,8 +201,9 @@ impl From<&crate::environments::CachedEnvironment> for Environment {
     }
 }
 
-/// What a run frees outside `archive-v0` (`crate::leftovers`), in the JSON as `others`.
+/// What a run frees outside `archive-v0` (`crate::buckets::leftovers`), in the JSON as `others`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Others {
     /// Each entry, largest first.
     pub candidates: Vec<OtherCandidate>,
@@ -211,6 +221,7 @@ pub struct Others {
 
 /// One entry of [`Others`].
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct OtherCandidate {
     /// The top-level directory it is in, `.` for the cache root.
     pub bucket: String,
@@ -218,14 +229,14 @@ pub struct OtherCandidate {
     #[serde(serialize_with = "lossy::path")]
     pub path: PathBuf,
     /// `temp`, `build`, `object` or `sdist`.
-    pub kind: crate::leftovers::OtherKind,
+    pub kind: crate::buckets::leftovers::OtherKind,
     /// What removing it frees, in `du -B1` bytes.
     pub bytes: u64,
 }
 
 impl Others {
     /// The report's view of the plan's `others`.
-    pub fn of(others: &[crate::leftovers::Other], cache_root: &Path) -> Self {
+    pub(crate) fn of(others: &[crate::buckets::leftovers::Other], cache_root: &Path) -> Self {
         let mut out = Self::default();
         for other in others {
             *out.by_bucket.entry(other.bucket.clone()).or_default() += other.bytes;
@@ -245,6 +256,7 @@ impl Others {
 
 /// What `--apply` could not do for lack of permission, in the JSON as `incomplete`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Incomplete {
     /// `permission-denied`: the one cause so far.
     pub cause: &'static str,
@@ -262,13 +274,13 @@ pub struct Incomplete {
 impl Incomplete {
     /// From what `apply` met in the cache at `cache_root`; `None` when nothing was
     /// refused.
-    pub fn of(removal: &crate::apply::Removal, cache_root: &Path) -> Option<Self> {
+    pub(crate) fn of(removal: &crate::apply::Removal, cache_root: &Path) -> Option<Self> {
         if removal.denied.is_empty() {
             return None;
         }
         Some(Self {
             cause: "permission-denied",
-            denied: crate::denied::distinct(&removal.denied)
+            denied: crate::sys::denied::distinct(&removal.denied)
                 .iter()
                 .map(|d| d.dir.clone())
                 .collect(),
@@ -282,13 +294,13 @@ impl Incomplete {
                 || removal.other_entries > 0
                 || removal.bytes > 0
                 || removal.leftover.entries > 0,
-            what_to_do: crate::denied::advice(&removal.denied, cache_root),
+            what_to_do: crate::apply::advice::advice(&removal.denied, cache_root),
         })
     }
 
     /// The one line for stderr (`error: ...`): whether anything was deleted, what was
     /// kept, and the first thing to do.
-    pub fn error_line(&self, report: &Report) -> String {
+    pub(crate) fn error_line(&self, report: &Report) -> String {
         let done = if self.deleted_anything {
             format!(
                 "removed {} ({}) and kept {} it may not change",
@@ -312,6 +324,7 @@ impl Incomplete {
 
 /// Trash directories an interrupted run left, removed by this one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LeftoverTrash {
     /// Trash directories removed whole.
     pub entries: usize,
@@ -322,6 +335,7 @@ pub struct LeftoverTrash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 /// How far the run got.
+#[non_exhaustive]
 pub enum Status {
     /// The cache was surveyed (and, with `--apply`, pruned).
     Ok,
@@ -335,6 +349,7 @@ pub enum Status {
 
 #[derive(Debug, Default, Serialize)]
 /// Archive counts.
+#[non_exhaustive]
 pub struct Counts {
     /// Every archive in `archive-v0`.
     pub total: usize,
@@ -358,7 +373,7 @@ pub struct Counts {
 /// policy, or kept out of doubt. An archive with evidence of use is in use whatever
 /// else holds it; one held only by a policy is never called live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keeping {
+pub(crate) enum Keeping {
     /// Something uses it.
     InUse,
     /// Only a doubt keeps it.
@@ -369,7 +384,7 @@ pub enum Keeping {
 
 impl Keeping {
     /// The class of an archive kept for `kinds`.
-    pub fn of(kinds: impl IntoIterator<Item = EvidenceKind> + Clone) -> Self {
+    pub(crate) fn of(kinds: impl IntoIterator<Item = EvidenceKind> + Clone) -> Self {
         if kinds.clone().into_iter().any(EvidenceKind::is_use) {
             Keeping::InUse
         } else if kinds.into_iter().any(|k| policy_of(k).is_none()) {
@@ -397,6 +412,7 @@ pub fn policy_of(kind: EvidenceKind) -> Option<(&'static str, &'static str)> {
 
 /// What one policy holds back.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct HeldBack {
     /// Archives it holds (an archive held by two policies counts under each).
     pub archives: usize,
@@ -408,6 +424,7 @@ pub struct HeldBack {
 
 #[derive(Debug, Serialize)]
 /// A dead archive the plan removes.
+#[non_exhaustive]
 pub struct Candidate {
     /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
@@ -425,6 +442,7 @@ pub struct Candidate {
 
 #[derive(Debug, Serialize)]
 /// An archive kept, and why.
+#[non_exhaustive]
 pub struct Live {
     /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
@@ -451,6 +469,7 @@ fn name_of(archive: &ArchivePlan) -> Option<String> {
 
 #[derive(Debug, Serialize)]
 /// One reason an archive is kept.
+#[non_exhaustive]
 pub struct EvidenceJson {
     /// What kind of reason.
     pub kind: EvidenceKind,
@@ -470,13 +489,14 @@ pub struct EvidenceJson {
 
 impl Live {
     /// Whether it is in use, held back or kept out of doubt.
-    pub fn keeping(&self) -> Keeping {
+    pub(crate) fn keeping(&self) -> Keeping {
         Keeping::of(self.evidence.iter().map(|e| e.kind))
     }
 }
 
-impl From<&Evidence> for EvidenceJson {
-    fn from(evidence: &Evidence) -> Self {
+impl EvidenceJson {
+    /// The report's view of one piece of evidence.
+    pub(crate) fn of(evidence: &Evidence) -> Self {
         Self {
             kind: evidence.kind(),
             venv: evidence.venv().map(Path::to_owned),
@@ -488,6 +508,7 @@ impl From<&Evidence> for EvidenceJson {
 
 #[derive(Debug, Serialize)]
 /// A root searched for venvs.
+#[non_exhaustive]
 pub struct Root {
     #[serde(serialize_with = "lossy::path")]
     /// The root, absolute.
@@ -509,6 +530,7 @@ pub struct Root {
 
 /// A mount under a root that discovery did not walk.
 #[derive(Debug, Serialize)]
+#[non_exhaustive]
 pub struct NotSearchedMount {
     #[serde(serialize_with = "lossy::path")]
     /// Where it is mounted.
@@ -525,14 +547,17 @@ impl Report {
     /// cached environment linking into it was kept) from the removed to the kept, with a
     /// `pointer-refused` or `permission-denied` reason, so that the report never calls an
     /// archive removed that is still there.
-    pub fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
+    pub(crate) fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
         for kept in kept {
             let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
                 continue;
             };
             let candidate = self.candidates.remove(at);
             self.reclaimable_bytes = self.reclaimable_bytes.saturating_sub(candidate.bytes);
-            if let Some(freed) = self.freed_by_bucket.get_mut(crate::layout::ARCHIVE_BUCKET) {
+            if let Some(freed) = self
+                .freed_by_bucket
+                .get_mut(crate::cache::layout::ARCHIVE_BUCKET)
+            {
                 *freed = freed.saturating_sub(candidate.bytes);
             }
             self.live.push(Live {
@@ -553,7 +578,7 @@ impl Report {
 
     /// Sets the in-use / held-back / in-doubt / removable counts from `live` and
     /// `candidates`.
-    pub fn recount(&mut self) {
+    pub(crate) fn recount(&mut self) {
         let (mut in_use, mut held_back, mut in_doubt) = (0, 0, 0);
         for live in &self.live {
             match live.keeping() {
@@ -589,7 +614,7 @@ impl Report {
     /// policies alone, each walked like a candidate (those the plan walked already are not
     /// walked again). Costs one walk of the held-back archives, which a person needs to
     /// weigh releasing them.
-    pub fn measure_held_back(&mut self, plan: &Plan, threads: crate::threads::Threads) {
+    pub(crate) fn measure_held_back(&mut self, plan: &Plan, threads: crate::sys::threads::Threads) {
         use std::collections::{HashMap, HashSet};
         let held: HashMap<&ArchiveId, &Live> = self
             .live
@@ -607,7 +632,7 @@ impl Report {
             .filter(|a| !plan.walks.contains_key(&a.id))
             .map(|a| a.path.as_path())
             .collect();
-        let mut fresh = crate::measure::ArchiveWalk::all(&unwalked, threads).into_iter();
+        let mut fresh = crate::plan::measure::ArchiveWalk::all(&unwalked, threads).into_iter();
         let mut held_back: std::collections::BTreeMap<&'static str, HeldBack> =
             std::collections::BTreeMap::new();
         for archive in archives {
@@ -634,7 +659,7 @@ impl Report {
     }
 
     /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
-    pub fn empty(
+    pub(crate) fn empty(
         cache_dir: PathBuf,
         cache_source: CacheSource,
         dry_run: bool,
@@ -655,6 +680,7 @@ impl Report {
             leftover_trash: None,
             incomplete: None,
             lock_holder: None,
+            busy_notice: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
@@ -669,7 +695,7 @@ impl Report {
     }
 
     /// The report of a survey: the plan's fates, the roots, the warnings.
-    pub fn new(
+    pub(crate) fn new(
         cache_dir: PathBuf,
         cache_source: CacheSource,
         dry_run: bool,
@@ -699,7 +725,7 @@ impl Report {
                 id: archive.id.clone(),
                 name: name_of(archive),
                 version: archive.version.clone(),
-                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+                evidence: evidence.iter().map(EvidenceJson::of).collect(),
                 last_use: epoch_secs(archive.last_use),
             })
             .collect();
@@ -719,7 +745,7 @@ impl Report {
             freed_by_bucket: (plan.reclaimable_bytes > 0)
                 .then(|| {
                     (
-                        crate::layout::ARCHIVE_BUCKET.to_owned(),
+                        crate::cache::layout::ARCHIVE_BUCKET.to_owned(),
                         plan.reclaimable_bytes,
                     )
                 })
@@ -731,6 +757,7 @@ impl Report {
             leftover_trash: None,
             incomplete: None,
             lock_holder: None,
+            busy_notice: None,
             candidates,
             live,
             roots: roots
@@ -740,7 +767,7 @@ impl Report {
                     origin: r.origin,
                     venvs: r.installs.len(),
                     locks: r.locks.len(),
-                    unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                    unreadable: r.unreadable.iter().map(|b| b.path.clone()).collect(),
                     not_searched: r
                         .not_searched
                         .iter()

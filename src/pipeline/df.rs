@@ -1,0 +1,715 @@
+//! `uv-cache-prune df`: what fills the cache, bucket by bucket and package by package, and
+//! what a prune would free there now.
+//!
+//! # What is counted, and how
+//!
+//! One walk of the whole cache with the archive walk's rules (`crate::plan::measure`: by
+//! descriptor, an `lstat` per entry, never following a symlink, never crossing a mount),
+//! over the same parallel work stack. Each top-level directory is a tree, and so is each
+//! archive of `archive-v0` (for the package table); the root's own files and the root
+//! itself are the "loose" row. The walk runs beside the dry run, not after it (see
+//! [`run`]). Per row:
+//!
+//! - `bytes`: allocated bytes as `du -sB1 <bucket>` counts them: directories and files,
+//!   each inode once *within the bucket*. Under the content-addressed preview the same
+//!   inodes live in `archive-v0` and `files-v0`, so each of those rows counts them, as two
+//!   `du` runs would; the total counts every inode once, as `du -sB1 <cache>` does.
+//! - `files`: regular-file entries, as `find <bucket> -type f | wc -l` counts them (two
+//!   names of one inode are two files).
+//! - `shared_bytes`: inodes with links outside the cache (`st_nlink` above the links the
+//!   walk saw anywhere in the cache): a hardlink venv's files. Deleting the cache's copy
+//!   frees nothing of them. `unique_bytes` is the rest.
+//! - `frees`: what a prune would free there now, read from the dry run's report
+//!   ([`Report::freed_by_bucket`]), so the picture and the prune cannot disagree.
+//!
+//! Memory: a few counters per tree, plus one entry per multi-link inode (its id, link
+//! count and size, no path), per bucket and once for the whole cache. Single-link files,
+//! most of a cache without the preview, cost nothing after their `lstat`.
+//!
+//! # What `uv cache prune` would remove that this tool leaves
+//!
+//! uv's own prune deletes every top-level entry its version does not know: the older
+//! generations of a bucket (`wheels-v6` beside `wheels-v8`), unknown entries, and all of
+//! `environments-v*`. This tool leaves them: an older uv on the same machine still reads
+//! its own generation, and an unknown entry may be a newer uv's. `df` names them, with
+//! their bytes, so that the user can decide.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cache::layout::{ARCHIVE_BUCKET, CACHEDIR_TAG, LOCK_FILE, bucket_family_name};
+use crate::pipeline::{self, Settings};
+use crate::plan::measure::{Tally, walk_trees};
+use crate::report::{Report, human_bytes, safe, safe_path};
+use crate::sys::fs_meta::{EntryStat, FileId, entry_stat};
+use crate::sys::read::BlindSpot;
+
+/// The name of the row of the root's own entries.
+pub const LOOSE: &str = "(root files)";
+/// How many package rows the human view shows (JSON has them all).
+const TOP_PACKAGES: usize = 10;
+/// Width of the proportional bar, in cells.
+const BAR: usize = 20;
+
+/// `df`'s JSON object (`docs/json-schema.md`, "df").
+#[derive(Debug, Serialize)]
+pub struct Df {
+    /// `"df"`, so that a reader tells this object from the prune report.
+    pub kind: &'static str,
+    /// [`crate::report::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The cache looked at.
+    pub cache_dir: PathBuf,
+    /// Every top-level bucket, largest first, then the root's loose entries.
+    pub buckets: Vec<BucketRow>,
+    /// The whole cache: `du -sB1 <cache>`.
+    pub total: BucketRow,
+    /// Packages of `archive-v0`, live and dead, largest first.
+    pub packages: Vec<PackageRow>,
+    /// What `uv cache prune` would remove that this tool leaves, and why.
+    pub uv_prune_only: Vec<UvPruneOnly>,
+    /// Parts that could not be read (their bytes are missing from the rows).
+    pub warnings: Vec<String>,
+}
+
+/// One top-level entry of the cache (or the total).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BucketRow {
+    /// The entry's name, [`LOOSE`] for the root's own files, or `total`.
+    pub name: String,
+    /// Allocated bytes, each inode once within the row (`du -sB1`).
+    pub bytes: u64,
+    /// Regular-file entries (`find -type f`).
+    pub files: u64,
+    /// Of `bytes`, inodes also linked from outside the cache (hardlink venvs).
+    pub shared_bytes: u64,
+    /// `bytes - shared_bytes`: what deleting the row's entries could free at most.
+    pub unique_bytes: u64,
+    /// What a prune would free in this row now (the dry run's plan).
+    pub frees: u64,
+}
+
+/// Archives of one package version in one state.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageRow {
+    /// The package, or `None` for a cached environment or an unrecognized archive.
+    pub name: Option<String>,
+    /// Its version, when it is a wheel.
+    pub version: Option<String>,
+    /// `live` (kept) or `dead` (a candidate of the dry run).
+    pub state: &'static str,
+    /// How many archives.
+    pub archives: usize,
+    /// Allocated bytes, each inode once among them.
+    pub bytes: u64,
+    /// Of `bytes`, inodes also linked from outside the cache.
+    pub shared_bytes: u64,
+    /// What the dry run frees by removing them (0 when live).
+    pub frees: u64,
+}
+
+/// An entry `uv cache prune` would delete and this tool keeps.
+#[derive(Debug, Clone, Serialize)]
+pub struct UvPruneOnly {
+    /// The top-level entry.
+    pub name: String,
+    /// Its bytes (as its bucket row).
+    pub bytes: u64,
+    /// `old-generation`, `unknown` or `environments`.
+    pub reason: &'static str,
+    /// Why this tool leaves it, in a sentence.
+    pub why: String,
+}
+
+/// The multi-link inodes of a row: (links seen, `st_nlink`, allocated bytes) by inode.
+type Multi = HashMap<FileId, (u64, u64, u64), BuildHasherDefault<IdHasher>>;
+
+/// The hash of the multi-link tables. A hardlink venv makes nearly every file of the
+/// archives it uses a multi-link one, and each is looked up in its tree's, its bucket's,
+/// its package's and the total's table: with the standard SipHash that hashing was 5% of
+/// a `df` (profiled on the bench's fixture). Inode numbers are handed out by the
+/// filesystem, not chosen by whoever writes the cache, so a multiply-rotate hash is
+/// enough; a filesystem that did collide them would only make `df` slower.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What the walk adds up for one tree.
+#[derive(Debug, Default)]
+pub(crate) struct DfTally {
+    /// Directories and single-link entries.
+    single: u64,
+    files: u64,
+    /// Multi-link inodes: (links seen, `st_nlink`, allocated bytes).
+    multi: Multi,
+    doubt: Option<BlindSpot>,
+}
+
+impl Tally for DfTally {
+    fn add_dir(&mut self, stat: EntryStat) {
+        self.single += stat.allocated;
+    }
+
+    fn add_file(&mut self, _path: impl FnOnce() -> PathBuf, stat: EntryStat) {
+        self.files += u64::from(stat.len.is_some());
+        match stat.id {
+            Some(id) if stat.nlink > 1 => {
+                let entry = self
+                    .multi
+                    .entry(id)
+                    .or_insert((0, stat.nlink, stat.allocated));
+                entry.0 += 1;
+            }
+            _ => self.single += stat.allocated,
+        }
+    }
+
+    fn doubt(&mut self, path: PathBuf, reason: String) {
+        match &self.doubt {
+            Some(BlindSpot { path: named, .. }) if *named <= path => {}
+            _ => self.doubt = Some(BlindSpot::new(path, reason)),
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        if self.multi.len() < other.multi.len() {
+            // Into the larger table: fewer entries to hash again.
+            let smaller = std::mem::replace(&mut self.multi, other.multi);
+            self.add_multi(&smaller);
+        } else {
+            self.add_multi(&other.multi);
+        }
+        self.single += other.single;
+        self.files += other.files;
+        if let Some(BlindSpot {
+            path,
+            cause: reason,
+        }) = other.doubt
+        {
+            Tally::doubt(self, path, reason);
+        }
+    }
+}
+
+impl DfTally {
+    fn bytes(&self) -> u64 {
+        self.single + self.multi.values().map(|(_, _, a)| a).sum::<u64>()
+    }
+
+    /// Adds `other`'s counts, not its doubt (a row sums trees that were each reported).
+    fn add(&mut self, other: &DfTally) {
+        self.single += other.single;
+        self.files += other.files;
+        self.add_multi(&other.multi);
+    }
+
+    fn add_multi(&mut self, multi: &Multi) {
+        self.multi.reserve(multi.len());
+        for (id, (seen, nlink, allocated)) in multi {
+            self.multi.entry(*id).or_insert((0, *nlink, *allocated)).0 += seen;
+        }
+    }
+
+    /// Bytes of inodes with links outside the cache (`global` has every link seen).
+    fn shared(&self, global: &Multi) -> u64 {
+        self.multi
+            .iter()
+            .filter(|(id, (_, nlink, _))| global.get(id).is_some_and(|(seen, _, _)| seen < nlink))
+            .map(|(_, (_, _, allocated))| allocated)
+            .sum()
+    }
+}
+
+/// Which row a walked tree adds to.
+enum Tree {
+    Bucket(String),
+    Archive(String),
+}
+
+/// Runs the dry run and the walk, and builds the view.
+///
+/// The two do not need each other until the view is built, so the walk of the whole
+/// cache runs beside the dry run rather than after it: most of a dry run runs on one
+/// thread (listing, reading pointers and `METADATA`, matching venvs), and the walk is
+/// nothing but `lstat`s, on every thread. Run one after the other, `df` cost the dry run
+/// plus a `du -s` of the cache; side by side, on free cores, about the larger of the
+/// two (the `lstat`s themselves cost what `du`'s do: the kernel's lookup of each name). Each
+/// looks at the cache on its own, as before: the view was always two looks, the dry
+/// run's and the walk's, and `df` deletes nothing.
+pub fn run(settings: &Settings) -> Result<Df> {
+    // Where the dry run will look, walked beside it only once it is known to be a uv
+    // cache: `df --cache-dir ~` must say "not a uv cache" without a walk of the home
+    // first. An error here is the dry run's error too, and it reports it; a cache without
+    // `archive-v0` yet is walked after the dry run, as before.
+    let root = crate::cache::locate::locate(settings.cache_dir.as_deref())
+        .ok()
+        .and_then(|location| match crate::cache::locate::validate(location) {
+            Ok(crate::cache::locate::Validated::Cache(cache)) => Some(cache.root().to_owned()),
+            _ => None,
+        });
+    let (report, walked) = std::thread::scope(|scope| {
+        let walk = root
+            .as_deref()
+            .map(|root| scope.spawn(move || walk_cache(root, settings.threads)));
+        let report = pipeline::run(settings);
+        // A walk that panicked (a bug) is walked again below, after the dry run.
+        let walked = walk.and_then(|walk| walk.join().ok());
+        (report, walked)
+    });
+    let report = report?;
+    let walked = match walked {
+        Some(walked) if walked.root == report.cache_dir => walked,
+        _ => walk_cache(&report.cache_dir, settings.threads),
+    };
+    Ok(build(&report, walked))
+}
+
+/// What the walk of the whole cache found, before the dry run's report is added.
+struct Walked {
+    root: PathBuf,
+    /// The root's own entries and the root itself.
+    loose: DfTally,
+    /// The root's entries that are not directories and not uv's own files.
+    loose_names: Vec<String>,
+    /// Each top-level directory but `archive-v0`, by name.
+    buckets: BTreeMap<String, DfTally>,
+    /// `archive-v0` itself and its loose entries, when it is a directory.
+    archive_dir: Option<DfTally>,
+    /// Each archive of `archive-v0`, by id.
+    archives: Vec<(String, DfTally)>,
+    /// Parts that could not be read.
+    warnings: Vec<String>,
+}
+
+/// Walks the whole cache at `root` once: every top-level tree and every archive on its
+/// own, on `threads` threads.
+fn walk_cache(root: &Path, threads: crate::sys::threads::Threads) -> Walked {
+    let mut walked = Walked {
+        root: root.to_owned(),
+        loose: DfTally::default(),
+        loose_names: Vec::new(),
+        buckets: BTreeMap::new(),
+        archive_dir: None,
+        archives: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let lstat_into = |tally: &mut DfTally, path: &Path, warnings: &mut Vec<String>| {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => tally.add_dir(entry_stat(&meta)),
+            Ok(meta) => tally.add_file(|| path.to_owned(), entry_stat(&meta)),
+            Err(err) => warnings.push(format!("cannot read {}: {err}", path.display())),
+        }
+    };
+    let root_is_dir = std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
+    if !root_is_dir {
+        return walked;
+    }
+    let warnings = &mut walked.warnings;
+    lstat_into(&mut walked.loose, root, warnings);
+    let mut trees: Vec<(Tree, PathBuf)> = Vec::new();
+    let mut entries = list(root, warnings);
+    entries.sort();
+    for (name, is_dir) in entries {
+        let path = root.join(&name);
+        if !is_dir {
+            lstat_into(&mut walked.loose, &path, warnings);
+            if ![LOCK_FILE, CACHEDIR_TAG, ".gitignore"].contains(&name.as_str()) {
+                walked.loose_names.push(name);
+            }
+        } else if name == ARCHIVE_BUCKET {
+            let archive_dir = walked.archive_dir.insert(DfTally::default());
+            lstat_into(archive_dir, &path, warnings);
+            for (id, is_dir) in list(&path, warnings) {
+                if is_dir {
+                    trees.push((Tree::Archive(id.clone()), path.join(id)));
+                } else {
+                    lstat_into(archive_dir, &path.join(id), warnings);
+                }
+            }
+        } else {
+            trees.push((Tree::Bucket(name.clone()), path));
+        }
+    }
+    let paths: Vec<&Path> = trees.iter().map(|(_, p)| p.as_path()).collect();
+    let tallies: Vec<DfTally> = walk_trees(&paths, threads);
+    for ((tree, path), mut tally) in trees.into_iter().zip(tallies) {
+        if let Some(BlindSpot {
+            path: at,
+            cause: reason,
+        }) = tally.doubt.take()
+        {
+            walked.warnings.push(format!(
+                "{} was not counted whole: {} ({reason})",
+                path.display(),
+                at.display()
+            ));
+        }
+        match tree {
+            Tree::Bucket(name) => {
+                walked.buckets.insert(name, tally);
+            }
+            Tree::Archive(id) => walked.archives.push((id, tally)),
+        }
+    }
+    walked
+}
+
+/// The view: the walk's rows, with what the dry run's `report` frees in each.
+fn build(report: &Report, walked: Walked) -> Df {
+    let Walked {
+        root,
+        loose,
+        loose_names,
+        mut buckets,
+        archive_dir,
+        archives,
+        warnings,
+    } = walked;
+    let mut df = Df {
+        kind: "df",
+        schema_version: crate::report::SCHEMA_VERSION,
+        cache_dir: root,
+        buckets: Vec::new(),
+        total: BucketRow {
+            name: "total".to_owned(),
+            ..BucketRow::default()
+        },
+        packages: Vec::new(),
+        uv_prune_only: Vec::new(),
+        warnings,
+    };
+    // Per bucket, each inode once within it; the archives also kept one by one.
+    if let Some(mut archive_bucket) = archive_dir {
+        for (_, tally) in &archives {
+            archive_bucket.add(tally);
+        }
+        buckets.insert(ARCHIVE_BUCKET.to_owned(), archive_bucket);
+    }
+    let mut global = DfTally::default();
+    for tally in buckets.values().chain([&loose]) {
+        global.add(tally);
+    }
+    let row = |name: &str, tally: &DfTally| {
+        let bytes = tally.bytes();
+        let shared_bytes = tally.shared(&global.multi);
+        BucketRow {
+            name: name.to_owned(),
+            bytes,
+            files: tally.files,
+            shared_bytes,
+            unique_bytes: bytes - shared_bytes.min(bytes),
+            frees: report
+                .freed_by_bucket
+                .get(if name == LOOSE { "." } else { name })
+                .copied()
+                .unwrap_or(0),
+        }
+    };
+    let mut rows: Vec<BucketRow> = buckets.iter().map(|(n, t)| row(n, t)).collect();
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+    rows.push(row(LOOSE, &loose));
+    df.total = row("total", &global);
+    df.total.frees =
+        report.reclaimable_bytes + report.others.as_ref().map_or(0, |o| o.reclaimable_bytes);
+    df.uv_prune_only = uv_prune_only(&rows, &loose_names);
+    df.buckets = rows;
+    df.packages = packages(report, &archives, &global.multi);
+    df.warnings.extend(report.warnings.iter().cloned());
+    df
+}
+
+/// The entries of `dir`, each with whether it is a directory (not following symlinks).
+fn list(dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, bool)> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect(),
+        Err(err) => {
+            warnings.push(format!("cannot list {}: {err}", dir.display()));
+            Vec::new()
+        }
+    }
+}
+
+/// What `uv cache prune` deletes that this tool leaves: older generations of a bucket
+/// family present in a newer one, names that are no bucket, and cached environments.
+fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
+    let generation = |name: &str| -> Option<(String, u64)> {
+        let family = bucket_family_name(name)?;
+        let n = name[family.len() + 2..].parse().ok()?;
+        Some((family.to_owned(), n))
+    };
+    let mut newest: HashMap<String, u64> = HashMap::new();
+    for (family, n) in rows.iter().filter_map(|r| generation(&r.name)) {
+        let at = newest.entry(family).or_insert(n);
+        *at = (*at).max(n);
+    }
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.name != LOOSE) {
+        let entry = |reason, why: String| UvPruneOnly {
+            name: row.name.clone(),
+            bytes: row.bytes,
+            reason,
+            why,
+        };
+        match generation(&row.name) {
+            Some((family, n)) if newest[&family] > n => out.push(entry(
+                "old-generation",
+                format!(
+                    "an older generation of {family}-v*: uv cache prune of a newer uv deletes it, but the older uv that wrote it may still be on this machine and reads it"
+                ),
+            )),
+            Some((family, _)) if family == "environments" => out.push(entry(
+                "environments",
+                "cached environments (uvx, uv run --with, scripts): uv cache prune deletes them all, and uv builds them again on the next run; this tool removes only those unused for --unused-for".to_owned(),
+            )),
+            Some(_) => {}
+            None => out.push(entry(
+                "unknown",
+                "not a bucket of any uv this tool knows: uv cache prune deletes every entry its version does not know, but a newer uv may own it".to_owned(),
+            )),
+        }
+    }
+    for name in loose {
+        out.push(UvPruneOnly {
+            name: name.clone(),
+            bytes: 0,
+            reason: "unknown",
+            why: "a file at the cache root that uv does not write: uv cache prune deletes it"
+                .to_owned(),
+        });
+    }
+    out
+}
+
+/// What the dry run said of one archive: name, version, `live`/`dead`, bytes it frees.
+type Fate<'r> = (Option<&'r String>, Option<&'r String>, &'static str, u64);
+
+/// The package rows: the archives grouped by package, version and fate.
+fn packages(report: &Report, archives: &[(String, DfTally)], global: &Multi) -> Vec<PackageRow> {
+    let mut fate: HashMap<&str, Fate<'_>> = HashMap::new();
+    for c in &report.candidates {
+        fate.insert(
+            c.id.as_str(),
+            (c.name.as_ref(), c.version.as_ref(), "dead", c.bytes),
+        );
+    }
+    for l in &report.live {
+        fate.insert(
+            l.id.as_str(),
+            (l.name.as_ref(), l.version.as_ref(), "live", 0),
+        );
+    }
+    type Key = (Option<String>, Option<String>, &'static str);
+    let mut groups: BTreeMap<Key, (usize, DfTally, u64)> = BTreeMap::new();
+    for (id, tally) in archives {
+        // An archive the dry run did not name (made since) counts as live: doubt keeps.
+        let (name, version, state, frees) = fate
+            .get(id.as_str())
+            .copied()
+            .unwrap_or((None, None, "live", 0));
+        let group = groups
+            .entry((name.cloned(), version.cloned(), state))
+            .or_default();
+        group.0 += 1;
+        group.1.add(tally);
+        group.2 += frees;
+    }
+    let mut rows: Vec<PackageRow> = groups
+        .into_iter()
+        .map(
+            |((name, version, state), (count, tally, frees))| PackageRow {
+                name,
+                version,
+                state,
+                archives: count,
+                bytes: tally.bytes(),
+                shared_bytes: tally.shared(global),
+                frees,
+            },
+        )
+        .collect();
+    rows.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| (&a.name, &a.version).cmp(&(&b.name, &b.version)))
+    });
+    rows
+}
+
+impl Df {
+    /// The JSON object, pretty-printed.
+    pub fn to_json(&self) -> Result<String> {
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| anyhow::anyhow!("cannot write df as JSON: {e} (a bug)"))?;
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// The two tables, with a bar per row when `bars` (a terminal).
+    pub fn to_human(&self, bars: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "uv cache {}: {} on disk in {} files; a prune frees {} now; {} shared with venvs",
+            safe_path(&self.cache_dir),
+            human_bytes(self.total.bytes),
+            self.total.files,
+            human_bytes(self.total.frees),
+            human_bytes(self.total.shared_bytes),
+        );
+        let bar = |bytes: u64, max: u64| {
+            if !bars || max == 0 {
+                return String::new();
+            }
+            let cells = (bytes as f64 / max as f64 * BAR as f64).round() as usize;
+            format!("  {}", "█".repeat(cells.min(BAR)))
+        };
+        let max = self.buckets.iter().map(|r| r.bytes).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\n{:<24} {:>11} {:>9} {:>11} {:>11}",
+            "bucket", "size", "files", "frees", "shared"
+        );
+        for row in self.buckets.iter().chain([&self.total]) {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>11} {:>9} {:>11} {:>11}{}",
+                safe(&row.name),
+                human_bytes(row.bytes),
+                row.files,
+                human_bytes(row.frees),
+                human_bytes(row.shared_bytes),
+                if row.name == "total" {
+                    String::new()
+                } else {
+                    bar(row.bytes, max)
+                },
+            );
+        }
+        if !self.packages.is_empty() {
+            let max = self.packages.iter().map(|r| r.bytes).max().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "\n{:<32} {:>5} {:>11} {:>11} {:>11}",
+                "largest packages", "state", "size", "frees", "shared"
+            );
+            for row in self.packages.iter().take(TOP_PACKAGES) {
+                let label = match (&row.name, &row.version) {
+                    (Some(n), Some(v)) => format!("{n} {v}"),
+                    (Some(n), None) => n.clone(),
+                    _ => "(environment or unrecognized)".to_owned(),
+                };
+                let label = if row.archives > 1 {
+                    format!("{label} ({} archives)", row.archives)
+                } else {
+                    label
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<32} {:>5} {:>11} {:>11} {:>11}{}",
+                    safe(&label),
+                    row.state,
+                    human_bytes(row.bytes),
+                    human_bytes(row.frees),
+                    human_bytes(row.shared_bytes),
+                    bar(row.bytes, max),
+                );
+            }
+        }
+        if !self.uv_prune_only.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n`uv cache prune` would also remove (this tool leaves them):"
+            );
+            for entry in &self.uv_prune_only {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): {}",
+                    safe(&entry.name),
+                    human_bytes(entry.bytes),
+                    entry.why
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hash;
+
+    use super::*;
+
+    fn file(ino: u64, nlink: u64, allocated: u64) -> EntryStat {
+        EntryStat {
+            id: Some(FileId { dev: 1, ino }),
+            nlink,
+            allocated,
+            is_dir: false,
+            len: Some(allocated),
+        }
+    }
+
+    /// Each thread's part of a tree is merged into the others' whatever their sizes: the
+    /// larger table is kept and the smaller added to it, so both orders must agree.
+    #[test]
+    fn merge_counts_each_link_once_whichever_part_is_larger() {
+        let part = |inos: &[u64]| {
+            let mut tally = DfTally::default();
+            for &ino in inos {
+                tally.add_file(PathBuf::new, file(ino, 3, 4096));
+            }
+            tally.add_file(PathBuf::new, file(100 + inos.len() as u64, 1, 8192));
+            tally
+        };
+        for (a, b) in [(&[1, 2, 3][..], &[3][..]), (&[3][..], &[1, 2, 3][..])] {
+            let mut merged = part(a);
+            merged.merge(part(b));
+            assert_eq!(merged.files, 6);
+            assert_eq!(merged.single, 2 * 8192);
+            assert_eq!(merged.multi.len(), 3);
+            assert_eq!(merged.multi[&FileId { dev: 1, ino: 3 }], (2, 3, 4096));
+            assert_eq!(merged.bytes(), 2 * 8192 + 3 * 4096);
+            // Every inode has 3 links and at most 2 were seen: all linked from outside.
+            assert_eq!(merged.shared(&merged.multi), 3 * 4096);
+        }
+    }
+
+    /// The hash spreads inode numbers that differ in one bit (neighbours on disk).
+    #[test]
+    fn id_hasher_tells_neighbouring_inodes_apart() {
+        let hash = |ino| {
+            let mut hasher = IdHasher::default();
+            FileId { dev: 2049, ino }.hash(&mut hasher);
+            hasher.finish()
+        };
+        let hashes: std::collections::HashSet<u64> = (0..10_000).map(hash).collect();
+        assert_eq!(hashes.len(), 10_000);
+    }
+}
