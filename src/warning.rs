@@ -52,6 +52,20 @@ impl Warning {
     }
 }
 
+impl Warning {
+    /// A blind spot: `what` could not be seen. With `keeps` (no
+    /// `--allow-unreadable-roots`), every archive is kept for it, and the sentence says so
+    /// and how to prune anyway: the one wording of that fact, wherever it arises.
+    pub fn blind_spot(kind: WarningKind, what: String, keeps: bool) -> Self {
+        let tail = if keeps {
+            "; every archive is kept (--allow-unreadable-roots to prune anyway)"
+        } else {
+            ""
+        };
+        Self::new(kind, format!("{what}{tail}"))
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -72,16 +72,10 @@ fn found(
             // Removed since the walk saw it: its project is gone with it.
             Err(error) if error.cause.is_not_found() => {}
             Err(error) => {
-                warnings.push(Warning::new(
+                warnings.push(Warning::blind_spot(
                     WarningKind::Unreadable,
-                    format!(
-                        "{error}{}",
-                        if keep_for_blind_spots {
-                            "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                        } else {
-                            ""
-                        }
-                    ),
+                    error.to_string(),
+                    keep_for_blind_spots,
                 ));
                 if keep_for_blind_spots {
                     blind_spots.push(BlindSpot::new(path.clone(), error.cause.to_string()));

@@ -86,18 +86,14 @@ pub(super) fn take(
             ));
         }
         for BlindSpot { path, cause } in &root.unreadable {
-            warnings.push(Warning::new(
+            warnings.push(Warning::blind_spot(
                 WarningKind::Unreadable,
                 format!(
-                    "cannot read {} (under root {}): {cause}{}",
+                    "cannot read {} (under root {}): {cause}",
                     path.display(),
-                    root.path.display(),
-                    if keep_for_blind_spots {
-                        "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                    } else {
-                        ""
-                    }
+                    root.path.display()
                 ),
+                keep_for_blind_spots,
             ));
             if keep_for_blind_spots {
                 blind_spots.push(BlindSpot::new(path.clone(), cause.clone()));
@@ -115,18 +111,14 @@ pub(super) fn take(
                 mount.fstype
             );
             let keep = keep_for_blind_spots && mount.blind_spot;
-            warnings.push(Warning::new(
+            warnings.push(Warning::blind_spot(
                 WarningKind::NotSearched,
                 format!(
-                    "{} (under root {}) {cause}{}",
+                    "{} (under root {}) {cause}",
                     mount.path.display(),
-                    root.path.display(),
-                    if keep {
-                        "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                    } else {
-                        ""
-                    }
+                    root.path.display()
                 ),
+                keep,
             ));
             if keep {
                 blind_spots.push(BlindSpot::new(mount.path.clone(), cause));
