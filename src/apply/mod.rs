@@ -74,6 +74,7 @@ use crate::plan::Plan;
 use crate::report::progress::Progress;
 use crate::sys::denied::Denied;
 use crate::sys::threads::Threads;
+use crate::warning::{Warning, WarningKind};
 
 /// What a deletion did, measured as it happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub struct Removal {
     /// Trash an interrupted run left, removed before planning: not part of the plan.
     pub leftover: Leftover,
     /// What was left in place, and why (trash we did not make, mounts, permissions).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Candidates kept whole because a pointer naming them could not be removed safely:
     /// the report moves them from the removed to the kept.
     pub kept: Vec<Kept>,
@@ -239,17 +240,17 @@ fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
     for entry in dir.trash_entries()? {
         let path = dir.path().join(&entry.name);
         if !entry.ours {
-            removal.warnings.push(format!(
+            removal.warnings.push(Warning::new(WarningKind::Unexpected, format!(
                 "left {}: a {} named like our trash, which uv-cache-prune did not make; remove it by hand if it is yours",
                 path.display(),
                 entry.what
-            ));
+            )));
             continue;
         }
         let outcome = dir.remove_trash(&entry.name, &|| faults.step());
         removal.leftover.bytes += outcome.freed;
         removal.leftover.entries += usize::from(outcome.removed);
-        removal.warnings.extend(outcome.warnings());
+        removal.warnings.extend(left_in_place(outcome.warnings()));
         denied.extend(outcome.denied);
     }
     warn_denied(&mut removal, &denied, "trash left", dir.path());
@@ -265,9 +266,10 @@ fn warn_denied(removal: &mut Removal, denied: &[Denied], what: &str, near: &std:
         near
     };
     for advice in crate::apply::advice::advice(denied, cache_root) {
-        removal
-            .warnings
-            .push(format!("{what} for lack of permission: {advice}"));
+        removal.warnings.push(Warning::new(
+            WarningKind::LeftInPlace,
+            format!("{what} for lack of permission: {advice}"),
+        ));
     }
 }
 
@@ -291,10 +293,10 @@ fn apply(
     let step = || faults.step();
     let mut removal = Removal::default();
     if root.is_overlay() && plan.candidates().next().is_some() {
-        removal.warnings.push(format!(
+        removal.warnings.push(Warning::new(WarningKind::Filesystem, format!(
             "{} is on overlayfs (a container image's layer?): deleting what a lower layer holds only hides it in the upper layer and frees nothing in the image; prune before the layer is committed to reclaim its space",
             root.path().display()
-        ));
+        )));
     }
     // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
     // a trash directory (or, where the filesystem cannot rename it, an archive no pointer
@@ -315,10 +317,10 @@ fn apply(
         removal.other_entries = gone_environments.entries;
         removal.other_bytes = gone_environments.bytes;
         removal.warnings.extend(gone_environments.warnings);
-        removal.warnings.push(format!(
+        removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
             "a cached script environment in {} was not removed (changed since the survey, or see above): no archive was removed this run, since it may link into them; run again",
             root.path().display()
-        ));
+        )));
         let held = Held {
             path: root.path().to_owned(),
             kind: if removal.denied.is_empty() {
@@ -337,15 +339,15 @@ fn apply(
     let (freed, warnings) =
         delete_in_parallel(&dir, doomed, faults, progress, threads, &mut removal);
     removal.bytes += freed;
-    removal.warnings.extend(warnings);
+    removal.warnings.extend(left_in_place(warnings));
     for dangling in &plan.dangling {
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
             let pointer = std::slice::from_ref(&dangling.path);
             if let Some(held) = remove_pointers(&root, pointer, &step, &mut removal) {
-                removal.warnings.push(format!(
-                    "left a dangling pointer: {}; remove it by hand",
-                    held.why
+                removal.warnings.push(Warning::new(
+                    WarningKind::LeftInPlace,
+                    format!("left a dangling pointer: {}; remove it by hand", held.why),
                 ));
             }
         }
@@ -409,11 +411,11 @@ fn remove_candidates(
         }
         if let Some(held) = remove_pointers(root, &archive.pointers, &step, removal) {
             if held.kind == EvidenceKind::PointerRefused {
-                removal.warnings.push(format!(
+                removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
                     "kept {}: a pointer naming it cannot be removed safely ({}); nothing of the archive was deleted; check that path and run again",
                     archive.path.display(),
                     held.why
-                ));
+                )));
             }
             if archive.is_venv && kept_environment.is_none() {
                 kept_environment = Some(Held {
@@ -476,7 +478,9 @@ fn remove_objects(root: &CacheRoot, plan: &Plan, removal: &mut Removal) -> Resul
             let Some(errno) = refused else {
                 return Err(err);
             };
-            removal.warnings.push(format!("{err:#}"));
+            removal
+                .warnings
+                .push(Warning::new(WarningKind::LeftInPlace, format!("{err:#}")));
             let denied = [Denied {
                 dir: root.path().join(crate::cache::objects::OBJECT_BUCKET),
                 err: errno,
@@ -582,4 +586,10 @@ fn delete_in_parallel(
     denied.sort_by(|a, b| a.dir.cmp(&b.dir));
     warn_denied(removal, &denied, "trash left", dir.path());
     (freed.into_inner(), warnings)
+}
+
+/// What `rmtree` could not delete, as warnings.
+fn left_in_place(messages: Vec<String>) -> impl Iterator<Item = Warning> {
+    let warning = |message| Warning::new(WarningKind::LeftInPlace, message);
+    messages.into_iter().map(warning)
 }

@@ -81,6 +81,7 @@ use crate::cache::inventory::{ArchiveKind, Inventory};
 use crate::cache::layout::BucketFamily;
 use crate::cache::pointer::Target;
 use crate::sys::fs_meta::FileId;
+use crate::warning::{Warning, WarningKind};
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
 const BIN_MAX: usize = 256;
@@ -106,7 +107,7 @@ pub struct Environments {
     /// Every cached environment found, stale or not, by path: what the report counts
     /// and names.
     pub found: Vec<CachedEnvironment>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// One cached environment, with what uv records of what it is for (see the module docs).
@@ -173,10 +174,10 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
     let judge = match judge {
         Some(unused_for) if atime_is_kept(cache_root) => Some(unused_for),
         Some(_) => {
-            found.warnings.push(format!(
+            found.warnings.push(Warning::new(WarningKind::Filesystem, format!(
                 "{} is on a noatime mount: when a cached environment was last used is not known, so every one is kept",
                 cache_root.display()
-            ));
+            )));
             None
         }
         None => None,
@@ -248,9 +249,12 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
         let entries = match std::fs::read_dir(bucket.path()) {
             Ok(entries) => entries,
             Err(err) => {
-                found.warnings.push(format!(
-                    "cannot list {}: {err}; its script environments are kept",
-                    bucket.path().display()
+                found.warnings.push(Warning::new(
+                    WarningKind::Unreadable,
+                    format!(
+                        "cannot list {}: {err}; its script environments are kept",
+                        bucket.path().display()
+                    ),
                 ));
                 continue;
             }
