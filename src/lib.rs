@@ -63,7 +63,7 @@ pub use plan::per_venv::VenvShare;
 pub use report::ColorChoice;
 pub use report::{
     Candidate, Counts, Environment, EvidenceJson, Explained, HeldBack, Incomplete, LeftoverTrash,
-    Live, NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
+    Live, LockHolder, NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
 };
 pub use setup::doctor::report as doctor;
 pub use sys::mounts::MountClass;

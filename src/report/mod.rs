@@ -76,7 +76,7 @@ pub struct Report {
     pub incomplete: Option<Incomplete>,
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock_holder: Option<&'static str>,
+    pub lock_holder: Option<LockHolder>,
     /// `busy` only: the sentence saying who holds the lock and where, for stderr (not in
     /// the JSON, where `lock_holder` says it).
     #[serde(skip)]
@@ -325,6 +325,17 @@ impl Incomplete {
             .map_or(String::new(), |w| format!("; {w}"));
         format!("--apply could not finish, permission denied: {done}{first}")
     }
+}
+
+/// Who held uv's cache lock when a run was told not to wait (`status: busy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LockHolder {
+    /// A uv command (or anything else that is not one of us).
+    Uv,
+    /// Another uv-cache-prune.
+    UvCachePrune,
 }
 
 /// Trash directories an interrupted run left, removed by this one.
