@@ -46,6 +46,7 @@ mod setup;
 mod state;
 mod sys;
 mod units;
+mod warning;
 
 pub use buckets::leftovers::OtherKind;
 pub use cache::archive_id::ArchiveId;
@@ -66,6 +67,7 @@ pub use report::{
 pub use setup::doctor::report as doctor;
 pub use sys::mounts::MountClass;
 pub use units::Size;
+pub use warning::{Warning, WarningKind};
 
 /// The pointer decoder, for the fuzz test in `tests/fuzz_pointer.rs`, which needs a test
 /// binary of its own (it counts every allocation). Not part of the supported face; it may

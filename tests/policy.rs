@@ -158,6 +158,7 @@ fn max_size_removes_the_least_recently_used_first_and_stops_at_the_target() {
         warnings(&report).iter().any(|w| w.contains("--max-size")),
         "{report:#}"
     );
+    assert_eq!(warning_kinds(&report), vec!["policy"], "{report:#}");
     sandbox.assert_imports(&keeper, &["alpha"]);
 }
 

@@ -59,6 +59,7 @@ use crate::plan::Plan;
 use crate::report::progress::Progress;
 use crate::sys::read::BlindSpot;
 use crate::sys::threads::Threads;
+use crate::warning::{Warning, WarningKind};
 
 /// What a deletion did, measured as it happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub struct Removal {
     /// Trash an interrupted run left, removed before planning: not part of the plan.
     pub leftover: Leftover,
     /// What was left in place, and why (trash we did not make, mounts, permissions).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Candidates kept whole because a pointer naming them could not be removed safely:
     /// the report moves them from the removed to the kept.
     pub kept: Vec<Kept>,
@@ -196,17 +197,17 @@ fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
     for entry in dir.trash_entries()? {
         let path = dir.path().join(&entry.name);
         if !entry.ours {
-            removal.warnings.push(format!(
+            removal.warnings.push(Warning::new(WarningKind::Unexpected, format!(
                 "left {}: a {} named like our trash, which uv-cache-prune did not make; remove it by hand if it is yours",
                 path.display(),
                 entry.what
-            ));
+            )));
             continue;
         }
         let outcome = dir.remove_trash(&entry.name, &|| faults.step());
         removal.leftover.bytes += outcome.freed;
         removal.leftover.entries += usize::from(outcome.removed);
-        removal.warnings.extend(outcome.warnings());
+        removal.warnings.extend(left_in_place(outcome.warnings()));
     }
     Ok(removal)
 }
@@ -230,10 +231,10 @@ fn apply(
     let step = || faults.step();
     let mut removal = Removal::default();
     if root.is_overlay() && plan.candidates().next().is_some() {
-        removal.warnings.push(format!(
+        removal.warnings.push(Warning::new(WarningKind::Filesystem, format!(
             "{} is on overlayfs (a container image's layer?): deleting what a lower layer holds only hides it in the upper layer and frees nothing in the image; prune before the layer is committed to reclaim its space",
             root.path().display()
-        ));
+        )));
     }
     // Steps 1 and 2: after this loop no pointer names any of these archives, and each is
     // a trash directory (or, where the filesystem cannot rename it, an archive no pointer
@@ -251,10 +252,10 @@ fn apply(
         removal.other_entries = gone_environments.entries;
         removal.other_bytes = gone_environments.bytes;
         removal.warnings.extend(gone_environments.warnings);
-        removal.warnings.push(format!(
+        removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
             "a cached script environment in {} was not removed (changed since the survey, or see above): no archive was removed this run, since it may link into them; run again",
             root.path().display()
-        ));
+        )));
         return Ok(removal);
     }
     let mut doomed = Vec::new();
@@ -267,10 +268,10 @@ fn apply(
             cause: why,
         }) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
         {
-            removal.warnings.push(format!(
+            removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
                 "kept {}: a pointer naming it cannot be removed safely ({why}); nothing of the archive was deleted; check that path and run again",
                 archive.path.display()
-            ));
+            )));
             removal.kept.push(Kept {
                 id: archive.id.clone(),
                 pointer,
@@ -287,7 +288,7 @@ fn apply(
     }
     let (freed, warnings) = delete_in_parallel(&dir, doomed, faults, progress, threads);
     removal.bytes += freed;
-    removal.warnings.extend(warnings);
+    removal.warnings.extend(left_in_place(warnings));
     for dangling in &plan.dangling {
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
@@ -295,9 +296,10 @@ fn apply(
             if let Some(BlindSpot { cause: why, .. }) =
                 remove_pointers(&root, pointer, &step, &mut removal)
             {
-                removal
-                    .warnings
-                    .push(format!("left a dangling pointer: {why}; remove it by hand"));
+                removal.warnings.push(Warning::new(
+                    WarningKind::LeftInPlace,
+                    format!("left a dangling pointer: {why}; remove it by hand"),
+                ));
             }
         }
     }
@@ -372,4 +374,10 @@ fn delete_in_parallel(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     (freed.into_inner(), warnings)
+}
+
+/// What `rmtree` could not delete, as warnings.
+fn left_in_place(messages: Vec<String>) -> impl Iterator<Item = Warning> {
+    let warning = |message| Warning::new(WarningKind::LeftInPlace, message);
+    messages.into_iter().map(warning)
 }

@@ -62,6 +62,7 @@ use crate::cache::inventory::{ArchiveKind, Inventory};
 use crate::cache::layout::BucketFamily;
 use crate::cache::pointer::Target;
 use crate::sys::fs_meta::FileId;
+use crate::warning::{Warning, WarningKind};
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
 const BIN_MAX: usize = 256;
@@ -80,7 +81,7 @@ pub struct Environments {
     pub stale_scripts: Vec<Other>,
     /// Links the stale script environments hold to each shared inode: they go too.
     pub going_links: HashMap<FileId, u64>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What decides staleness.
@@ -105,10 +106,10 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
     let judge = match judge {
         Some(unused_for) if atime_is_kept(cache_root) => Some(unused_for),
         Some(_) => {
-            found.warnings.push(format!(
+            found.warnings.push(Warning::new(WarningKind::Filesystem, format!(
                 "{} is on a noatime mount: when a cached environment was last used is not known, so every one is kept",
                 cache_root.display()
-            ));
+            )));
             None
         }
         None => None,
@@ -169,9 +170,12 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
         let entries = match std::fs::read_dir(bucket.path()) {
             Ok(entries) => entries,
             Err(err) => {
-                found.warnings.push(format!(
-                    "cannot list {}: {err}; its script environments are kept",
-                    bucket.path().display()
+                found.warnings.push(Warning::new(
+                    WarningKind::Unreadable,
+                    format!(
+                        "cannot list {}: {err}; its script environments are kept",
+                        bucket.path().display()
+                    ),
                 ));
                 continue;
             }

@@ -33,6 +33,7 @@ use crate::cache::dist::PackageName;
 use crate::cache::layout::bucket_family_name;
 use crate::plan::Fate;
 use crate::sys::fs_meta::FileId;
+use crate::warning::{Warning, WarningKind};
 
 /// What the survey needs besides the cache: the same as the built sdists' survey (the
 /// archives this run keeps each keep their package's index pages; with `unused_for`
@@ -41,7 +42,7 @@ pub use crate::buckets::sdists::Context;
 
 /// Every index page that can go (see the module docs). Read-only; never follows a
 /// symlink or leaves the root's device.
-pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) {
+pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<Warning>) {
     let mut found = Vec::new();
     let mut warnings = Vec::new();
     let Some(unused_for) = cx.unused_for else {
@@ -102,9 +103,12 @@ pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) 
                 Ok(entries) => entries,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(err) => {
-                    warnings.push(format!(
-                        "cannot list {}: {err}; the index pages in it are kept",
-                        dir.display()
+                    warnings.push(Warning::new(
+                        WarningKind::Unreadable,
+                        format!(
+                            "cannot list {}: {err}; the index pages in it are kept",
+                            dir.display()
+                        ),
                     ));
                     continue;
                 }

@@ -51,6 +51,7 @@ use crate::cache::layout::{BucketFamily, TRASH_PREFIX};
 use crate::cache::objects::OBJECT_BUCKET;
 use crate::sys::at;
 use crate::sys::fs_meta::FileId;
+use crate::warning::{Warning, WarningKind};
 
 /// What uv's `tempfile::tempdir_in` names its directories: `.tmp` and random characters.
 const TEMP_PREFIX: &str = ".tmp";
@@ -120,7 +121,7 @@ impl Other {
 
 /// Everything outside `archive-v0` that is dead and older than `grace` (see the module
 /// docs), with warnings for what could not be read. Read-only.
-pub fn survey(cache_root: &Path, grace: Duration, now: SystemTime) -> (Vec<Other>, Vec<String>) {
+pub fn survey(cache_root: &Path, grace: Duration, now: SystemTime) -> (Vec<Other>, Vec<Warning>) {
     let mut found = Vec::new();
     let mut warnings = Vec::new();
     let Ok(root_meta) = std::fs::symlink_metadata(cache_root) else {
@@ -138,9 +139,12 @@ pub fn survey(cache_root: &Path, grace: Duration, now: SystemTime) -> (Vec<Other
     let entries = match std::fs::read_dir(cache_root) {
         Ok(entries) => entries,
         Err(err) => {
-            warnings.push(format!(
-                "cannot list {}: {err}; no leftovers are removed this run",
-                cache_root.display()
+            warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot list {}: {err}; no leftovers are removed this run",
+                    cache_root.display()
+                ),
             ));
             return (found, warnings);
         }
@@ -197,13 +201,16 @@ pub fn survey(cache_root: &Path, grace: Duration, now: SystemTime) -> (Vec<Other
     (found, warnings)
 }
 
-fn list(dir: &Path, warnings: &mut Vec<String>) -> Vec<std::fs::DirEntry> {
+fn list(dir: &Path, warnings: &mut Vec<Warning>) -> Vec<std::fs::DirEntry> {
     match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().collect(),
         Err(err) => {
-            warnings.push(format!(
-                "cannot list {}: {err}; what it holds is kept",
-                dir.display()
+            warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot list {}: {err}; what it holds is kept",
+                    dir.display()
+                ),
             ));
             Vec::new()
         }
@@ -294,7 +301,7 @@ pub struct OtherRemoval {
     /// Allocated bytes of the inodes whose last link went.
     pub bytes: u64,
     /// What was left in place, and why.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Removes `others` (a [`survey`] made under the lock) by descriptor from `root`.
@@ -308,9 +315,12 @@ pub fn remove(
     let fence = match at::dir_stat(root.fd()) {
         Ok(stat) => stat.mount,
         Err(err) => {
-            removal.warnings.push(format!(
-                "cannot read {}: {err}; no leftover was removed",
-                root.path().display()
+            removal.warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot read {}: {err}; no leftover was removed",
+                    root.path().display()
+                ),
             ));
             return removal;
         }
@@ -361,9 +371,10 @@ pub fn remove(
         }
         if let Some(why) = refused {
             if !why.is_empty() {
-                removal
-                    .warnings
-                    .push(format!("left {}: {why}", path.display()));
+                removal.warnings.push(Warning::new(
+                    WarningKind::LeftInPlace,
+                    format!("left {}: {why}", path.display()),
+                ));
             }
             continue;
         }
@@ -380,9 +391,10 @@ pub fn remove(
                 removal.bytes += bytes;
             }
             Ok(None) => {}
-            Err(why) => removal
-                .warnings
-                .push(format!("left {}: {why}", path.display())),
+            Err(why) => removal.warnings.push(Warning::new(
+                WarningKind::LeftInPlace,
+                format!("left {}: {why}", path.display()),
+            )),
         }
         // uv removes an object shard it empties; a non-empty one simply stays.
         if other.kind == OtherKind::Object
@@ -614,7 +626,7 @@ mod tests {
         assert_eq!(std::fs::read(&lone).unwrap(), b"lone");
         assert_eq!(removal.warnings.len(), 1, "{:?}", removal.warnings);
         assert!(
-            removal.warnings[0].contains("builds-v0"),
+            removal.warnings[0].message.contains("builds-v0"),
             "{:?}",
             removal.warnings
         );

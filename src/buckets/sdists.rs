@@ -50,6 +50,7 @@ use crate::cache::layout::{ARCHIVE_BUCKET, bucket_family_name};
 use crate::discover::lockfile::{LockContent, LockFile};
 use crate::plan::{Fate, Plan};
 use crate::sys::fs_meta::FileId;
+use crate::warning::{Warning, WarningKind};
 
 /// The revision pointers: the directory holding one is an entry.
 const REVISION_POINTERS: [&str; 2] = ["revision.http", "revision.rev"];
@@ -146,7 +147,7 @@ pub struct Context<'a> {
 /// Every `sdists-v*` entry that can go (see the module docs), with warnings for what
 /// could not be read (kept). Read-only; never follows a symlink or leaves the root's
 /// device.
-pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<String>) {
+pub fn survey(cache_root: &Path, cx: &Context<'_>) -> (Vec<Other>, Vec<Warning>) {
     let mut found = Vec::new();
     let mut warnings = Vec::new();
     if cx.doubt {
@@ -201,14 +202,17 @@ fn find_entries(
     dev: u64,
     depth: usize,
     out: &mut Vec<PathBuf>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     let entries: Vec<std::fs::DirEntry> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().collect(),
         Err(err) => {
-            warnings.push(format!(
-                "cannot list {}: {err}; the built sdists under it are kept",
-                dir.display()
+            warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot list {}: {err}; the built sdists under it are kept",
+                    dir.display()
+                ),
             ));
             return;
         }

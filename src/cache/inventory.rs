@@ -28,6 +28,7 @@ use crate::sys::fs_meta::{EntryStat, entry_stat};
 use crate::sys::read::BlindSpot;
 use crate::sys::read::{ReadError, read_regular};
 use crate::sys::threads::{self, Threads};
+use crate::warning::{Warning, WarningKind};
 
 /// What an archive directory turned out to hold.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ pub struct Inventory {
     /// Bucket directories (`builds-v0`, …) holding venvs that may refer to archives.
     pub build_dirs: Vec<PathBuf>,
     /// Things in the cache we could not read or did not expect; each names a path.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Scans `archive-v0` and every pointer bucket, on `threads` threads.
@@ -124,7 +125,11 @@ pub fn take(cache: &CacheDir, progress: &Progress, threads: Threads) -> Result<I
             &mut undecoded,
             threads,
         );
-        inventory.warnings.extend(undecoded.warning(&dir));
+        inventory.warnings.extend(
+            undecoded
+                .warning(&dir)
+                .map(|m| Warning::new(WarningKind::Unexpected, m)),
+        );
     }
     spinner.finish_and_clear();
     Ok(inventory)
@@ -136,7 +141,7 @@ enum Listed {
     Skipped,
     Archive(Archive),
     /// Something to warn about and leave alone.
-    Warning(String),
+    Warning(Warning),
 }
 
 fn scan_archives(
@@ -178,7 +183,10 @@ fn list_archive(entry: &std::fs::DirEntry) -> Listed {
     }
     let path = entry.path();
     let Some(id) = ArchiveId::from_os_str(&name) else {
-        return Listed::Warning(format!("{}: not an archive id, left alone", path.display()));
+        return Listed::Warning(Warning::new(
+            WarningKind::Unexpected,
+            format!("{}: not an archive id, left alone", path.display()),
+        ));
     };
     match std::fs::symlink_metadata(&path) {
         Ok(meta) if meta.is_dir() => {
@@ -192,8 +200,14 @@ fn list_archive(entry: &std::fs::DirEntry) -> Listed {
                 owner: owner(&meta),
             })
         }
-        Ok(_) => Listed::Warning(format!("{}: not a directory, left alone", path.display())),
-        Err(err) => Listed::Warning(format!("{}: {err}", path.display())),
+        Ok(_) => Listed::Warning(Warning::new(
+            WarningKind::Unexpected,
+            format!("{}: not a directory, left alone", path.display()),
+        )),
+        Err(err) => Listed::Warning(Warning::new(
+            WarningKind::Unreadable,
+            format!("{}: {err}", path.display()),
+        )),
     }
 }
 
@@ -344,9 +358,12 @@ fn read_walked(
             (Walked::Unreadable(BlindSpot { path, cause: err }), _) => {
                 // A subtree we cannot read may hold pointers: record it as one
                 // unreadable pointer, so that doubt keeps archives.
-                inv.warnings.push(format!(
-                    "cannot read {}: {err}; every archive is kept",
-                    path.display()
+                inv.warnings.push(Warning::new(
+                    WarningKind::Unreadable,
+                    format!(
+                        "cannot read {}: {err}; every archive is kept",
+                        path.display()
+                    ),
                 ));
                 inv.pointers.push(Pointer {
                     path,
@@ -363,7 +380,10 @@ fn read_walked(
                 }
                 inv.pointers.push(pointer);
             }
-            (Walked::Entry(..), Some(Err(warning))) => inv.warnings.push(warning),
+            (Walked::Entry(..), Some(Err(warning))) => {
+                inv.warnings
+                    .push(Warning::new(WarningKind::Unreadable, warning));
+            }
             (Walked::Entry(..), Some(Ok(None)) | None) => {}
         }
     }

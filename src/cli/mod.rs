@@ -413,7 +413,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if verbosity != crate::report::Verbosity::Quiet {
         for warning in &report.warnings {
-            eprintln!("warning: {}", crate::report::one_line(warning));
+            eprintln!("warning: {}", crate::report::one_line(&warning.message));
         }
     }
     let text = match (&prune.explain, prune.json, prune.hook) {
@@ -437,7 +437,7 @@ fn df(prune: &PruneArgs) -> Result<()> {
     named_paths_exist(prune)?;
     let df = crate::pipeline::df::run(&settings)?;
     for warning in &df.warnings {
-        eprintln!("warning: {}", crate::report::one_line(warning));
+        eprintln!("warning: {}", crate::report::one_line(&warning.message));
     }
     let text = if prune.json {
         df.to_json()?

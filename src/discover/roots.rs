@@ -25,14 +25,15 @@ use crate::pipeline::Settings;
 use crate::state::{Absence, State};
 use crate::sys::mounts::MountTable;
 use crate::sys::read::BlindSpot;
+use crate::warning::{Warning, WarningKind};
 
 /// What a registered root that is not here leaves behind: evidence for the archives it
 /// used, and words.
 pub(crate) struct Absent<'a> {
     /// What the driver's forgetting of vanished roots said (an apply only, see
     /// [`forget_vanished`]): reported where the registry is read.
-    pub(crate) forgotten: Vec<String>,
-    pub(crate) warnings: &'a mut Vec<String>,
+    pub(crate) forgotten: Vec<Warning>,
+    pub(crate) warnings: &'a mut Vec<Warning>,
     pub(crate) blind_spots: &'a mut Vec<BlindSpot>,
     pub(crate) unmounted: &'a mut Findings,
 }
@@ -103,7 +104,10 @@ fn registered(
     warnings.extend(forgotten);
     let registry = state.registry();
     if let Some(doubt) = registry.doubt {
-        warnings.push(format!("{}; every archive is kept", doubt.reason));
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!("{}; every archive is kept", doubt.reason),
+        ));
         blind_spots.push(BlindSpot::new(doubt.path, doubt.reason));
     }
     let mut here = Vec::new();
@@ -115,15 +119,15 @@ fn registered(
         };
         any_absent = true;
         match how {
-            Absence::Deleted => warnings.push(format!(
+            Absence::Deleted => warnings.push(Warning::new(WarningKind::MissingRoot, format!(
                 "registered root {} vanished: `--apply` or `uv-cache-prune roots prune` will forget it",
                 root.display()
-            )),
-            Absence::Unknown => warnings.push(format!(
+            ))),
+            Absence::Unknown => warnings.push(Warning::new(WarningKind::MissingRoot, format!(
                 "registered root {} is missing, and no run has seen which filesystem it lived on, so it stays registered; if it is gone for good, run `uv-cache-prune roots remove {}`",
                 root.display(),
                 root.display()
-            )),
+            ))),
             Absence::Unmounted { mount, archives } => {
                 // A path that is there (on another filesystem) is searched as well: the
                 // venvs on it now keep what they use, and the record keeps the rest.
@@ -138,12 +142,12 @@ fn registered(
                 let on = mount
                     .as_ref()
                     .map_or(String::new(), |m| format!(" ({})", m.display()));
-                warnings.push(format!(
+                warnings.push(Warning::new(WarningKind::MissingRoot, format!(
                     "registered root {} is missing: its filesystem{on} is not mounted (or another one is in its place); the {} archive(s) it used when last seen are kept until it is back, or until `uv-cache-prune roots remove {}` forgets it",
                     root.display(),
                     kept.len(),
                     root.display()
-                ));
+                )));
                 for id in kept {
                     let evidence = Evidence::RootUnmounted {
                         root: root.clone(),
@@ -156,9 +160,12 @@ fn registered(
     }
     // Without the record, a missing root's filesystem and archives are unknown.
     if any_absent && let Some(doubt) = seen.doubt {
-        warnings.push(format!(
-            "{}; a registered root is missing, so every archive is kept",
-            doubt.reason
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!(
+                "{}; a registered root is missing, so every archive is kept",
+                doubt.reason
+            ),
         ));
         blind_spots.push(BlindSpot::new(doubt.path, doubt.reason));
     }
@@ -176,7 +183,7 @@ pub(crate) fn forgets(settings: &Settings) -> bool {
 /// Forgets the registered roots deleted from a filesystem that is here (see the module
 /// doc): a write of the registry, made by the driver alone, under uv's lock and before
 /// the survey reads the registry. Returns what to report.
-pub(crate) fn forget_vanished(state: &State, cache_root: &Path) -> Vec<String> {
+pub(crate) fn forget_vanished(state: &State, cache_root: &Path) -> Vec<Warning> {
     let mounts = MountTable::current().ok();
     let seen = state.roots_seen();
     let absence = |root: &Path| seen.absence(root, cache_root, mounts.as_ref());
@@ -185,12 +192,18 @@ pub(crate) fn forget_vanished(state: &State, cache_root: &Path) -> Vec<String> {
         Ok(dropped) => dropped
             .into_iter()
             .map(|root| {
-                format!(
-                    "registered root {} vanished from its filesystem: forgotten",
-                    root.display()
+                Warning::new(
+                    WarningKind::MissingRoot,
+                    format!(
+                        "registered root {} vanished from its filesystem: forgotten",
+                        root.display()
+                    ),
                 )
             })
             .collect(),
-        Err(err) => vec![format!("cannot update the root registry: {err:#}")],
+        Err(err) => vec![Warning::new(
+            WarningKind::State,
+            format!("cannot update the root registry: {err:#}"),
+        )],
     }
 }

@@ -39,6 +39,7 @@ use crate::cache::pointer::{POINTER_MAX, Sha256, Target, sha256_digests};
 use crate::discover::lockfile::{LockContent, LockFile};
 use crate::sys::read::BlindSpot;
 use crate::sys::read::read_regular;
+use crate::warning::{Warning, WarningKind};
 
 /// Why a lock keeps an archive.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,7 +90,7 @@ pub struct LockEvidence {
     /// Per archive, each lock that keeps it (once per lock, strongest match).
     pub kept: BTreeMap<ArchiveId, Vec<LockKeep>>,
     /// Locks that did not parse and revision records that could not be read.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl LockEvidence {
@@ -144,11 +145,11 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
                 }
             }
             LockContent::Unparsed { reason, names } => {
-                evidence.warnings.push(format!(
+                evidence.warnings.push(Warning::new(WarningKind::Lockfile, format!(
                     "cannot parse lock file {}: {reason}; every archive of the {} package names it mentions is kept",
                     path.display(),
                     names.len()
-                ));
+                )));
                 for name in names {
                     by_name.entry(name.clone()).or_default().push(ByName {
                         version: None,
@@ -201,10 +202,10 @@ pub fn match_locks(locks: &[LockFile], inventory: &Inventory, cache_root: &Path)
         } in &scan.unreadable
         {
             let Some(dir) = record.parent() else { continue };
-            evidence.warnings.push(format!(
+            evidence.warnings.push(Warning::new(WarningKind::Unreadable, format!(
                 "cannot read source revision {}: {reason}; the wheels built next to it are kept",
                 record.display()
-            ));
+            )));
             for id in archives_under(inventory, dir) {
                 for lock in &missing {
                     let by = LockMatch::RevisionUnreadable {
@@ -600,7 +601,7 @@ mod tests {
             .map(|(id, by)| (id.to_owned(), vec![by]))
             .collect();
             assert_eq!(kept(&evidence), expected, "{file}");
-            assert_eq!(evidence.warnings, Vec::<String>::new(), "{file}");
+            assert_eq!(evidence.warnings, Vec::new(), "{file}");
             let keeps = &evidence.kept[&ArchiveId::new("QpRKOmnRjkvlkZze").unwrap()];
             assert_eq!(keeps[0].lock, Path::new("/projects/ws").join(file));
         }
@@ -659,8 +660,11 @@ mod tests {
                 .all(|k| k.by == LockMatch::Unparsed)
         );
         assert_eq!(evidence.warnings.len(), 1);
+        assert_eq!(evidence.warnings[0].kind, WarningKind::Lockfile);
         assert!(
-            evidence.warnings[0].contains("/projects/broken/uv.lock"),
+            evidence.warnings[0]
+                .message
+                .contains("/projects/broken/uv.lock"),
             "{:?}",
             evidence.warnings
         );

@@ -20,6 +20,7 @@ use crate::evidence::lock_match;
 use crate::evidence::{Evidence, Findings};
 use crate::pipeline::LockUse;
 use crate::sys::read::BlindSpot;
+use crate::warning::{Warning, WarningKind};
 
 /// The `lockfile` evidence of the locks `use_` selects, and the packages they name (what
 /// keeps a built sdist, `crate::buckets::sdists`), plus warnings and blind spots.
@@ -29,7 +30,7 @@ pub(crate) fn findings(
     inventory: &Inventory,
     cache: &CacheDir,
     keep_for_blind_spots: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     blind_spots: &mut Vec<BlindSpot>,
 ) -> Result<(Findings, LockedNames)> {
     let locks = match use_ {
@@ -60,7 +61,7 @@ pub(crate) fn findings(
 fn found(
     roots: &[RootScan],
     keep_for_blind_spots: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     blind_spots: &mut Vec<BlindSpot>,
 ) -> Vec<LockFile> {
     let paths: BTreeSet<&PathBuf> = roots.iter().flat_map(|r| &r.locks).collect();
@@ -71,13 +72,10 @@ fn found(
             // Removed since the walk saw it: its project is gone with it.
             Err(error) if error.cause.is_not_found() => {}
             Err(error) => {
-                warnings.push(format!(
-                    "{error}{}",
-                    if keep_for_blind_spots {
-                        "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                    } else {
-                        ""
-                    }
+                warnings.push(Warning::blind_spot(
+                    WarningKind::Unreadable,
+                    error.to_string(),
+                    keep_for_blind_spots,
                 ));
                 if keep_for_blind_spots {
                     blind_spots.push(BlindSpot::new(path.clone(), error.cause.to_string()));

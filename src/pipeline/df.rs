@@ -48,6 +48,7 @@ use crate::plan::measure::{Tally, walk_trees};
 use crate::report::{Report, human_bytes, safe, safe_path};
 use crate::sys::fs_meta::{EntryStat, FileId, entry_stat};
 use crate::sys::read::BlindSpot;
+use crate::warning::{Warning, WarningKind};
 
 /// The name of the row of the root's own entries.
 pub const LOOSE: &str = "(root files)";
@@ -73,8 +74,10 @@ pub struct Df {
     pub packages: Vec<PackageRow>,
     /// What `uv cache prune` would remove that this tool leaves, and why.
     pub uv_prune_only: Vec<UvPruneOnly>,
-    /// Parts that could not be read (their bytes are missing from the rows).
-    pub warnings: Vec<String>,
+    /// Parts that could not be read (their bytes are missing from the rows); in the JSON
+    /// `warnings` and `warning_kinds`, as in the prune report.
+    #[serde(flatten, serialize_with = "crate::report::json_warnings")]
+    pub warnings: Vec<Warning>,
 }
 
 /// One top-level entry of the cache (or the total).
@@ -298,7 +301,7 @@ struct Walked {
     /// Each archive of `archive-v0`, by id.
     archives: Vec<(String, DfTally)>,
     /// Parts that could not be read.
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// Walks the whole cache at `root` once: every top-level tree and every archive on its
@@ -313,11 +316,14 @@ fn walk_cache(root: &Path, threads: crate::sys::threads::Threads) -> Walked {
         archives: Vec::new(),
         warnings: Vec::new(),
     };
-    let lstat_into = |tally: &mut DfTally, path: &Path, warnings: &mut Vec<String>| {
+    let lstat_into = |tally: &mut DfTally, path: &Path, warnings: &mut Vec<Warning>| {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => tally.add_dir(entry_stat(&meta)),
             Ok(meta) => tally.add_file(|| path.to_owned(), entry_stat(&meta)),
-            Err(err) => warnings.push(format!("cannot read {}: {err}", path.display())),
+            Err(err) => warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!("cannot read {}: {err}", path.display()),
+            )),
         }
     };
     let root_is_dir = std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
@@ -358,10 +364,13 @@ fn walk_cache(root: &Path, threads: crate::sys::threads::Threads) -> Walked {
             cause: reason,
         }) = tally.doubt.take()
         {
-            walked.warnings.push(format!(
-                "{} was not counted whole: {} ({reason})",
-                path.display(),
-                at.display()
+            walked.warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!(
+                    "{} was not counted whole: {} ({reason})",
+                    path.display(),
+                    at.display()
+                ),
             ));
         }
         match tree {
@@ -439,7 +448,7 @@ fn build(report: &Report, walked: Walked) -> Df {
 }
 
 /// The entries of `dir`, each with whether it is a directory (not following symlinks).
-fn list(dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, bool)> {
+fn list(dir: &Path, warnings: &mut Vec<Warning>) -> Vec<(String, bool)> {
     match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
@@ -449,7 +458,10 @@ fn list(dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, bool)> {
             })
             .collect(),
         Err(err) => {
-            warnings.push(format!("cannot list {}: {err}", dir.display()));
+            warnings.push(Warning::new(
+                WarningKind::Unreadable,
+                format!("cannot list {}: {err}", dir.display()),
+            ));
             Vec::new()
         }
     }

@@ -19,13 +19,14 @@ use crate::report::Report;
 use crate::report::progress::Progress;
 use crate::state;
 use crate::sys::read::BlindSpot;
+use crate::warning::{Warning, WarningKind};
 
 /// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
     roots: Vec<RootScan>,
     venvs: Vec<PathBuf>,
     pub(super) plan: Plan,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// Takes the inventory, walks the roots, and plans.
@@ -35,7 +36,7 @@ pub(super) fn take(
     settings: &Settings,
     state: Option<&state::State>,
     cache: &CacheDir,
-    forgotten: Vec<String>,
+    forgotten: Vec<Warning>,
     progress: &Progress,
 ) -> Result<Survey> {
     let inventory = inventory::take(cache, progress, settings.threads)?;
@@ -74,23 +75,25 @@ pub(super) fn take(
         // The command line's roots are checked before the run (a missing one is an
         // error); a config file outlives directories, so its missing roots only warn.
         if root.missing && root.origin == RootOrigin::Config {
-            warnings.push(format!(
+            warnings.push(Warning::new(WarningKind::MissingRoot, format!(
                 "root {} (from the config file) does not exist: not searched; fix or remove it there",
                 root.path.display()
-            ));
+            )));
         } else if root.missing && root.origin == RootOrigin::Flag {
-            warnings.push(format!("root {} does not exist", root.path.display()));
+            warnings.push(Warning::new(
+                WarningKind::MissingRoot,
+                format!("root {} does not exist", root.path.display()),
+            ));
         }
         for BlindSpot { path, cause } in &root.unreadable {
-            warnings.push(format!(
-                "cannot read {} (under root {}): {cause}{}",
-                path.display(),
-                root.path.display(),
-                if keep_for_blind_spots {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
+            warnings.push(Warning::blind_spot(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot read {} (under root {}): {cause}",
+                    path.display(),
+                    root.path.display()
+                ),
+                keep_for_blind_spots,
             ));
             if keep_for_blind_spots {
                 blind_spots.push(BlindSpot::new(path.clone(), cause.clone()));
@@ -108,15 +111,14 @@ pub(super) fn take(
                 mount.fstype
             );
             let keep = keep_for_blind_spots && mount.blind_spot;
-            warnings.push(format!(
-                "{} (under root {}) {cause}{}",
-                mount.path.display(),
-                root.path.display(),
-                if keep {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
+            warnings.push(Warning::blind_spot(
+                WarningKind::NotSearched,
+                format!(
+                    "{} (under root {}) {cause}",
+                    mount.path.display(),
+                    root.path.display()
+                ),
+                keep,
             ));
             if keep {
                 blind_spots.push(BlindSpot::new(mount.path.clone(), cause));
@@ -185,7 +187,8 @@ pub(super) fn take(
         going_links: environments.going_links,
     };
     let mut plan = plan::make(&inventory, cache, collected, &options, progress);
-    warnings.extend(plan.notes.iter().cloned());
+    let policy = |note: &String| Warning::new(WarningKind::Policy, note.clone());
+    warnings.extend(plan.notes.iter().map(policy));
     // Beyond archive-v0: leftovers of interrupted uv runs and orphaned objects.
     let (others, other_warnings) =
         crate::buckets::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
@@ -226,14 +229,15 @@ fn other_users(
     cache: &CacheDir,
     inventory: &Inventory,
     mut specs: Vec<RootSpec>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Vec<RootSpec>, Option<String>) {
     let viewer = users::Viewer::current(settings.all_users);
     let visibility = users::visibility(cache, inventory, &viewer);
     specs.extend(visibility.roots.iter().cloned());
     let mut seen = std::collections::HashSet::new();
     specs.retain(|spec| seen.insert(spec.path.clone()));
-    warnings.extend(visibility.warning(cache.root()));
+    let shared = |message| Warning::new(WarningKind::SharedCache, message);
+    warnings.extend(visibility.warning(cache.root()).map(shared));
     (specs, visibility.summary())
 }
 
@@ -255,10 +259,10 @@ fn last_seen_before(
     state: &state::State,
     cache: &CacheDir,
     now: SystemTime,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> state::LastSeen {
     let (seen, note) = state.last_seen(cache.root(), now);
-    warnings.extend(note);
+    warnings.extend(note.map(|message| Warning::new(WarningKind::State, message)));
     seen
 }
 
@@ -269,7 +273,7 @@ fn record_live(
     cache: &CacheDir,
     plan: &Plan,
     now: SystemTime,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     // A cached environment's link or files say it exists, not that it was used: its use
     // is judged from its own times (`crate::buckets::environments`), and what it keeps lives as
@@ -291,7 +295,10 @@ fn record_live(
         .map(|(archive, _)| &archive.id);
     let all = plan.archives.iter().map(|a| &a.id);
     if let Err(err) = state.record_last_seen(cache.root(), all, live, now) {
-        warnings.push(format!("cannot record last use: {err:#}"));
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!("cannot record last use: {err:#}"),
+        ));
     }
 }
 
@@ -304,7 +311,7 @@ fn record_roots_seen(
     cache: &CacheDir,
     roots: &[RootScan],
     plan: &Plan,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     let registry = state.registry();
     if registry.doubt.is_some() {
@@ -336,8 +343,9 @@ fn record_roots_seen(
         })
         .collect();
     if let Err(err) = state.record_roots_seen(cache.root(), seen, &registry.roots) {
-        warnings.push(format!(
-            "cannot record what the registered roots use: {err:#}"
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!("cannot record what the registered roots use: {err:#}"),
         ));
     }
 }

@@ -9,10 +9,25 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Paths are written as UTF-8 with invalid bytes replaced (U+FFFD): JSON has no way to
 /// carry raw bytes, and a report must never fail because of one odd file name.
-pub(super) mod lossy {
+pub(crate) mod lossy {
     use std::path::{Path, PathBuf};
 
     use serde::Serializer;
+
+    /// Warnings as two keys: `warnings`, the sentences (schema 1), and `warning_kinds`,
+    /// the kind of each in the same order (an extension a script can match on).
+    pub fn warnings<S: Serializer>(
+        warnings: &[crate::warning::Warning],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        let kinds: Vec<_> = warnings.iter().map(|w| w.kind).collect();
+        map.serialize_entry("warnings", &messages)?;
+        map.serialize_entry("warning_kinds", &kinds)?;
+        map.end()
+    }
 
     pub fn path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&path.to_string_lossy())

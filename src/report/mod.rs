@@ -23,9 +23,11 @@ use crate::evidence::{Evidence, EvidenceKind};
 use crate::plan::per_venv::VenvShare;
 use crate::plan::{ArchivePlan, Fate, Plan, Selection};
 pub use crate::units::human_bytes;
+use crate::warning::Warning;
 pub use explain::{Explained, explain};
 pub use json::SCHEMA_VERSION;
 use json::lossy;
+pub(crate) use json::lossy::warnings as json_warnings;
 pub use text::{one_line, safe, safe_os, safe_path, shown};
 pub use view::{ColorChoice, Verbosity, View, wrap};
 
@@ -90,8 +92,11 @@ pub struct Report {
         serialize_with = "lossy::opt_vec"
     )]
     pub only_locked: Option<Vec<PathBuf>>,
-    /// Extension: everything we could not read or did not expect, each naming a path.
-    pub warnings: Vec<String>,
+    /// Extension: everything we could not read or did not expect, each naming a path; in
+    /// the JSON, `warnings` (the sentences, as schema 1 always had) and `warning_kinds`
+    /// (the kind of each, in the same order).
+    #[serde(flatten, serialize_with = "lossy::warnings")]
+    pub warnings: Vec<Warning>,
     /// Extension, `--explain` only: every archive matching the query, kept or not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Vec<Explained>>,
@@ -535,7 +540,7 @@ impl Report {
         dry_run: bool,
         plan: &Plan,
         roots: &[RootScan],
-        warnings: Vec<String>,
+        warnings: Vec<Warning>,
     ) -> Self {
         let mut candidates: Vec<Candidate> = plan
             .archives
