@@ -61,8 +61,8 @@ pub use plan::Selection;
 pub use plan::per_venv::VenvShare;
 pub use report::ColorChoice;
 pub use report::{
-    Candidate, Counts, EvidenceJson, Explained, HeldBack, LeftoverTrash, Live, NotSearchedMount,
-    OtherCandidate, Others, Report, Root, Status, human_bytes,
+    Candidate, Counts, EvidenceJson, Explained, HeldBack, LeftoverTrash, Live, LockHolder,
+    NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
 };
 pub use setup::doctor::report as doctor;
 pub use sys::mounts::MountClass;

@@ -61,10 +61,10 @@ pub enum Holder {
 
 impl Holder {
     /// The program, for the report: `uv` or `uv-cache-prune`.
-    pub fn program(&self) -> &'static str {
+    pub fn program(&self) -> crate::report::LockHolder {
         match self {
-            Holder::Uv => "uv",
-            Holder::Pruner(_) => "uv-cache-prune",
+            Holder::Uv => crate::report::LockHolder::Uv,
+            Holder::Pruner(_) => crate::report::LockHolder::UvCachePrune,
         }
     }
 

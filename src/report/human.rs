@@ -139,7 +139,7 @@ impl Report {
             }
             Status::Busy => {
                 let holder = match self.lock_holder {
-                    Some("uv-cache-prune") => "another uv-cache-prune",
+                    Some(crate::report::LockHolder::UvCachePrune) => "another uv-cache-prune",
                     _ => "uv",
                 };
                 return format!("{holder} is using the cache: nothing was deleted.\n");

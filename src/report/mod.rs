@@ -71,7 +71,7 @@ pub struct Report {
     pub leftover_trash: Option<LeftoverTrash>,
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock_holder: Option<&'static str>,
+    pub lock_holder: Option<LockHolder>,
     /// `busy` only: the sentence saying who holds the lock and where, for stderr (not in
     /// the JSON, where `lock_holder` says it).
     #[serde(skip)]
@@ -163,6 +163,17 @@ impl Others {
             .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
         out
     }
+}
+
+/// Who held uv's cache lock when a run was told not to wait (`status: busy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LockHolder {
+    /// A uv command (or anything else that is not one of us).
+    Uv,
+    /// Another uv-cache-prune.
+    UvCachePrune,
 }
 
 /// Trash directories an interrupted run left, removed by this one.
