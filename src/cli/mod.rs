@@ -98,8 +98,9 @@ pub struct PruneArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Colour the report: `auto` (on a terminal, unless NO_COLOR is set), `always`,
-    /// `never`; without it NO_COLOR, then FORCE_COLOR / CLICOLOR_FORCE decide, as in uv
+    /// Colour the report: `auto` (on a terminal whose TERM is set and not `dumb`, unless
+    /// NO_COLOR or CLICOLOR=0), `always`, `never`; without it NO_COLOR, then FORCE_COLOR /
+    /// CLICOLOR_FORCE decide, then `auto`, as in uv
     #[arg(long, value_name = "WHEN", value_enum)]
     pub color: Option<crate::report::ColorChoice>,
 
