@@ -6,6 +6,8 @@
 //! reused within the window stays; afterwards every tool and script runs again.
 
 mod common;
+#[path = "common/descriptors.rs"]
+mod descriptors;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::time::SystemTime;
 use common::cached_envs::{run_script, run_with, script, uvx};
 use common::uv_bin::uv_0_10;
 use common::*;
+use descriptors::{Mount, is_root};
 use serde_json::Value;
 
 const DAY: u64 = 86_400;
@@ -319,5 +322,60 @@ fn a_symlink_mode_script_environment_keeps_its_archives() {
         "{applied:#}"
     );
     assert!(sandbox.archive_dir(&archive).is_dir());
+    assert_eq!(run_script(&sandbox, &bin, &script), "linked 1.0");
+}
+
+/// `environments-v2` on a filesystem of its own (a volume mounted there): a symlink-mode
+/// script environment in it still keeps the archive it links into, with or without
+/// `--unused-for`, and is never removed (nothing on another mount is). Before, the survey
+/// skipped environments on another device while the inventory no longer walked them as
+/// pointers, so nothing saw their links: `--apply` deleted the archive and the script
+/// failed with "Failed to read metadata".
+#[test]
+fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
+    if !is_root() {
+        eprintln!("note: skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let bin = uv();
+    sandbox.wheel_with("linked", "1.0", 100_000);
+    let bucket = sandbox.cache().join("environments-v2");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let _mount = Mount::new(&["-t", "tmpfs", "-o", "mode=0755", "tmpfs"], &bucket);
+    let script = script(&sandbox, "linked");
+    let mut cmd = sandbox.uv_cmd(&bin);
+    cmd.env("UV_LINK_MODE", "symlink")
+        .args(["run", "--no-index", "--find-links"])
+        .arg(sandbox.wheels())
+        .arg(&script);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&cmd, &output));
+    let (_, scripts) = environment_entries(&sandbox.cache());
+    let env = scripts.first().expect("a script environment").clone();
+    let archive = sandbox.archive_of("linked", "1.0");
+
+    let roots = [sandbox.projects()];
+    let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+    let later = now_secs() + 40 * DAY;
+    for args in [
+        apply_args(&roots),
+        with(&apply_args(&roots), &["--unused-for", "30d"]),
+    ] {
+        let applied = prune_at(&sandbox, &args, later);
+        assert_eq!(candidate_ids(&applied), BTreeSet::new(), "{applied:#}");
+        assert_eq!(
+            environment_candidates(&applied),
+            BTreeSet::new(),
+            "{applied:#}"
+        );
+        assert_eq!(
+            evidence_venvs_of_kind(&applied, &archive, "symlink"),
+            BTreeSet::from([Some(path_str(&env))]),
+            "{applied:#}"
+        );
+    }
+    assert!(sandbox.archive_dir(&archive).is_dir());
+    assert!(env.join("pyvenv.cfg").is_file());
     assert_eq!(run_script(&sandbox, &bin, &script), "linked 1.0");
 }

@@ -243,9 +243,13 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
         let Ok(meta) = bucket.metadata() else {
             continue;
         };
-        if !is_env_bucket || !meta.is_dir() || meta.dev() != dev {
+        if !is_env_bucket || !meta.is_dir() {
             continue;
         }
+        // A bucket on another mount is read all the same: the inventory does not walk its
+        // venvs as pointers, so only this scan sees their links into `archive-v0`. Apply
+        // never removes anything on another mount, so none of them is stale.
+        let bucket_here = meta.dev() == dev;
         let entries = match std::fs::read_dir(bucket.path()) {
             Ok(entries) => entries,
             Err(err) => {
@@ -264,11 +268,13 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
             let path = entry.path();
             let is_venv =
                 std::fs::symlink_metadata(path.join(PYVENV_CFG)).is_ok_and(|m| m.is_file());
-            if !meta.is_dir() || meta.dev() != dev || !is_venv {
+            if !meta.is_dir() || !is_venv {
                 continue;
             }
             let is_script = entry.file_name().to_str().is_some_and(is_script_name);
+            let removable = bucket_here && meta.dev() == dev;
             let is_stale = is_script
+                && removable
                 && judge.is_some_and(|unused_for| {
                     last_use(&path).is_some_and(|last| stale(last, unused_for))
                 });
