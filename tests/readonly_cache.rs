@@ -402,3 +402,74 @@ fn environment_id(link: &Path) -> String {
     let target = std::fs::read_link(link).unwrap();
     target.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// After a refusal the promise is what the removals could free: a stale `uvx`
+/// environment (hardlink mode) shares the files of the wheel `big`, whose pointers may
+/// not be removed. The environment goes, `big` stays whole, and so do the files they
+/// share: the report's `reclaimable_bytes` is what `removed_bytes` and `du` say was freed.
+/// Before, the shared files stayed counted in the environment's bytes (they go to the
+/// first candidate by id, which the environment's id is made to be): 400 KB promised
+/// and not freed.
+#[test]
+fn after_a_refusal_the_promise_leaves_out_what_the_kept_archives_share() {
+    let Some(cache) = UserCache::new("roshare") else {
+        return;
+    };
+    let sandbox = &cache.sandbox;
+    sandbox.wheel_with("big", "1.0", 400_000);
+    sandbox.wheel("tool", "1.0");
+    let out = common::cached_envs::uvx(sandbox, &uv(), "tool", &["--with", "big"]);
+    assert_eq!(out, "tool 1.0");
+    let links: Vec<PathBuf> = walkdir::WalkDir::new(sandbox.cache())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.path_is_symlink())
+        .map(|e| e.into_path())
+        .filter(|p| path_str(p).contains("/environments-v"))
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    // The environment first by id, as uv could have named it.
+    let first = "0000000000000000";
+    std::fs::rename(
+        sandbox.archive_dir(&environment_id(&links[0])),
+        sandbox.archive_dir(first),
+    )
+    .unwrap();
+    std::fs::remove_file(&links[0]).unwrap();
+    std::os::unix::fs::symlink(format!("../../archive-v0/{first}"), &links[0]).unwrap();
+    let big = sandbox.archive_of("big", "1.0");
+    let big_dir = cache.pointer_dir("big");
+    cache.user.give(&sandbox.cache());
+    chmod(&big_dir, "a-w");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3 * 86_400;
+    let mut args = apply_args(&[&sandbox.projects()]);
+    args.extend(["--unused-for", "1d", "--json"].map(Into::into));
+    let mut cmd = sandbox.prune_cmd(&args);
+    cmd.env("UV_CACHE_PRUNE_NOW", now.to_string());
+    let before = du_bytes(&[&sandbox.cache()]);
+    let output = cache.user.output(&mut cmd);
+    let freed = before - du_bytes(&[&sandbox.cache()]);
+    assert_eq!(output.status.code(), Some(1), "{}", texts(&output).1);
+    let report = json(&output);
+    assert!(candidate_ids(&report).contains(first), "{report:#}");
+    assert_eq!(
+        evidence_kinds(&report, &big),
+        set(["permission-denied"]),
+        "{report:#}"
+    );
+    assert_eq!(report["removed_bytes"].as_u64(), Some(freed), "{report:#}");
+    assert_eq!(
+        report["reclaimable_bytes"].as_u64(),
+        Some(freed),
+        "the promise, once big is kept: {report:#}"
+    );
+    assert_eq!(
+        archive_problems(&sandbox.cache(), &big),
+        Vec::<String>::new()
+    );
+}

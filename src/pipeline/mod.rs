@@ -238,6 +238,8 @@ pub fn run(settings: &Settings) -> Result<Report> {
     }
     let mut removal = pruner.apply(&survey.plan, &progress, settings.threads)?;
     removal += leftover;
+    let kept = removal.kept.iter().map(|kept| &kept.id).collect();
+    let still_shared = survey.plan.still_shared(&kept);
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);
     report.removed_archives = Some(removal.archives);
@@ -253,6 +255,6 @@ pub fn run(settings: &Settings) -> Result<Report> {
     }
     report.incomplete = crate::report::Incomplete::of(&removal, cache.root());
     report.warnings.extend(removal.warnings);
-    report.keep_refused(&removal.kept);
+    report.keep_refused(&removal.kept, &still_shared);
     Ok(report)
 }

@@ -167,6 +167,9 @@ pub struct Plan {
     /// Beyond `archive-v0`: leftovers and orphaned objects (`crate::buckets::leftovers`), removed
     /// after the archives.
     pub others: Vec<crate::buckets::leftovers::Other>,
+    /// The shared inodes every link of which goes with the candidates: each is counted
+    /// in the bytes of the first candidate by id that links it.
+    pub(crate) freed: HashSet<FileId>,
 }
 
 impl Plan {
@@ -182,6 +185,36 @@ impl Plan {
             Fate::Keep(evidence) => Some((a, evidence.as_slice())),
             Fate::Remove { .. } => None,
         })
+    }
+
+    /// When apply keeps some candidates whole after all (`kept`: a pointer it may not
+    /// remove), the inodes they share with the others stay too; each was counted in the
+    /// bytes of the first candidate by id that links it, as [`make`] counted them. Per
+    /// other candidate, the bytes it was credited with that now stay: what its promise
+    /// must lose.
+    pub(crate) fn still_shared(&self, kept: &HashSet<&ArchiveId>) -> HashMap<ArchiveId, u64> {
+        let held: HashSet<FileId> = kept
+            .iter()
+            .filter_map(|id| self.walks.get(*id))
+            .flat_map(|walk| &walk.shared)
+            .filter_map(|(_, stat)| stat.id)
+            .collect();
+        let mut counted = HashSet::new();
+        let mut stays: HashMap<ArchiveId, u64> = HashMap::new();
+        for (archive, _) in self.candidates() {
+            let Some(walk) = self.walks.get(&archive.id) else {
+                continue;
+            };
+            for (_, stat) in &walk.shared {
+                let credited = stat
+                    .id
+                    .filter(|id| self.freed.contains(id) && counted.insert(*id));
+                if credited.is_some_and(|id| held.contains(&id)) && !kept.contains(&archive.id) {
+                    *stays.entry(archive.id.clone()).or_default() += stat.allocated;
+                }
+            }
+        }
+        stays
     }
 }
 
@@ -469,6 +502,7 @@ impl<'a> Planner<'a> {
         plan.reclaimable_bytes += pointer_bytes(&dangling, &mut counted);
         plan.reclaimable_bytes += self.objects.emptied_shard_bytes(&freed);
         plan.walks = self.walks;
+        plan.freed = freed;
         plan
     }
 }

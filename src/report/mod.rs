@@ -562,8 +562,14 @@ impl Report {
     /// removed safely or for lack of permission, `archive-v0` could not be changed, a
     /// cached environment linking into it was kept) from the removed to the kept, with a
     /// `pointer-refused` or `permission-denied` reason, so that the report never calls an
-    /// archive removed that is still there.
-    pub(crate) fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
+    /// archive removed that is still there. `still_shared`: what each other candidate
+    /// was credited with that the kept ones still link (`crate::plan::Plan::still_shared`),
+    /// taken out of its promise too.
+    pub(crate) fn keep_refused(
+        &mut self,
+        kept: &[crate::apply::Kept],
+        still_shared: &std::collections::HashMap<ArchiveId, u64>,
+    ) {
         for kept in kept {
             let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
                 continue;
@@ -588,6 +594,19 @@ impl Report {
                 }],
                 last_use: candidate.last_use,
             });
+        }
+        let mut stays = 0;
+        for candidate in &mut self.candidates {
+            let shared = still_shared.get(&candidate.id).copied().unwrap_or(0);
+            candidate.bytes = candidate.bytes.saturating_sub(shared);
+            stays += shared;
+        }
+        self.reclaimable_bytes = self.reclaimable_bytes.saturating_sub(stays);
+        if let Some(freed) = self
+            .freed_by_bucket
+            .get_mut(crate::cache::layout::ARCHIVE_BUCKET)
+        {
+            *freed = freed.saturating_sub(stays);
         }
         self.recount();
     }
