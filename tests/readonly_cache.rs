@@ -314,8 +314,9 @@ fn a_cache_of_another_user_says_to_run_as_its_owner() {
     assert_eq!(
         report["incomplete"]["what_to_do"],
         serde_json::json!([format!(
-            "{archives} belongs to {name} (uid {}), who owns the cache: run the prune as the cache's owner, {name} (sudo -u {name} uv-cache-prune --apply)",
-            cache.user.uid
+            "{archives} belongs to {name} (uid {}), who owns the cache: run the prune as the cache's owner, {name} (sudo -u {name} uv-cache-prune --cache-dir {} --apply, with your other flags)",
+            cache.user.uid,
+            path_str(&sandbox.cache())
         )]),
         "{report:#}"
     );
@@ -471,5 +472,49 @@ fn after_a_refusal_the_promise_leaves_out_what_the_kept_archives_share() {
     assert_eq!(
         archive_problems(&sandbox.cache(), &big),
         Vec::<String>::new()
+    );
+}
+
+/// The command the advice gives prunes the cache that refused, whatever its path: as
+/// `sudo` drops `UV_CACHE_DIR`, it names the cache (`--cache-dir`), and every path in a
+/// command is quoted for the shell. Before, `sudo -u OWNER uv-cache-prune --apply` pruned
+/// the owner's default cache, and a path with a space split into two arguments.
+#[test]
+fn the_advice_names_the_cache_and_quotes_it_for_the_shell() {
+    let Some(cache) = UserCache::new("roquote") else {
+        return;
+    };
+    let sandbox = &cache.sandbox;
+    cache.user.set_home(&sandbox.home());
+    let moved = sandbox.path("team's cache");
+    std::fs::rename(sandbox.cache(), &moved).unwrap();
+    let probe = Command::new("setpriv")
+        .args(SETPRIV_DROP_DAC)
+        .args(["test", "-w"])
+        .arg(moved.join("archive-v0"))
+        .status();
+    if !probe.is_ok_and(|s| !s.success()) {
+        eprintln!("skipped: setpriv cannot drop root's DAC capabilities here");
+        return;
+    }
+    let mut args = apply_args(&[&sandbox.projects()]);
+    args.push("--json".into());
+    let mut setpriv = Command::new("setpriv");
+    setpriv.args(SETPRIV_DROP_DAC);
+    let mut cmd = wrapping(setpriv, &sandbox.prune_cmd_at(&moved, &args));
+    cmd.env("SUDO_UID", cache.user.uid.to_string());
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", texts(&output).1);
+    let report = json(&output);
+    let name = &cache.user.name;
+    let quoted = format!("'{}'", path_str(&moved).replace('\'', r"'\''"));
+    assert_eq!(
+        report["incomplete"]["what_to_do"],
+        serde_json::json!([format!(
+            "{} belongs to {name} (uid {}), who owns the cache: run the prune as the cache's owner, {name} (sudo -u {name} uv-cache-prune --cache-dir {quoted} --apply, with your other flags)",
+            path_str(&moved.join("archive-v0")),
+            cache.user.uid
+        )]),
+        "{report:#}"
     );
 }

@@ -29,7 +29,7 @@ pub fn advice(denied: &[Denied], cache_root: &Path) -> Vec<String> {
     let mut lines: Vec<String> = dirs
         .iter()
         .take(ADVISED)
-        .map(|d| advise(&d.dir, d.err, me, cache_owner))
+        .map(|d| advise(&d.dir, d.err, me, cache_owner, cache_root))
         .collect();
     if dirs.len() > ADVISED {
         lines.push(format!(
@@ -41,9 +41,12 @@ pub fn advice(denied: &[Denied], cache_root: &Path) -> Vec<String> {
 }
 
 /// Why `dir` refused a change, and what to do about it, as one sentence (raw: the
-/// human views escape it, the JSON carries it whole).
-fn advise(dir: &Path, err: Errno, me: u32, cache_owner: Option<u32>) -> String {
+/// human views escape it, the JSON carries it whole). A command names each path as one
+/// shell word, and the cache itself: `sudo` drops `UV_CACHE_DIR`, and without it the
+/// owner's prune would find another cache.
+fn advise(dir: &Path, err: Errno, me: u32, cache_owner: Option<u32>, cache_root: &Path) -> String {
     let shown = dir.display();
+    let word = shell_word(dir);
     if err == Errno::ROFS {
         return format!(
             "{shown} is on a read-only filesystem: run where the cache is mounted read-write"
@@ -60,12 +63,13 @@ fn advise(dir: &Path, err: Errno, me: u32, cache_owner: Option<u32>) -> String {
         return if cache_owner == Some(owner) {
             format!(
                 "{shown} belongs to {who}, who owns the cache: run the prune as the cache's owner, \
-                 {name} (sudo -u {name} uv-cache-prune --apply)"
+                 {name} (sudo -u {name} uv-cache-prune --cache-dir {} --apply, with your other flags)",
+                shell_word(cache_root)
             )
         } else if cache_owner == Some(me) {
             format!(
                 "{shown} belongs to {who}, though the cache is yours (a uv run with sudo?): \
-                 make it yours again (sudo chown -R {my_name} {shown}) and run again"
+                 make it yours again (sudo chown -R {my_name} {word}) and run again"
             )
         } else {
             format!(
@@ -76,13 +80,24 @@ fn advise(dir: &Path, err: Errno, me: u32, cache_owner: Option<u32>) -> String {
     }
     if mode & 0o300 != 0o300 {
         return format!(
-            "{shown} is yours but not writable (mode {mode:04o}): chmod -R u+w {shown} and run again"
+            "{shown} is yours but not writable (mode {mode:04o}): chmod -R u+w {word} and run again"
         );
     }
     format!(
         "{shown}: {err} although it is yours and writable (mode {mode:04o}): check for an ACL, \
          an immutable flag (lsattr) or a security module, and run again"
     )
+}
+
+/// `path` as one word of a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (a quote inside written `'\''`).
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.into_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// `name (uid N)` and the bare name (or the number, for an id without an account).
@@ -108,7 +123,7 @@ mod tests {
         std::fs::create_dir(&bucket).unwrap();
         std::fs::set_permissions(&bucket, std::fs::Permissions::from_mode(0o555)).unwrap();
         let me = crate::discover::users::effective_uid();
-        let line = advise(&bucket, Errno::ACCESS, me, Some(me));
+        let line = advise(&bucket, Errno::ACCESS, me, Some(me), dir.path());
         assert_eq!(
             line,
             format!(
@@ -117,12 +132,25 @@ mod tests {
                 bucket.display()
             )
         );
-        let line = advise(&bucket, Errno::ROFS, me, Some(me));
+        let line = advise(&bucket, Errno::ROFS, me, Some(me), dir.path());
         assert!(
             line.ends_with(
                 "is on a read-only filesystem: run where the cache is mounted read-write"
             ),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_path_in_a_command_is_one_shell_word() {
+        assert_eq!(
+            shell_word(Path::new("/home/a/.cache/uv")),
+            "/home/a/.cache/uv"
+        );
+        assert_eq!(
+            shell_word(Path::new("/srv/team's cache")),
+            r"'/srv/team'\''s cache'"
+        );
+        assert_eq!(shell_word(Path::new("/x/$(rm -rf ~)")), "'/x/$(rm -rf ~)'");
     }
 }
