@@ -330,7 +330,9 @@ fn a_symlink_mode_script_environment_keeps_its_archives() {
 /// `--unused-for`, and is never removed (nothing on another mount is). Before, the survey
 /// skipped environments on another device while the inventory no longer walked them as
 /// pointers, so nothing saw their links: `--apply` deleted the archive and the script
-/// failed with "Failed to read metadata".
+/// failed with "Failed to read metadata". A `uvx` environment linked from there is not
+/// judged stale either: its link cannot be removed, and before, that kept every wheel
+/// (a kept environment may link into them) on every run, the dead one too.
 #[test]
 fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
     if !is_root() {
@@ -340,6 +342,10 @@ fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
     let sandbox = Sandbox::new();
     let bin = uv();
     sandbox.wheel_with("linked", "1.0", 100_000);
+    sandbox.wheel("tool", "1.0");
+    sandbox.wheel("gone", "1.0");
+    delete(&sandbox.venv("projects/old", &bin, LinkMode::Hardlink, &["gone"]));
+    let gone = sandbox.archive_of("gone", "1.0");
     let bucket = sandbox.cache().join("environments-v2");
     std::fs::create_dir_all(&bucket).unwrap();
     let _mount = Mount::new(&["-t", "tmpfs", "-o", "mode=0755", "tmpfs"], &bucket);
@@ -351,19 +357,29 @@ fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
         .arg(&script);
     let output = cmd.output().unwrap();
     assert!(output.status.success(), "{}", describe(&cmd, &output));
-    let (_, scripts) = environment_entries(&sandbox.cache());
+    assert_eq!(uvx(&sandbox, &bin, "tool", &[]), "tool 1.0");
+    let (links, scripts) = environment_entries(&sandbox.cache());
     let env = scripts.first().expect("a script environment").clone();
     let archive = sandbox.archive_of("linked", "1.0");
+    let tool_env = links.first().expect("a uvx environment").1.clone();
 
     let roots = [sandbox.projects()];
     let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
     let later = now_secs() + 40 * DAY;
-    for args in [
-        apply_args(&roots),
-        with(&apply_args(&roots), &["--unused-for", "30d"]),
+    for (args, removed) in [
+        (
+            with(&apply_args(&roots), &["--unused-for", "30d"]),
+            set([&gone]),
+        ),
+        (apply_args(&roots), BTreeSet::new()),
     ] {
         let applied = prune_at(&sandbox, &args, later);
-        assert_eq!(candidate_ids(&applied), BTreeSet::new(), "{applied:#}");
+        assert_eq!(candidate_ids(&applied), removed, "{applied:#}");
+        assert_eq!(
+            evidence_kinds(&applied, &tool_env),
+            set(["environment"]),
+            "{applied:#}"
+        );
         assert_eq!(
             environment_candidates(&applied),
             BTreeSet::new(),
@@ -378,4 +394,5 @@ fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
     assert!(sandbox.archive_dir(&archive).is_dir());
     assert!(env.join("pyvenv.cfg").is_file());
     assert_eq!(run_script(&sandbox, &bin, &script), "linked 1.0");
+    assert_eq!(uvx(&sandbox, &bin, "tool", &[]), "tool 1.0");
 }

@@ -207,7 +207,12 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
             let archive = &inventory.archives[*id];
             let mut last = last_use(&archive.path);
             for link in links {
-                let Ok(meta) = std::fs::symlink_metadata(link) else {
+                // A link on another mount cannot be removed (apply never leaves the
+                // cache's mount), so its environment stays, and so do its links.
+                let Some(meta) = std::fs::symlink_metadata(link)
+                    .ok()
+                    .filter(|meta| meta.dev() == dev)
+                else {
                     last = None;
                     break;
                 };
