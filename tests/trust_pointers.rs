@@ -195,3 +195,43 @@ fn a_pointer_on_another_mount_keeps_its_archive_and_the_file_there() {
     assert!(report["removed_bytes"].as_u64().unwrap() > 0);
     assert!(!sandbox.all_archives().contains(&id));
 }
+
+/// A bucket, or a directory in one, moved elsewhere and replaced by a symlink (to make
+/// room on a disk, say): uv follows it, so the pointers behind it are live, but the
+/// inventory never follows a symlink and apply never removes a pointer through one.
+/// Before, those pointers were not seen at all: the archive they name looked dead,
+/// `--apply` deleted it and left them, and uv's next install failed ("failed to read
+/// directory archive-v0/<id>"). Now such a symlink is doubt: every archive is kept, and
+/// a warning names it.
+#[test]
+fn pointers_behind_a_symlinked_directory_keep_every_archive() {
+    for moved in ["wheels-v8", "wheels-v8/index"] {
+        let sandbox = Sandbox::new();
+        sandbox.wheel("beta", "1.0");
+        delete(&sandbox.venv("projects/gone", &uv(), LinkMode::Hardlink, &["beta"]));
+        let id = sandbox.archive_of("beta", "1.0");
+        let dir = sandbox.cache().join(moved);
+        let elsewhere = sandbox.path("elsewhere");
+        fs::rename(&dir, &elsewhere).unwrap();
+        symlink(&elsewhere, &dir).unwrap();
+
+        let (report, stderr) = sandbox.prune_json_and_stderr(&apply_args(&[&sandbox.projects()]));
+        assert_eq!(candidate_ids(&report), BTreeSet::new(), "{moved}: {stderr}");
+        assert_eq!(
+            evidence_kinds(&report, &id),
+            set(["pointer-unreadable"]),
+            "{moved}: {report:#}"
+        );
+        let named: Vec<String> = warnings(&report)
+            .into_iter()
+            .filter(|w| w.contains(&path_str(&dir)) && w.contains("a symlink"))
+            .collect();
+        assert_eq!(named.len(), 1, "{moved}: {report:#}");
+        assert_eq!(
+            archive_problems(&sandbox.cache(), &id),
+            Vec::<String>::new()
+        );
+        let again = sandbox.venv("projects/again", &uv(), LinkMode::Hardlink, &["beta"]);
+        sandbox.assert_imports(&again, &["beta"]);
+    }
+}

@@ -295,16 +295,23 @@ fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
     let entries =
         std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
     let mut buckets = Vec::new();
+    let mut listed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if let Some(family) = name.to_str().and_then(BucketFamily::of)
-            && entry.file_type().is_ok_and(|t| t.is_dir())
-        {
-            buckets.push((entry.path(), family));
+        let Some(family) = name.to_str().and_then(BucketFamily::of) else {
+            continue;
+        };
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => buckets.push((entry.path(), family)),
+            Ok(t) if t.is_symlink() && family != BucketFamily::Builds => {
+                listed.push(behind_symlink(entry.path(), family));
+            }
+            _ => {}
         }
     }
     buckets.sort();
-    let (mut listed, mut build_dirs) = (Vec::new(), Vec::new());
+    listed.sort_by(|a: &ListedBucket, b| a.dir.cmp(&b.dir));
+    let mut build_dirs = Vec::new();
     for (dir, family) in buckets {
         if family == BucketFamily::Builds {
             build_dirs.push(dir);
@@ -339,6 +346,27 @@ fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
         });
     }
     Ok((listed, build_dirs))
+}
+
+/// A pointer bucket that is a symlink (moved to another disk, say): uv follows it, so the
+/// pointers behind it are live, but they are neither read nor removed through a symlink
+/// (a co-writer could make it lead anywhere). One unreadable place: every archive is kept.
+fn behind_symlink(dir: PathBuf, family: BucketFamily) -> ListedBucket {
+    let spot = BlindSpot::new(dir.clone(), symlink_doubt(&dir));
+    ListedBucket {
+        dir,
+        family,
+        walked: vec![Walked::Unreadable(spot)],
+    }
+}
+
+/// Why a symlink in a pointer bucket that names no archive is doubt.
+fn symlink_doubt(link: &Path) -> String {
+    let target =
+        std::fs::read_link(link).map_or_else(|e| e.to_string(), |t| t.display().to_string());
+    format!(
+        "a symlink (to {target}), not to an archive: uv follows it, but pointers behind it are neither read nor removed through a symlink; replace it with what it leads to"
+    )
 }
 
 /// A venv directly in `environments-v*` (a PEP 723 script's, a project's): not a place of
@@ -469,6 +497,12 @@ fn read_pointer(
     };
     if file_type.is_symlink() {
         return match std::fs::read_link(path) {
+            // Not a pointer, but it may lead to pointers: it might name anything.
+            Ok(target) if pointer::decode_path(&target) == Target::Elsewhere => pointer(
+                PointerKind::Symlink,
+                Target::Unreadable(symlink_doubt(path)),
+                None,
+            ),
             Ok(target) => pointer(
                 PointerKind::Symlink,
                 pointer::decode_path(&target),
