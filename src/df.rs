@@ -22,9 +22,10 @@
 //! - `frees`: what a prune would free there now, read from the dry run's report
 //!   ([`Report::freed_by_bucket`]), so the picture and the prune cannot disagree.
 //!
-//! Memory: a few counters per tree, plus one entry per multi-link inode (its id, link
-//! count and size, no path), per bucket and once for the whole cache. Single-link files,
-//! most of a cache without the preview, cost nothing after their `lstat`.
+//! Memory: a few counters per tree, plus one entry per name of a multi-link inode (its
+//! id, link count and size, no path), and at the end one table of those inodes for the
+//! whole cache. Single-link files, most of a cache without the preview, cost nothing
+//! after their `lstat`.
 //!
 //! # What `uv cache prune` would remove that this tool leaves
 //!
@@ -125,15 +126,12 @@ pub struct UvPruneOnly {
     pub why: String,
 }
 
-/// The multi-link inodes of a row: (links seen, `st_nlink`, allocated bytes) by inode.
-type Multi = HashMap<FileId, (u64, u64, u64), BuildHasherDefault<IdHasher>>;
-
-/// The hash of the multi-link tables. A hardlink venv makes nearly every file of the
-/// archives it uses a multi-link one, and each is looked up in its tree's, its bucket's,
-/// its package's and the total's table: with the standard SipHash that hashing was 5% of
-/// a `df` (profiled on the bench's fixture). Inode numbers are handed out by the
-/// filesystem, not chosen by whoever writes the cache, so a multiply-rotate hash is
-/// enough; a filesystem that did collide them would only make `df` slower.
+/// The hash of the table of multi-link inodes. A hardlink venv makes nearly every file of
+/// the archives it uses a multi-link one, and each is looked up once per link: with the
+/// standard SipHash that hashing was 5% of a `df` (profiled on the bench's fixture).
+/// Inode numbers are handed out by the filesystem, not chosen by whoever writes the
+/// cache, so a multiply-rotate hash is enough; a filesystem that did collide them would
+/// only make `df` slower.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -153,14 +151,25 @@ impl Hasher for IdHasher {
     }
 }
 
+/// One name of a multi-link inode, as the walk saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link {
+    id: FileId,
+    nlink: u64,
+    allocated: u64,
+}
+
 /// What the walk adds up for one tree.
 #[derive(Debug, Default)]
 pub(crate) struct DfTally {
     /// Directories and single-link entries.
     single: u64,
     files: u64,
-    /// Multi-link inodes: (links seen, `st_nlink`, allocated bytes).
-    multi: Multi,
+    /// Every name of a multi-link inode, in no order. They are only counted (each inode
+    /// once per row) when every tree is in ([`Inodes`]): a list is all the walk needs to
+    /// keep, where a table per tree cost a hash per name on the walk and another per
+    /// name and row after it, 10% of a `df` (measured on the bench's fixture).
+    links: Vec<Link>,
     doubt: Option<(PathBuf, String)>,
 }
 
@@ -172,13 +181,11 @@ impl Tally for DfTally {
     fn add_file(&mut self, _path: impl FnOnce() -> PathBuf, stat: EntryStat) {
         self.files += u64::from(stat.len.is_some());
         match stat.id {
-            Some(id) if stat.nlink > 1 => {
-                let entry = self
-                    .multi
-                    .entry(id)
-                    .or_insert((0, stat.nlink, stat.allocated));
-                entry.0 += 1;
-            }
+            Some(id) if stat.nlink > 1 => self.links.push(Link {
+                id,
+                nlink: stat.nlink,
+                allocated: stat.allocated,
+            }),
             _ => self.single += stat.allocated,
         }
     }
@@ -191,47 +198,144 @@ impl Tally for DfTally {
     }
 
     fn merge(&mut self, other: Self) {
-        if self.multi.len() < other.multi.len() {
-            // Into the larger table: fewer entries to hash again.
-            let smaller = std::mem::replace(&mut self.multi, other.multi);
-            self.add_multi(&smaller);
-        } else {
-            self.add_multi(&other.multi);
-        }
         self.single += other.single;
         self.files += other.files;
+        self.links.extend(other.links);
         if let Some((path, reason)) = other.doubt {
             Tally::doubt(self, path, reason);
         }
     }
 }
 
-impl DfTally {
-    fn bytes(&self) -> u64 {
-        self.single + self.multi.values().map(|(_, _, a)| a).sum::<u64>()
-    }
+/// A multi-link inode of the cache: its `st_nlink` and blocks, how many of its names
+/// the walk saw in the whole cache, and the one tree that holds them all ([`SPREAD`] if
+/// several do).
+#[derive(Debug, Clone, Copy)]
+struct Inode {
+    nlink: u64,
+    allocated: u64,
+    seen: u64,
+    tree: u32,
+}
 
-    /// Adds `other`'s counts, not its doubt (a row sums trees that were each reported).
-    fn add(&mut self, other: &DfTally) {
-        self.single += other.single;
-        self.files += other.files;
-        self.add_multi(&other.multi);
-    }
+/// [`Inode::tree`] of an inode with names in several trees.
+const SPREAD: u32 = u32::MAX;
 
-    fn add_multi(&mut self, multi: &Multi) {
-        self.multi.reserve(multi.len());
-        for (id, (seen, nlink, allocated)) in multi {
-            self.multi.entry(*id).or_insert((0, *nlink, *allocated)).0 += seen;
+impl Inode {
+    /// Linked from outside the cache too (a hardlink venv): deleting the cache's names
+    /// frees nothing of it.
+    fn shared(&self) -> bool {
+        self.seen < self.nlink
+    }
+}
+
+/// Bytes and shared bytes of multi-link inodes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct MultiBytes {
+    bytes: u64,
+    shared: u64,
+}
+
+impl MultiBytes {
+    fn add(&mut self, inode: &Inode) {
+        self.bytes += inode.allocated;
+        if inode.shared() {
+            self.shared += inode.allocated;
         }
     }
+}
 
-    /// Bytes of inodes with links outside the cache (`global` has every link seen).
-    fn shared(&self, global: &Multi) -> u64 {
-        self.multi
+/// Every multi-link inode of the cache once, and what each tree holds of them.
+///
+/// Nearly every such inode has all its names in the cache in one tree (an archive whose
+/// files a hardlink venv links): its bytes go to that tree, and through it to its bucket
+/// and package rows, with no table per row. Only inodes named from several trees (the
+/// content-addressed preview's `files-v0` objects, a cached environment's links to wheel
+/// archives) are counted row by row, each once per row.
+struct Inodes {
+    table: HashMap<FileId, Inode, BuildHasherDefault<IdHasher>>,
+    /// Per tree: the inodes all of whose names are in it.
+    own: Vec<MultiBytes>,
+    /// (tree, inode) for the inodes named from several trees, each pair once.
+    spread: Vec<(usize, FileId)>,
+}
+
+impl Inodes {
+    /// The inodes of `trees`, each tree known by its index.
+    fn of(trees: &[&DfTally]) -> Self {
+        let names = trees.iter().map(|t| t.links.len()).sum();
+        let mut table: HashMap<FileId, Inode, _> =
+            HashMap::with_capacity_and_hasher(names, BuildHasherDefault::default());
+        for (index, tally) in trees.iter().enumerate() {
+            let tree = u32::try_from(index).unwrap_or(SPREAD - 1);
+            for link in &tally.links {
+                let inode = table.entry(link.id).or_insert(Inode {
+                    nlink: link.nlink,
+                    allocated: link.allocated,
+                    seen: 0,
+                    tree,
+                });
+                inode.seen += 1;
+                if inode.tree != tree {
+                    inode.tree = SPREAD;
+                }
+            }
+        }
+        let mut own = vec![MultiBytes::default(); trees.len()];
+        let mut any_spread = false;
+        for inode in table.values() {
+            match own.get_mut(inode.tree as usize) {
+                Some(bytes) if inode.tree != SPREAD => bytes.add(inode),
+                _ => any_spread = true,
+            }
+        }
+        let mut spread = Vec::new();
+        if any_spread {
+            for (index, tally) in trees.iter().enumerate() {
+                let spread_here = tally
+                    .links
+                    .iter()
+                    .filter(|link| table.get(&link.id).is_some_and(|i| i.tree == SPREAD));
+                spread.extend(spread_here.map(|link| (index, link.id)));
+            }
+            spread.sort_unstable();
+            spread.dedup();
+        }
+        Inodes { table, own, spread }
+    }
+
+    /// Per row, the multi-link inodes of the trees `row_of` puts in it (`None`: in no
+    /// row), each inode once within a row.
+    fn rows(&self, rows: usize, row_of: impl Fn(usize) -> Option<usize>) -> Vec<MultiBytes> {
+        let mut out = vec![MultiBytes::default(); rows];
+        for (tree, bytes) in self.own.iter().enumerate() {
+            if let Some(row) = row_of(tree).and_then(|r| out.get_mut(r)) {
+                row.bytes += bytes.bytes;
+                row.shared += bytes.shared;
+            }
+        }
+        let mut pairs: Vec<(usize, FileId)> = self
+            .spread
             .iter()
-            .filter(|(id, (_, nlink, _))| global.get(id).is_some_and(|(seen, _, _)| seen < nlink))
-            .map(|(_, (_, _, allocated))| allocated)
-            .sum()
+            .filter_map(|(tree, id)| row_of(*tree).map(|row| (row, *id)))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (row, id) in pairs {
+            if let (Some(out), Some(inode)) = (out.get_mut(row), self.table.get(&id)) {
+                out.add(inode);
+            }
+        }
+        out
+    }
+
+    /// Every inode once: the whole cache.
+    fn total(&self) -> MultiBytes {
+        let mut total = MultiBytes::default();
+        for inode in self.table.values() {
+            total.add(inode);
+        }
+        total
     }
 }
 
@@ -371,62 +475,112 @@ fn build(report: &Report, walked: Walked) -> Df {
         root,
         loose,
         loose_names,
-        mut buckets,
+        buckets,
         archive_dir,
         archives,
         warnings,
     } = walked;
-    let mut df = Df {
+    // Every tree once, known by its index: the root's loose entries, the other buckets,
+    // archive-v0's own entries, then its archives; and the bucket row each adds to.
+    let mut names: Vec<&str> = vec![LOOSE];
+    let mut trees: Vec<&DfTally> = vec![&loose];
+    let mut row_of_tree: Vec<Option<usize>> = vec![Some(0)];
+    for (name, tally) in &buckets {
+        row_of_tree.push(Some(names.len()));
+        names.push(name);
+        trees.push(tally);
+    }
+    let archive_row = archive_dir.as_ref().map(|own| {
+        trees.push(own);
+        row_of_tree.push(Some(names.len()));
+        names.push(ARCHIVE_BUCKET);
+        names.len() - 1
+    });
+    let first_archive = trees.len();
+    trees.extend(archives.iter().map(|(_, tally)| tally));
+    row_of_tree.extend(std::iter::repeat_n(archive_row, archives.len()));
+    let inodes = Inodes::of(&trees);
+    let sums = sums(&trees, &inodes, names.len(), |tree| row_of_tree[tree]);
+    let row = |name: &str, sum: &Sum| BucketRow {
+        name: name.to_owned(),
+        bytes: sum.bytes(),
+        files: sum.files,
+        shared_bytes: sum.multi.shared,
+        unique_bytes: sum.bytes() - sum.multi.shared.min(sum.bytes()),
+        frees: report
+            .freed_by_bucket
+            .get(if name == LOOSE { "." } else { name })
+            .copied()
+            .unwrap_or(0),
+    };
+    let mut rows: Vec<BucketRow> = names
+        .iter()
+        .zip(&sums)
+        .skip(1)
+        .map(|(name, sum)| row(name, sum))
+        .collect();
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+    rows.push(row(LOOSE, &sums[0]));
+    let whole = Sum {
+        single: trees.iter().map(|t| t.single).sum(),
+        files: trees.iter().map(|t| t.files).sum(),
+        multi: inodes.total(),
+    };
+    let mut total = row("total", &whole);
+    total.frees =
+        report.reclaimable_bytes + report.others.as_ref().map_or(0, |o| o.reclaimable_bytes);
+    let packages = packages(report, &archives, &trees, first_archive, &inodes);
+    let mut warnings = warnings;
+    warnings.extend(report.warnings.iter().cloned());
+    Df {
         kind: "df",
         schema_version: crate::report::SCHEMA_VERSION,
         cache_dir: root,
-        buckets: Vec::new(),
-        total: BucketRow {
-            name: "total".to_owned(),
-            ..BucketRow::default()
-        },
-        packages: Vec::new(),
-        uv_prune_only: Vec::new(),
+        uv_prune_only: uv_prune_only(&rows, &loose_names),
+        buckets: rows,
+        total,
+        packages,
         warnings,
-    };
-    // Per bucket, each inode once within it; the archives also kept one by one.
-    if let Some(mut archive_bucket) = archive_dir {
-        for (_, tally) in &archives {
-            archive_bucket.add(tally);
-        }
-        buckets.insert(ARCHIVE_BUCKET.to_owned(), archive_bucket);
     }
-    let mut global = DfTally::default();
-    for tally in buckets.values().chain([&loose]) {
-        global.add(tally);
+}
+
+/// What a row adds up: its trees' directories, single-link entries and files, and its
+/// multi-link inodes, each once.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sum {
+    single: u64,
+    files: u64,
+    multi: MultiBytes,
+}
+
+impl Sum {
+    fn bytes(&self) -> u64 {
+        self.single + self.multi.bytes
     }
-    let row = |name: &str, tally: &DfTally| {
-        let bytes = tally.bytes();
-        let shared_bytes = tally.shared(&global.multi);
-        BucketRow {
-            name: name.to_owned(),
-            bytes,
-            files: tally.files,
-            shared_bytes,
-            unique_bytes: bytes - shared_bytes.min(bytes),
-            frees: report
-                .freed_by_bucket
-                .get(if name == LOOSE { "." } else { name })
-                .copied()
-                .unwrap_or(0),
+}
+
+/// Per row, the sum of the trees `row_of` puts in it.
+fn sums(
+    trees: &[&DfTally],
+    inodes: &Inodes,
+    rows: usize,
+    row_of: impl Fn(usize) -> Option<usize>,
+) -> Vec<Sum> {
+    let mut out: Vec<Sum> = inodes
+        .rows(rows, &row_of)
+        .into_iter()
+        .map(|multi| Sum {
+            multi,
+            ..Sum::default()
+        })
+        .collect();
+    for (tree, tally) in trees.iter().enumerate() {
+        if let Some(sum) = row_of(tree).and_then(|row| out.get_mut(row)) {
+            sum.single += tally.single;
+            sum.files += tally.files;
         }
-    };
-    let mut rows: Vec<BucketRow> = buckets.iter().map(|(n, t)| row(n, t)).collect();
-    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
-    rows.push(row(LOOSE, &loose));
-    df.total = row("total", &global);
-    df.total.frees =
-        report.reclaimable_bytes + report.others.as_ref().map_or(0, |o| o.reclaimable_bytes);
-    df.uv_prune_only = uv_prune_only(&rows, &loose_names);
-    df.buckets = rows;
-    df.packages = packages(report, &archives, &global.multi);
-    df.warnings.extend(report.warnings.iter().cloned());
-    df
+    }
+    out
 }
 
 /// The entries of `dir`, each with whether it is a directory (not following symlinks).
@@ -500,8 +654,15 @@ fn uv_prune_only(rows: &[BucketRow], loose: &[String]) -> Vec<UvPruneOnly> {
 /// What the dry run said of one archive: name, version, `live`/`dead`, bytes it frees.
 type Fate<'r> = (Option<&'r String>, Option<&'r String>, &'static str, u64);
 
-/// The package rows: the archives grouped by package, version and fate.
-fn packages(report: &Report, archives: &[(String, DfTally)], global: &Multi) -> Vec<PackageRow> {
+/// The package rows: the archives grouped by package, version and fate. `trees` are
+/// those [`Inodes`] was made of; the archives' are the last ones, from `first_archive`.
+fn packages(
+    report: &Report,
+    archives: &[(String, DfTally)],
+    trees: &[&DfTally],
+    first_archive: usize,
+    inodes: &Inodes,
+) -> Vec<PackageRow> {
     let mut fate: HashMap<&str, Fate<'_>> = HashMap::new();
     for c in &report.candidates {
         fate.insert(
@@ -516,33 +677,41 @@ fn packages(report: &Report, archives: &[(String, DfTally)], global: &Multi) -> 
         );
     }
     type Key = (Option<String>, Option<String>, &'static str);
-    let mut groups: BTreeMap<Key, (usize, DfTally, u64)> = BTreeMap::new();
-    for (id, tally) in archives {
+    // Each group's index, and per group how many archives and what they free.
+    let mut index: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut groups: Vec<(usize, u64)> = Vec::new();
+    let mut group_of: Vec<usize> = Vec::with_capacity(archives.len());
+    for (id, _) in archives {
         // An archive the dry run did not name (made since) counts as live: doubt keeps.
         let (name, version, state, frees) = fate
             .get(id.as_str())
             .copied()
             .unwrap_or((None, None, "live", 0));
-        let group = groups
+        let group = *index
             .entry((name.cloned(), version.cloned(), state))
-            .or_default();
-        group.0 += 1;
-        group.1.add(tally);
-        group.2 += frees;
+            .or_insert_with(|| {
+                groups.push((0, 0));
+                groups.len() - 1
+            });
+        groups[group].0 += 1;
+        groups[group].1 += frees;
+        group_of.push(group);
     }
-    let mut rows: Vec<PackageRow> = groups
+    let sums = sums(trees, inodes, groups.len(), |tree| {
+        tree.checked_sub(first_archive)
+            .and_then(|archive| group_of.get(archive).copied())
+    });
+    let mut rows: Vec<PackageRow> = index
         .into_iter()
-        .map(
-            |((name, version, state), (count, tally, frees))| PackageRow {
-                name,
-                version,
-                state,
-                archives: count,
-                bytes: tally.bytes(),
-                shared_bytes: tally.shared(global),
-                frees,
-            },
-        )
+        .map(|((name, version, state), group)| PackageRow {
+            name,
+            version,
+            state,
+            archives: groups[group].0,
+            bytes: sums[group].bytes(),
+            shared_bytes: sums[group].multi.shared,
+            frees: groups[group].1,
+        })
         .collect();
     rows.sort_by(|a, b| {
         b.bytes
@@ -667,29 +836,61 @@ mod tests {
         }
     }
 
-    /// Each thread's part of a tree is merged into the others' whatever their sizes: the
-    /// larger table is kept and the smaller added to it, so both orders must agree.
-    #[test]
-    fn merge_counts_each_link_once_whichever_part_is_larger() {
-        let part = |inos: &[u64]| {
-            let mut tally = DfTally::default();
-            for &ino in inos {
-                tally.add_file(PathBuf::new, file(ino, 3, 4096));
-            }
-            tally.add_file(PathBuf::new, file(100 + inos.len() as u64, 1, 8192));
-            tally
-        };
-        for (a, b) in [(&[1, 2, 3][..], &[3][..]), (&[3][..], &[1, 2, 3][..])] {
-            let mut merged = part(a);
-            merged.merge(part(b));
-            assert_eq!(merged.files, 6);
-            assert_eq!(merged.single, 2 * 8192);
-            assert_eq!(merged.multi.len(), 3);
-            assert_eq!(merged.multi[&FileId { dev: 1, ino: 3 }], (2, 3, 4096));
-            assert_eq!(merged.bytes(), 2 * 8192 + 3 * 4096);
-            // Every inode has 3 links and at most 2 were seen: all linked from outside.
-            assert_eq!(merged.shared(&merged.multi), 3 * 4096);
+    fn tally(files: &[EntryStat]) -> DfTally {
+        let mut tally = DfTally::default();
+        for stat in files {
+            tally.add_file(PathBuf::new, *stat);
         }
+        tally
+    }
+
+    /// Each thread's part of a tree is merged into the others': every name kept, the
+    /// single-link bytes and files added.
+    #[test]
+    fn merge_keeps_every_name_of_a_tree() {
+        let mut merged = tally(&[file(1, 3, 4096), file(2, 3, 4096), file(10, 1, 8192)]);
+        merged.merge(tally(&[file(2, 3, 4096), file(11, 1, 8192)]));
+        assert_eq!(merged.files, 5);
+        assert_eq!(merged.single, 2 * 8192);
+        assert_eq!(merged.links.len(), 3);
+        let inodes = Inodes::of(&[&merged]);
+        // Inode 2, named twice in the tree, is counted once; all have a link outside.
+        let own = MultiBytes {
+            bytes: 2 * 4096,
+            shared: 2 * 4096,
+        };
+        assert_eq!(inodes.own, [own]);
+        assert_eq!(inodes.total(), own);
+        assert!(inodes.spread.is_empty());
+    }
+
+    /// An inode named from several trees counts once in each row that holds it, once in
+    /// a row holding two of those trees, and once in the total; it is shared only when
+    /// the cache does not hold all its links.
+    #[test]
+    fn an_inode_in_several_trees_counts_once_per_row() {
+        // Inode 1: in trees 0 and 1, 2 links, both seen. Inode 2: trees 1 and 2, 3
+        // links, 2 seen. Inode 3: tree 2 only, 2 links, 1 seen.
+        let trees = [
+            tally(&[file(1, 2, 100)]),
+            tally(&[file(1, 2, 100), file(2, 3, 10)]),
+            tally(&[file(2, 3, 10), file(3, 2, 1)]),
+        ];
+        let trees: Vec<&DfTally> = trees.iter().collect();
+        let inodes = Inodes::of(&trees);
+        let bytes = |bytes, shared| MultiBytes { bytes, shared };
+        assert_eq!(inodes.total(), bytes(111, 11));
+        // A row per tree.
+        assert_eq!(
+            inodes.rows(3, Some),
+            [bytes(100, 0), bytes(110, 10), bytes(11, 11)]
+        );
+        // Trees 0 and 1 in one row, tree 2 in none.
+        let rows = inodes.rows(1, |tree| (tree < 2).then_some(0));
+        assert_eq!(rows, [bytes(110, 10)]);
+        // Trees 1 and 2 in one row.
+        let rows = inodes.rows(2, |tree| Some(usize::from(tree > 0)));
+        assert_eq!(rows, [bytes(100, 0), bytes(111, 11)]);
     }
 
     /// The hash spreads inode numbers that differ in one bit (neighbours on disk).
