@@ -39,15 +39,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::fs_meta::{EntryStat, FileId, entry_stat};
 use crate::layout::{ARCHIVE_BUCKET, CACHEDIR_TAG, LOCK_FILE, bucket_family_name};
-use crate::measure::{Tally, walk_trees};
+use crate::measure::{ArchiveWalk, Share, Tally, walk_trees};
 use crate::pipeline::{self, Settings};
 use crate::report::{Report, human_bytes, safe, safe_path};
+use crate::threads::Threads;
 
 /// The name of the row of the root's own entries.
 pub const LOOSE: &str = "(root files)";
@@ -173,6 +175,30 @@ pub(crate) struct DfTally {
     doubt: Option<(PathBuf, String)>,
 }
 
+/// The dry run's walk of an archive, counted as this walk counts (both follow
+/// `crate::measure`'s rules; only the multi-link files' paths are dropped).
+impl From<ArchiveWalk> for DfTally {
+    fn from(walk: ArchiveWalk) -> Self {
+        let mut tally = DfTally {
+            single: walk.private_bytes,
+            files: walk.files,
+            links: Vec::with_capacity(walk.shared.len()),
+            doubt: walk.unreadable,
+        };
+        for (_, stat) in walk.shared {
+            match stat.id {
+                Some(id) if stat.nlink > 1 => tally.links.push(Link {
+                    id,
+                    nlink: stat.nlink,
+                    allocated: stat.allocated,
+                }),
+                _ => tally.single += stat.allocated,
+            }
+        }
+        tally
+    }
+}
+
 impl Tally for DfTally {
     fn add_dir(&mut self, stat: EntryStat) {
         self.single += stat.allocated;
@@ -245,6 +271,9 @@ impl MultiBytes {
     }
 }
 
+/// One shard of the table of multi-link inodes.
+type Table = HashMap<FileId, Inode, BuildHasherDefault<IdHasher>>;
+
 /// Every multi-link inode of the cache once, and what each tree holds of them.
 ///
 /// Nearly every such inode has all its names in the cache in one tree (an archive whose
@@ -252,23 +281,41 @@ impl MultiBytes {
 /// and package rows, with no table per row. Only inodes named from several trees (the
 /// content-addressed preview's `files-v0` objects, a cached environment's links to wheel
 /// archives) are counted row by row, each once per row.
+///
+/// The table is made after the walk, before the view can be shown: a hash per name,
+/// most of them missing the CPU's caches (20 ms on the bench's fixture of 170,000
+/// hardlinked files). So it is split by inode number into a shard per thread, each made
+/// on its own thread from every tree's names.
 struct Inodes {
-    table: HashMap<FileId, Inode, BuildHasherDefault<IdHasher>>,
+    shards: Vec<Table>,
     /// Per tree: the inodes all of whose names are in it.
     own: Vec<MultiBytes>,
     /// (tree, inode) for the inodes named from several trees, each pair once.
     spread: Vec<(usize, FileId)>,
 }
 
-impl Inodes {
-    /// The inodes of `trees`, each tree known by its index.
-    fn of(trees: &[&DfTally]) -> Self {
-        let names = trees.iter().map(|t| t.links.len()).sum();
-        let mut table: HashMap<FileId, Inode, _> =
-            HashMap::with_capacity_and_hasher(names, BuildHasherDefault::default());
+/// The shard of an inode, among `shards`.
+fn shard_of(id: &FileId, shards: usize) -> usize {
+    // Not the table's hash: a shard would then fill only the buckets of its own hashes.
+    ((id.ino ^ id.dev) % shards as u64) as usize
+}
+
+/// One shard of [`Inodes`]: its table, and the trees' parts of it.
+struct Shard {
+    table: Table,
+    own: Vec<MultiBytes>,
+    spread: Vec<(usize, FileId)>,
+}
+
+impl Shard {
+    /// The inodes of `trees` (known by index) in shard `shard` of `shards`.
+    fn of(trees: &[&DfTally], shard: usize, shards: usize) -> Self {
+        let mine = |link: &&Link| shards == 1 || shard_of(&link.id, shards) == shard;
+        let names: usize = trees.iter().map(|t| t.links.len()).sum();
+        let mut table = Table::with_capacity_and_hasher(names / shards, Default::default());
         for (index, tally) in trees.iter().enumerate() {
             let tree = u32::try_from(index).unwrap_or(SPREAD - 1);
-            for link in &tally.links {
+            for link in tally.links.iter().filter(mine) {
                 let inode = table.entry(link.id).or_insert(Inode {
                     nlink: link.nlink,
                     allocated: link.allocated,
@@ -295,13 +342,47 @@ impl Inodes {
                 let spread_here = tally
                     .links
                     .iter()
+                    .filter(mine)
                     .filter(|link| table.get(&link.id).is_some_and(|i| i.tree == SPREAD));
                 spread.extend(spread_here.map(|link| (index, link.id)));
             }
-            spread.sort_unstable();
-            spread.dedup();
         }
-        Inodes { table, own, spread }
+        Shard { table, own, spread }
+    }
+}
+
+impl Inodes {
+    /// The inodes of `trees`, each tree known by its index, on `threads` threads.
+    fn of(trees: &[&DfTally], threads: Threads) -> Self {
+        // A thread is worth starting for tens of thousands of names, not for a few.
+        let names: usize = trees.iter().map(|t| t.links.len()).sum();
+        Self::in_shards(trees, threads.get().min(names / 20_000).max(1), threads)
+    }
+
+    /// [`Inodes::of`] in `shards` shards.
+    fn in_shards(trees: &[&DfTally], shards: usize, threads: Threads) -> Self {
+        let parts: Vec<usize> = (0..shards).collect();
+        let parts = crate::threads::map(threads, &parts, |&shard| Shard::of(trees, shard, shards));
+        let mut inodes = Inodes {
+            shards: Vec::with_capacity(shards),
+            own: vec![MultiBytes::default(); trees.len()],
+            spread: Vec::new(),
+        };
+        for part in parts {
+            for (sum, bytes) in inodes.own.iter_mut().zip(&part.own) {
+                sum.bytes += bytes.bytes;
+                sum.shared += bytes.shared;
+            }
+            inodes.spread.extend(part.spread);
+            inodes.shards.push(part.table);
+        }
+        inodes.spread.sort_unstable();
+        inodes.spread.dedup();
+        inodes
+    }
+
+    fn get(&self, id: &FileId) -> Option<&Inode> {
+        self.shards.get(shard_of(id, self.shards.len()))?.get(id)
     }
 
     /// Per row, the multi-link inodes of the trees `row_of` puts in it (`None`: in no
@@ -322,7 +403,7 @@ impl Inodes {
         pairs.sort_unstable();
         pairs.dedup();
         for (row, id) in pairs {
-            if let (Some(out), Some(inode)) = (out.get_mut(row), self.table.get(&id)) {
+            if let (Some(out), Some(inode)) = (out.get_mut(row), self.get(&id)) {
                 out.add(inode);
             }
         }
@@ -332,7 +413,7 @@ impl Inodes {
     /// Every inode once: the whole cache.
     fn total(&self) -> MultiBytes {
         let mut total = MultiBytes::default();
-        for inode in self.table.values() {
+        for inode in self.shards.iter().flat_map(|shard| shard.values()) {
             total.add(inode);
         }
         total
@@ -352,9 +433,10 @@ enum Tree {
 /// thread (listing, reading pointers and `METADATA`, matching venvs), and the walk is
 /// nothing but `lstat`s, on every thread. Run one after the other, `df` cost the dry run
 /// plus a `du -s` of the cache; side by side, on free cores, about the larger of the
-/// two (the `lstat`s themselves cost what `du`'s do: the kernel's lookup of each name). Each
-/// looks at the cache on its own, as before: the view was always two looks, the dry
-/// run's and the walk's, and `df` deletes nothing.
+/// two (the `lstat`s themselves cost what `du`'s do: the kernel's lookup of each name).
+/// The archives the dry run measures (its candidates) are walked once, by the dry run:
+/// the walk leaves those it claimed and takes its walks of them ([`Share`]). `df`
+/// deletes nothing.
 pub fn run(settings: &Settings) -> Result<Df> {
     // Where the dry run will look, walked beside it only once it is known to be a uv
     // cache: `df --cache-dir ~` must say "not a uv cache" without a walk of the home
@@ -366,21 +448,25 @@ pub fn run(settings: &Settings) -> Result<Df> {
             Ok(crate::locate::Validated::Cache(cache)) => Some(cache.root().to_owned()),
             _ => None,
         });
+    let share = Arc::new(Share::default());
     let (report, walked) = std::thread::scope(|scope| {
         let walk = root
             .as_deref()
-            .map(|root| scope.spawn(move || walk_cache(root, settings.threads)));
-        let report = pipeline::run(settings);
+            .map(|root| scope.spawn(|| walk_cache(root, settings.threads, Some(&share))));
+        let report = pipeline::run_sharing(settings, Some(Arc::clone(&share)));
         // A walk that panicked (a bug) is walked again below, after the dry run.
         let walked = walk.and_then(|walk| walk.join().ok());
         (report, walked)
     });
     let report = report?;
     let walked = match walked {
-        Some(walked) if walked.root == report.cache_dir => walked,
-        _ => walk_cache(&report.cache_dir, settings.threads),
+        Some(mut walked) if walked.root == report.cache_dir => {
+            walked.take_deferred(&share, settings.threads);
+            walked
+        }
+        _ => walk_cache(&report.cache_dir, settings.threads, None),
     };
-    Ok(build(&report, walked))
+    Ok(build(&report, walked, settings.threads))
 }
 
 /// What the walk of the whole cache found, before the dry run's report is added.
@@ -396,13 +482,64 @@ struct Walked {
     archive_dir: Option<DfTally>,
     /// Each archive of `archive-v0`, by id.
     archives: Vec<(String, DfTally)>,
+    /// The archives left to the dry run's walk (index in `archives`, path): empty
+    /// tallies until [`Walked::take_deferred`].
+    deferred: Vec<(usize, PathBuf)>,
     /// Parts that could not be read.
     warnings: Vec<String>,
 }
 
+impl Walked {
+    /// Fills in the archives left to the dry run with its walks of them, and walks those
+    /// it did not walk after all (it stopped early, or a thread of it panicked).
+    fn take_deferred(&mut self, share: &Share, threads: Threads) {
+        let mut missing = Vec::new();
+        for (index, path) in std::mem::take(&mut self.deferred) {
+            match share.take(&path) {
+                Some(walk) => self.set_archive(index, DfTally::from(walk)),
+                None => missing.push((index, path)),
+            }
+        }
+        let paths: Vec<&Path> = missing.iter().map(|(_, p)| p.as_path()).collect();
+        let tallies = walk_trees::<DfTally>(&paths, threads, &|_| false);
+        for ((index, _), tally) in missing.iter().zip(tallies) {
+            self.set_archive(*index, tally.unwrap_or_default());
+        }
+    }
+
+    fn set_archive(&mut self, index: usize, tally: DfTally) {
+        if let Some((_, at)) = self.archives.get_mut(index) {
+            *at = tally;
+        }
+    }
+
+    /// A warning for each tree that could not be counted whole, in the trees' order
+    /// (whichever walk counted them).
+    fn not_counted_whole(&self) -> Vec<String> {
+        let archive_dir = self.root.join(ARCHIVE_BUCKET);
+        let buckets = self.buckets.iter().map(|(n, t)| (self.root.join(n), t));
+        let archives = self
+            .archives
+            .iter()
+            .map(|(id, t)| (archive_dir.join(id), t));
+        buckets
+            .chain(archives)
+            .filter_map(|(path, tally)| {
+                let (at, reason) = tally.doubt.as_ref()?;
+                Some(format!(
+                    "{} was not counted whole: {} ({reason})",
+                    path.display(),
+                    at.display()
+                ))
+            })
+            .collect()
+    }
+}
+
 /// Walks the whole cache at `root` once: every top-level tree and every archive on its
-/// own, on `threads` threads.
-fn walk_cache(root: &Path, threads: crate::threads::Threads) -> Walked {
+/// own, on `threads` threads. An archive `share` says the dry run claimed when its turn
+/// comes is left to it ([`Walked::deferred`]).
+fn walk_cache(root: &Path, threads: Threads, share: Option<&Share>) -> Walked {
     let mut walked = Walked {
         root: root.to_owned(),
         loose: DfTally::default(),
@@ -410,6 +547,7 @@ fn walk_cache(root: &Path, threads: crate::threads::Threads) -> Walked {
         buckets: BTreeMap::new(),
         archive_dir: None,
         archives: Vec::new(),
+        deferred: Vec::new(),
         warnings: Vec::new(),
     };
     let lstat_into = |tally: &mut DfTally, path: &Path, warnings: &mut Vec<String>| {
@@ -449,28 +587,38 @@ fn walk_cache(root: &Path, threads: crate::threads::Threads) -> Walked {
             trees.push((Tree::Bucket(name.clone()), path));
         }
     }
+    // The buckets first, the archives after: the later an archive's turn, the likelier
+    // the dry run has claimed it by then.
+    trees.sort_by_key(|(tree, _)| matches!(tree, Tree::Archive(_)));
     let paths: Vec<&Path> = trees.iter().map(|(_, p)| p.as_path()).collect();
-    let tallies: Vec<DfTally> = walk_trees(&paths, threads);
-    for ((tree, path), mut tally) in trees.into_iter().zip(tallies) {
-        if let Some((at, reason)) = tally.doubt.take() {
-            walked.warnings.push(format!(
-                "{} was not counted whole: {} ({reason})",
-                path.display(),
-                at.display()
-            ));
-        }
+    let skip = |index: usize| {
+        share.is_some_and(|share| {
+            matches!(trees[index].0, Tree::Archive(_)) && share.claimed(&trees[index].1)
+        })
+    };
+    let tallies: Vec<Option<DfTally>> = walk_trees(&paths, threads, &skip);
+    for ((tree, path), tally) in trees.into_iter().zip(tallies) {
+        let deferred = tally.is_none();
+        let tally = tally.unwrap_or_default();
         match tree {
             Tree::Bucket(name) => {
                 walked.buckets.insert(name, tally);
             }
-            Tree::Archive(id) => walked.archives.push((id, tally)),
+            Tree::Archive(id) => {
+                if deferred {
+                    walked.deferred.push((walked.archives.len(), path));
+                }
+                walked.archives.push((id, tally));
+            }
         }
     }
     walked
 }
 
 /// The view: the walk's rows, with what the dry run's `report` frees in each.
-fn build(report: &Report, walked: Walked) -> Df {
+fn build(report: &Report, mut walked: Walked, threads: Threads) -> Df {
+    let not_counted_whole = walked.not_counted_whole();
+    walked.warnings.extend(not_counted_whole);
     let Walked {
         root,
         loose,
@@ -478,6 +626,7 @@ fn build(report: &Report, walked: Walked) -> Df {
         buckets,
         archive_dir,
         archives,
+        deferred: _,
         warnings,
     } = walked;
     // Every tree once, known by its index: the root's loose entries, the other buckets,
@@ -499,7 +648,7 @@ fn build(report: &Report, walked: Walked) -> Df {
     let first_archive = trees.len();
     trees.extend(archives.iter().map(|(_, tally)| tally));
     row_of_tree.extend(std::iter::repeat_n(archive_row, archives.len()));
-    let inodes = Inodes::of(&trees);
+    let inodes = Inodes::of(&trees, threads);
     let sums = sums(&trees, &inodes, names.len(), |tree| row_of_tree[tree]);
     let row = |name: &str, sum: &Sum| BucketRow {
         name: name.to_owned(),
@@ -853,7 +1002,7 @@ mod tests {
         assert_eq!(merged.files, 5);
         assert_eq!(merged.single, 2 * 8192);
         assert_eq!(merged.links.len(), 3);
-        let inodes = Inodes::of(&[&merged]);
+        let inodes = Inodes::of(&[&merged], Threads::all_cores());
         // Inode 2, named twice in the tree, is counted once; all have a link outside.
         let own = MultiBytes {
             bytes: 2 * 4096,
@@ -877,7 +1026,15 @@ mod tests {
             tally(&[file(2, 3, 10), file(3, 2, 1)]),
         ];
         let trees: Vec<&DfTally> = trees.iter().collect();
-        let inodes = Inodes::of(&trees);
+        // Each inode in a shard of its own, or all in one: the same counts.
+        for shards in [1, 3] {
+            let inodes = Inodes::in_shards(&trees, shards, Threads::all_cores());
+            assert_eq!(inodes.shards.len(), shards);
+            check_rows(&inodes);
+        }
+    }
+
+    fn check_rows(inodes: &Inodes) {
         let bytes = |bytes, shared| MultiBytes { bytes, shared };
         assert_eq!(inodes.total(), bytes(111, 11));
         // A row per tree.
@@ -891,6 +1048,69 @@ mod tests {
         // Trees 1 and 2 in one row.
         let rows = inodes.rows(2, |tree| Some(usize::from(tree > 0)));
         assert_eq!(rows, [bytes(100, 0), bytes(111, 11)]);
+    }
+
+    /// A small cache: three archives (one with a subdirectory, one with a file linked
+    /// from outside the cache and from another archive) and a pointer bucket.
+    #[cfg(unix)]
+    fn small_cache(root: &Path) {
+        let archives = root.join(ARCHIVE_BUCKET);
+        for (id, files) in [("a", 3), ("b", 1), ("c", 2)] {
+            let dir = archives.join(id).join("pkg");
+            std::fs::create_dir_all(&dir).unwrap();
+            for n in 0..files {
+                std::fs::write(dir.join(format!("m{n}.py")), vec![b'x'; 5000 * (n + 1)]).unwrap();
+            }
+        }
+        let shared = archives.join("a/pkg/m0.py");
+        std::fs::hard_link(&shared, archives.join("c/pkg/linked.py")).unwrap();
+        std::fs::hard_link(&shared, root.join("outside.py")).unwrap();
+        std::fs::create_dir_all(root.join("wheels-v5")).unwrap();
+        std::fs::write(root.join("wheels-v5/a.http"), b"pointer").unwrap();
+    }
+
+    /// What a walk counted, comparable: per tree its bytes, files, names and doubt.
+    fn counted(walked: &Walked) -> Vec<(String, u64, u64, Vec<Link>, bool)> {
+        let buckets = walked.buckets.iter();
+        let trees = buckets.chain(walked.archives.iter().map(|(id, t)| (id, t)));
+        trees
+            .map(|(name, tally)| {
+                let mut links = tally.links.clone();
+                links.sort_by_key(|l| l.id);
+                let doubt = tally.doubt.is_some();
+                (name.clone(), tally.single, tally.files, links, doubt)
+            })
+            .collect()
+    }
+
+    /// An archive the dry run claimed is left to it, and counted from its walk, or
+    /// walked after all when it made none: either way as if `df` had walked it.
+    #[cfg(unix)]
+    #[test]
+    fn archives_left_to_the_dry_run_count_as_if_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cache");
+        small_cache(&root);
+        let threads = Threads::all_cores();
+        let alone = walk_cache(&root, threads, None);
+        assert!(alone.deferred.is_empty());
+        assert_eq!(alone.archives.len(), 3);
+        assert!(alone.archives.iter().all(|(_, t)| t.files > 0));
+
+        let share = Share::default();
+        let archive = |id: &str| root.join(ARCHIVE_BUCKET).join(id);
+        let (a, c) = (archive("a"), archive("c"));
+        // The dry run claims a and c, and walks only a (it stopped before c).
+        share.claim(&[&a, &c]);
+        share.publish(&a, &ArchiveWalk::of(&a));
+        let mut shared = walk_cache(&root, threads, Some(&share));
+        let mut deferred: Vec<&Path> = shared.deferred.iter().map(|(_, p)| p.as_path()).collect();
+        deferred.sort();
+        assert_eq!(deferred, [&a, &c]);
+        shared.take_deferred(&share, threads);
+        assert!(shared.deferred.is_empty());
+        assert_eq!(counted(&shared), counted(&alone));
+        assert!(share.take(&a).is_none(), "taken once");
     }
 
     /// The hash spreads inode numbers that differ in one bit (neighbours on disk).

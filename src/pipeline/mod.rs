@@ -165,6 +165,15 @@ impl Settings {
 
 /// Runs the pipeline: the report of a dry run, or of what was deleted.
 pub fn run(settings: &Settings) -> Result<Report> {
+    run_sharing(settings, None)
+}
+
+/// [`run`], handing the dry run's archive walks to `df`'s walk of the whole cache
+/// beside it (`crate::measure::Share`); an apply shares nothing.
+pub(crate) fn run_sharing(
+    settings: &Settings,
+    share: Option<std::sync::Arc<crate::measure::Share>>,
+) -> Result<Report> {
     let progress = match settings.mode {
         Mode::Hook => Progress::hidden(),
         Mode::DryRun | Mode::Apply { .. } => Progress::auto(),
@@ -193,7 +202,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
-        let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
+        let survey = survey::take(settings, state.as_ref(), &cache, &progress, share)?;
         return Ok(survey.report(settings, &cache, true));
     }
 
@@ -217,7 +226,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let faults = Faults::from_env();
     let leftover = apply::remove_leftover_trash(&guard, &faults)?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey::take(settings, state.as_ref(), &cache, &progress)?;
+    let survey = survey::take(settings, state.as_ref(), &cache, &progress, None)?;
     let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);

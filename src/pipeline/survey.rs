@@ -26,12 +26,13 @@ pub(super) struct Survey {
     warnings: Vec<String>,
 }
 
-/// Takes the inventory, walks the roots, and plans.
+/// Takes the inventory, walks the roots, and plans; `share` is `df`'s walk beside it.
 pub(super) fn take(
     settings: &Settings,
     state: Option<&state::State>,
     cache: &CacheDir,
     progress: &Progress,
+    share: Option<std::sync::Arc<crate::measure::Share>>,
 ) -> Result<Survey> {
     let inventory = inventory::take(cache, progress, settings.threads)?;
     let mut warnings = inventory.warnings.clone();
@@ -169,6 +170,7 @@ pub(super) fn take(
         threads: settings.threads,
         stale_envs: environments.stale_archives,
         going_links: environments.going_links,
+        share,
     };
     let mut plan = plan::make(&inventory, cache, &venvs, &options, progress);
     warnings.extend(plan.notes.iter().cloned());
