@@ -28,51 +28,53 @@
 //! [`build_report`] returns the [`Report`] value instead of printing it.
 
 #![warn(missing_docs)]
+#![warn(unnameable_types)]
 
+// The stages, in pipeline order, then what drives and shows them. Every module is
+// private: the face is the `pub use` list below, so that what an embedder can name is a
+// decision, not an accident of layout.
 mod apply;
-pub mod archive_id;
-#[cfg(unix)]
-mod at;
-pub mod cli;
-pub mod config;
-pub mod df;
+mod buckets;
+mod cache;
+mod cli;
 mod discover;
-mod dist;
-pub mod doctor;
-mod environments;
-mod fs_meta;
-mod guard;
-pub mod hooks;
-mod index_meta;
-mod inventory;
-mod layout;
-mod leftovers;
-mod liveness;
-mod locate;
-mod lock;
-mod lock_evidence;
-mod lockfile;
-mod measure;
-mod mounts;
-mod objects;
-mod parent_uv;
-mod paths;
-mod per_venv;
+mod evidence;
 mod pipeline;
 mod plan;
-pub mod pointer;
-mod progress;
-mod read;
-pub mod report;
-#[cfg(unix)]
-mod rmtree;
-mod sdists;
-pub mod state;
-mod threads;
+mod report;
+mod setup;
+mod state;
+mod sys;
 mod units;
-#[cfg(unix)]
-mod users;
-mod walk;
+mod warning;
 
-pub use cli::{Args, PruneArgs, build_report, run};
-pub use report::{Candidate, Counts, Live, Report, Status};
+pub use buckets::leftovers::OtherKind;
+pub use cache::archive_id::ArchiveId;
+pub use cache::locate::CacheSource;
+pub use cli::{
+    Args, BIN_NAME, Command, DoctorArgs, InstallHooksArgs, PruneArgs, RootsCommand, UsageError,
+    VERSION, build_report, command, exit_status, report_error, run,
+};
+pub use discover::RootOrigin;
+pub use evidence::EvidenceKind;
+pub use plan::Selection;
+pub use plan::per_venv::VenvShare;
+pub use report::ColorChoice;
+pub use report::{
+    Candidate, Counts, EvidenceJson, Explained, HeldBack, LeftoverTrash, Live, LockHolder,
+    NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
+};
+pub use setup::doctor::report as doctor;
+pub use sys::mounts::MountClass;
+pub use units::Size;
+pub use warning::{Warning, WarningKind};
+
+/// The pointer decoder, for the fuzz test in `tests/fuzz_pointer.rs`, which needs a test
+/// binary of its own (it counts every allocation). Not part of the supported face; it may
+/// change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::cache::pointer::{
+        ArchiveRecord, PointerKind, Sha256, Target, decode, decode_record, ids_mentioned,
+    };
+}

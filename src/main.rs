@@ -7,7 +7,7 @@ use clap::FromArgMatches;
 
 fn main() -> ExitCode {
     // The same command the completion scripts and the man page are made from.
-    let matches = uv_cache_prune::cli::command().get_matches();
+    let matches = uv_cache_prune::command().get_matches();
     let args = match uv_cache_prune::Args::from_arg_matches(&matches) {
         Ok(args) => args,
         Err(err) => err.exit(),
@@ -16,6 +16,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // One line, control characters escaped; 2 for a path on the command line that
         // does not exist, like clap's own usage errors.
-        Err(err) => ExitCode::from(uv_cache_prune::cli::report_error(&err)),
+        Err(err) => ExitCode::from(uv_cache_prune::report_error(&err)),
     }
 }

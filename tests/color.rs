@@ -122,7 +122,7 @@ fn quiet_prints_only_the_result_line_and_verbose_the_stages_and_roots() {
     let (sandbox, projects) = world();
     let (json, _) = piped(&mut cmd(&sandbox, &projects, &["--json"], &[]));
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let bytes = uv_cache_prune::report::human_bytes(json["reclaimable_bytes"].as_u64().unwrap());
+    let bytes = uv_cache_prune::human_bytes(json["reclaimable_bytes"].as_u64().unwrap());
 
     let (stdout, stderr) = piped(&mut cmd(&sandbox, &projects, &["-q"], &[]));
     assert_eq!(

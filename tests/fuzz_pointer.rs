@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use uv_cache_prune::archive_id::ArchiveId;
-use uv_cache_prune::pointer::{self, PointerKind, Target};
+use uv_cache_prune::ArchiveId;
+use uv_cache_prune::fuzzing::{self as pointer, PointerKind, Target};
 
 /// Counts live heap bytes and their peak. This test binary holds a single test, so the
 /// figures are this test's own.

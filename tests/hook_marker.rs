@@ -49,7 +49,7 @@ fn a_user_hook_mentioning_the_marker_survives_install_and_uninstall() {
     );
     assert_eq!(
         std::fs::read_to_string(&hook).unwrap(),
-        uv_cache_prune::hooks::SHIM
+        include_str!("../hooks/uv-cache-prune.sh")
     );
     // Installing again recognizes our shim and keeps the chained hook as it is.
     ok(isolated(&sandbox, BIN)

@@ -137,21 +137,9 @@ const TIME: &str = "/usr/bin/time";
 
 /// `prefix... <cmd's program> <cmd's args>`, with `cmd`'s environment and directory.
 fn wrap(prefix: &[&str], cmd: &Command) -> Command {
-    let mut wrapped = Command::new(prefix[0]);
-    wrapped
-        .args(&prefix[1..])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
+    let mut wrapper = Command::new(prefix[0]);
+    wrapper.args(&prefix[1..]);
+    testbed::sandbox::wrapping(wrapper, cmd)
 }
 
 /// `VmHWM` of the process, once it runs `program` (the kernel's 15-character `Name`).

@@ -324,6 +324,7 @@ fn a_lock_that_does_not_parse_keeps_every_archive_of_the_names_it_mentions() {
         stderr.contains(&path_str(&lock)) && stderr.contains("cannot parse"),
         "{stderr}"
     );
+    assert_eq!(warning_kinds(&report), vec!["lockfile"], "{report:#}");
 
     // In CI mode a lock that cannot be read is an error: nothing is deleted.
     let before = sandbox.world_snapshot();
@@ -378,4 +379,6 @@ fn a_lock_that_cannot_be_read_keeps_every_archive() {
             .any(|w| w.contains(&path_str(&lock)) && w.contains("every archive is kept")),
         "{warnings:?}"
     );
+    // Classified for scripts: one warning, an unreadable file.
+    assert_eq!(warning_kinds(&report), vec!["unreadable"], "{warnings:?}");
 }

@@ -74,6 +74,7 @@ fn a_dead_archive_in_an_overlay_lower_layer_is_deleted_in_place() {
 
     let (report, stderr) = sandbox.prune_json_and_stderr(&apply_args(&[&sandbox.projects()]));
     assert_eq!(candidate_ids(&report), set([&dead]), "{stderr}");
+    assert_eq!(warning_kinds(&report), vec!["filesystem"], "{report:#}");
     assert_eq!(
         warnings(&report),
         vec![format!(

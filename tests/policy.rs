@@ -158,6 +158,7 @@ fn max_size_removes_the_least_recently_used_first_and_stops_at_the_target() {
         warnings(&report).iter().any(|w| w.contains("--max-size")),
         "{report:#}"
     );
+    assert_eq!(warning_kinds(&report), vec!["policy"], "{report:#}");
     sandbox.assert_imports(&keeper, &["alpha"]);
 }
 
@@ -229,6 +230,9 @@ fn default_roots_plan(sandbox: &Sandbox, extra: &[&str]) -> Value {
     prune_at(sandbox, today(), &args)
 }
 
+/// What `roots list` says of an empty registry.
+const NO_ROOTS: &str = "No roots registered; `uv-cache-prune roots add DIR` registers one (the git hooks register their repository).";
+
 #[test]
 fn a_registered_root_keeps_its_venvs_and_a_vanished_one_is_forgotten() {
     let sandbox = Sandbox::new();
@@ -296,7 +300,7 @@ fn a_registered_root_keeps_its_venvs_and_a_vanished_one_is_forgotten() {
             .any(|w| w.contains(&path_str(&project)) && w.contains("forgotten")),
         "{report:#}"
     );
-    assert_eq!(list(), "");
+    assert_eq!(list(), NO_ROOTS);
 }
 
 #[test]
@@ -322,7 +326,7 @@ fn roots_subcommands_add_remove_and_prune() {
     delete(&two);
     assert!(roots(&["list"]).contains("(vanished)"));
     assert!(roots(&["prune"]).contains(&path_str(&two)));
-    assert_eq!(roots(&["list"]), "");
+    assert_eq!(roots(&["list"]).trim(), NO_ROOTS);
 }
 
 #[test]

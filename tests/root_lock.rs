@@ -20,20 +20,8 @@ use common::*;
 /// `cmd` run through `sh` with umask 077 first: what a locked-down root account has.
 fn with_umask_077(cmd: &Command) -> Command {
     let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg("umask 077 && exec \"$0\" \"$@\"")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => sh.env(key, value),
-            None => sh.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        sh.current_dir(dir);
-    }
-    sh
+    sh.arg("-c").arg("umask 077 && exec \"$0\" \"$@\"");
+    testbed::sandbox::wrapping(sh, cmd)
 }
 
 /// A uv command of the sandbox, to run as `user`, with a Python every user can run.

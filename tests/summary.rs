@@ -10,7 +10,7 @@ use std::process::Output;
 
 use common::*;
 use serde_json::json;
-use uv_cache_prune::report::human_bytes;
+use uv_cache_prune::human_bytes;
 
 fn text(output: &Output) -> String {
     assert!(

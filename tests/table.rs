@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use common::*;
 use serde_json::Value;
-use uv_cache_prune::report::human_bytes;
+use uv_cache_prune::human_bytes;
 
 const PACKAGES: usize = 150;
 

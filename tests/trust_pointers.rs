@@ -137,6 +137,7 @@ fn a_bucket_dir_swapped_for_a_symlink_mid_unlink_never_deletes_outside_the_cache
             .display()
     );
     assert_eq!(warnings(&report), vec![expected], "{described}");
+    assert_eq!(warning_kinds(&report), vec!["left-in-place"], "{described}");
 }
 
 #[test]

@@ -45,6 +45,9 @@ fn assert_usage_error(cmd: &mut Command, path: &Path) -> String {
     stderr
 }
 
+/// What `roots list` says of an empty registry.
+const NO_ROOTS: &str = "No roots registered; `uv-cache-prune roots add DIR` registers one (the git hooks register their repository).\n";
+
 fn registered(sandbox: &Sandbox) -> String {
     let out = output(sandbox.bare_prune_cmd().args(["roots", "list"]));
     assert!(out.status.success());
@@ -103,7 +106,7 @@ fn a_missing_register_or_only_locked_path_is_bad_usage() {
     let mut args = apply_args(&[&src]);
     args.extend(["--register".into(), missing_dir.clone().into()]);
     assert_usage_error(&mut sandbox.prune_cmd(&args), &missing_dir);
-    assert_eq!(registered(&sandbox), "", "nothing was registered");
+    assert_eq!(registered(&sandbox), NO_ROOTS, "nothing was registered");
 
     let missing_lock = src.join("uv.lokc");
     let mut cmd = sandbox.prune_cmd(&["--apply", "--only-locked"]);
@@ -125,7 +128,7 @@ fn roots_add_of_a_missing_directory_registers_nothing() {
         stderr.contains(&format!("did you mean {}?", path_str(&src))),
         "{stderr}"
     );
-    assert_eq!(registered(&sandbox), "", "not even the good one");
+    assert_eq!(registered(&sandbox), NO_ROOTS, "not even the good one");
 }
 
 #[test]

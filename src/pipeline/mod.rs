@@ -10,8 +10,7 @@
 //! Roots are assembled in [`roots`]; the survey (stages 2 to 5), last-use bookkeeping
 //! and the report built from them in [`survey`].
 
-mod locks;
-mod roots;
+pub(crate) mod df;
 mod survey;
 
 use std::path::PathBuf;
@@ -19,23 +18,23 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
-use crate::apply::{self, Faults};
-use crate::config::Config;
-use crate::dist::PackageName;
-use crate::guard::Guard;
-use crate::locate::{self, Validated};
-use crate::lock::{self, Acquired, Wait};
+use crate::apply::Pruner;
+use crate::apply::cache_lock::{self, Acquired, Wait};
+use crate::apply::guard::Guard;
+use crate::cache::dist::PackageName;
+use crate::cache::locate::{self, Validated};
+use crate::cli::config::Config;
 use crate::plan::Policy;
-use crate::progress::Progress;
+use crate::report::progress::Progress;
 use crate::report::{LeftoverTrash, Report, Status};
 use crate::state;
-use crate::threads::Threads;
+use crate::sys::threads::Threads;
 
 /// The default grace window: an archive this young may be mid-install.
-const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 /// What the hooks remove by default: dead and unused for a week, so that switching back
 /// to last week's branch does not download everything again.
-const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const DEFAULT_HOOK_UNUSED_FOR: Duration = Duration::from_secs(7 * 86_400);
 
 /// What a run may do to the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +111,11 @@ pub struct Settings {
     /// Threads for the inventory, venv matching, the candidate walk and deletion.
     pub threads: Threads,
     /// `--all-users` (root only): search the home, tool dir and registered roots of
-    /// every user of a shared cache, so that their venvs are seen (`crate::users`).
+    /// every user of a shared cache, so that their venvs are seen (`crate::discover::users`).
     pub all_users: bool,
+    /// Told a line to show while the run blocks (waiting for uv's lock); silent unless
+    /// the caller says where it goes (the command line: stderr).
+    pub notice: fn(&str),
 }
 
 impl Settings {
@@ -159,6 +161,7 @@ impl Settings {
             now: state::now()?,
             threads: Threads::all_cores(),
             all_users: false,
+            notice: |_| {},
         })
     }
 }
@@ -169,10 +172,10 @@ pub fn run(settings: &Settings) -> Result<Report> {
 }
 
 /// [`run`], handing the dry run's archive walks to `df`'s walk of the whole cache
-/// beside it (`crate::measure::Share`); an apply shares nothing.
+/// beside it (`crate::plan::measure::Share`); an apply shares nothing.
 pub(crate) fn run_sharing(
     settings: &Settings,
-    share: Option<std::sync::Arc<crate::measure::Share>>,
+    share: Option<std::sync::Arc<crate::plan::measure::Share>>,
 ) -> Result<Report> {
     let progress = match settings.mode {
         Mode::Hook => Progress::hidden(),
@@ -202,32 +205,54 @@ pub(crate) fn run_sharing(
         Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
-        let survey = survey::take(settings, state.as_ref(), &cache, &progress, share)?;
+        let mut survey = survey::take(
+            settings,
+            state.as_ref(),
+            &cache,
+            Vec::new(),
+            &progress,
+            share,
+        )?;
+        if let Some(state) = &state {
+            survey.record(state, &cache, settings.now);
+        }
         return Ok(survey.report(settings, &cache, true));
     }
 
     // Refuse before locking: the lock file is created if missing, and we create nothing
     // in a directory we would refuse.
     let guard = Guard::new(&cache)?;
-    let _lock = match lock::exclusive(&cache, &guard, settings.mode.wait())? {
+    let lock = match cache_lock::exclusive(&cache, &guard, settings.mode.wait(), settings.notice)? {
         Acquired::Held(lock) => lock,
         Acquired::Busy { path, holder } => {
-            eprintln!(
-                "{} (the lock on {}); nothing was deleted (--no-wait)",
-                crate::report::safe(&holder.describe()),
-                crate::report::safe_path(&path)
-            );
             let mut report =
                 Report::empty(cache.root().to_owned(), cache.source, false, Status::Busy);
             report.lock_holder = Some(holder.program());
+            report.busy_notice = Some(format!(
+                "{} (the lock on {}); nothing was deleted (--no-wait)",
+                crate::report::safe(&holder.describe()),
+                crate::report::safe_path(&path)
+            ));
             return Ok(report);
         }
     };
-    let faults = Faults::from_env();
-    let leftover = apply::remove_leftover_trash(&guard, &faults)?;
+    let pruner = Pruner::new(guard, lock)?;
+    let leftover = pruner.remove_leftover_trash()?;
     // The plan is made only now, under the lock: nothing computed before it is trusted.
-    let survey = survey::take(settings, state.as_ref(), &cache, &progress, None)?;
-    let mut removal = apply::apply(&survey.plan, &guard, &faults, &progress, settings.threads)?;
+    // Every write of our state happens here, in the driver: forgetting vanished roots
+    // (a decision, so an apply's alone) before the survey reads the registry, and the
+    // survey's observations once its plan is made.
+    let forgotten = match &state {
+        Some(state) if crate::discover::roots::forgets(settings) => {
+            crate::discover::roots::forget_vanished(state, cache.root())
+        }
+        _ => Vec::new(),
+    };
+    let mut survey = survey::take(settings, state.as_ref(), &cache, forgotten, &progress, None)?;
+    if let Some(state) = &state {
+        survey.record(state, &cache, settings.now);
+    }
+    let mut removal = pruner.apply(&survey.plan, &progress, settings.threads)?;
     removal += leftover;
     let mut report = survey.report(settings, &cache, false);
     report.removed_bytes = Some(removal.bytes);

@@ -8,31 +8,37 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::Settings;
-use crate::discover::{self, RootOrigin, RootScan, RootSpec};
-use crate::inventory::{self, Inventory};
-use crate::locate::CacheDir;
-use crate::plan::{self, Plan};
-use crate::progress::Progress;
-use crate::report::Report;
-use crate::state;
+use crate::cache::inventory::{self, Inventory};
+use crate::cache::locate::CacheDir;
 #[cfg(unix)]
-use crate::users;
+use crate::discover::users;
+use crate::discover::{self, RootOrigin, RootScan, RootSpec};
+use crate::evidence::collect::{Sources, collect};
+use crate::plan::{self, Plan};
+use crate::report::Report;
+use crate::report::progress::Progress;
+use crate::state;
+use crate::sys::read::BlindSpot;
+use crate::warning::{Warning, WarningKind};
 
 /// What one survey found: the roots walked, the venvs, the plan and the warnings.
 pub(super) struct Survey {
     roots: Vec<RootScan>,
     venvs: Vec<PathBuf>,
     pub(super) plan: Plan,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// Takes the inventory, walks the roots, and plans; `share` is `df`'s walk beside it.
+/// `forgotten`: what the driver said when it forgot vanished roots (an apply only). The
+/// survey only reads state; the driver writes it ([`Survey::record`]).
 pub(super) fn take(
     settings: &Settings,
     state: Option<&state::State>,
     cache: &CacheDir,
+    forgotten: Vec<Warning>,
     progress: &Progress,
-    share: Option<std::sync::Arc<crate::measure::Share>>,
+    share: Option<std::sync::Arc<crate::plan::measure::Share>>,
 ) -> Result<Survey> {
     let inventory = inventory::take(cache, progress, settings.threads)?;
     let mut warnings = inventory.warnings.clone();
@@ -43,12 +49,13 @@ pub(super) fn take(
     // CI mode walks no root: only the locks it names say what is live.
     let specs = match settings.locks {
         super::LockUse::Only(_) => Vec::new(),
-        _ => super::roots::specs(
+        _ => crate::discover::roots::specs(
             settings,
             state,
             &inventory,
             cache.root(),
-            super::roots::Absent {
+            crate::discover::roots::Absent {
+                forgotten,
                 warnings: &mut warnings,
                 blind_spots: &mut blind_spots,
                 unmounted: &mut unmounted,
@@ -69,26 +76,28 @@ pub(super) fn take(
         // The command line's roots are checked before the run (a missing one is an
         // error); a config file outlives directories, so its missing roots only warn.
         if root.missing && root.origin == RootOrigin::Config {
-            warnings.push(format!(
+            warnings.push(Warning::new(WarningKind::MissingRoot, format!(
                 "root {} (from the config file) does not exist: not searched; fix or remove it there",
                 root.path.display()
-            ));
+            )));
         } else if root.missing && root.origin == RootOrigin::Flag {
-            warnings.push(format!("root {} does not exist", root.path.display()));
+            warnings.push(Warning::new(
+                WarningKind::MissingRoot,
+                format!("root {} does not exist", root.path.display()),
+            ));
         }
-        for (path, cause) in &root.unreadable {
-            warnings.push(format!(
-                "cannot read {} (under root {}): {cause}{}",
-                path.display(),
-                root.path.display(),
-                if keep_for_blind_spots {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
+        for BlindSpot { path, cause } in &root.unreadable {
+            warnings.push(Warning::blind_spot(
+                WarningKind::Unreadable,
+                format!(
+                    "cannot read {} (under root {}): {cause}",
+                    path.display(),
+                    root.path.display()
+                ),
+                keep_for_blind_spots,
             ));
             if keep_for_blind_spots {
-                blind_spots.push((path.clone(), cause.clone()));
+                blind_spots.push(BlindSpot::new(path.clone(), cause.clone()));
             }
         }
         for mount in &root.not_searched {
@@ -103,18 +112,17 @@ pub(super) fn take(
                 mount.fstype
             );
             let keep = keep_for_blind_spots && mount.blind_spot;
-            warnings.push(format!(
-                "{} (under root {}) {cause}{}",
-                mount.path.display(),
-                root.path.display(),
-                if keep {
-                    "; every archive is kept (--allow-unreadable-roots to prune anyway)"
-                } else {
-                    ""
-                }
+            warnings.push(Warning::blind_spot(
+                WarningKind::NotSearched,
+                format!(
+                    "{} (under root {}) {cause}",
+                    mount.path.display(),
+                    root.path.display()
+                ),
+                keep,
             ));
             if keep {
-                blind_spots.push((mount.path.clone(), cause));
+                blind_spots.push(BlindSpot::new(mount.path.clone(), cause));
             }
         }
     }
@@ -126,7 +134,7 @@ pub(super) fn take(
     venvs.sort();
     venvs.dedup();
 
-    let (locks, locked_names) = super::locks::findings(
+    let (locks, locked_names) = crate::evidence::lock_use::findings(
         &settings.locks,
         &roots,
         &inventory,
@@ -136,14 +144,14 @@ pub(super) fn take(
         &mut blind_spots,
     )?;
 
-    // Cached environments: which are stale under --unused-for (`crate::environments`);
+    // Cached environments: which are stale under --unused-for (`crate::buckets::environments`);
     // fresh script environments are venvs like any other. CI mode consults none.
     let environments = match settings.locks {
-        super::LockUse::Only(_) => crate::environments::Environments::default(),
-        _ => crate::environments::survey(
+        super::LockUse::Only(_) => crate::buckets::environments::Environments::default(),
+        _ => crate::buckets::environments::survey(
             cache.root(),
             &inventory,
-            &crate::environments::Context {
+            &crate::buckets::environments::Context {
                 unused_for: settings.policy.unused_for,
                 grace: settings.policy.grace,
                 now: settings.now,
@@ -158,49 +166,54 @@ pub(super) fn take(
         Some(state) => last_seen_before(state, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
     };
-    let options = plan::Options {
-        policy: settings.policy.clone(),
-        now: settings.now,
-        last_seen,
+    let only_locked = matches!(settings.locks, super::LockUse::Only(_));
+    let sources = Sources {
         blind_spots,
         unseen_users,
         locks,
         unmounted,
-        only_locked: matches!(settings.locks, super::LockUse::Only(_)),
+        only_locked,
+        stale_envs: environments.stale_archives.clone(),
+        threads: settings.threads,
+    };
+    let doubt = sources.doubt();
+    let collected = collect(&inventory, cache, &venvs, sources, progress);
+    let options = plan::Options {
+        policy: settings.policy.clone(),
+        now: settings.now,
+        last_seen,
+        only_locked,
         threads: settings.threads,
         stale_envs: environments.stale_archives,
         going_links: environments.going_links,
         share,
     };
-    let mut plan = plan::make(&inventory, cache, &venvs, &options, progress);
-    warnings.extend(plan.notes.iter().cloned());
+    let mut plan = plan::make(&inventory, cache, collected, &options, progress);
+    let policy = |note: &String| Warning::new(WarningKind::Policy, note.clone());
+    warnings.extend(plan.notes.iter().map(policy));
     // Beyond archive-v0: leftovers of interrupted uv runs and orphaned objects.
     let (others, other_warnings) =
-        crate::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
+        crate::buckets::leftovers::survey(cache.root(), settings.policy.grace, settings.now);
     plan.others = others;
     warnings.extend(other_warnings);
     // Built sdists whose archives all go and that no lock names.
-    let sdist_context = crate::sdists::Context {
+    let sdist_context = crate::buckets::sdists::Context {
         plan: &plan,
         locked: &locked_names,
         keep: &settings.policy.keep,
-        doubt: !options.blind_spots.is_empty() || options.unseen_users.is_some(),
+        doubt,
         grace: settings.policy.grace,
         unused_for: settings.policy.unused_for,
         now: settings.now,
     };
-    let (sdists, sdist_warnings) = crate::sdists::survey(cache.root(), &sdist_context);
+    let (sdists, sdist_warnings) = crate::buckets::sdists::survey(cache.root(), &sdist_context);
     // Index pages of packages with no archive left and no lock (only with --unused-for).
-    let (pages, page_warnings) = crate::index_meta::survey(cache.root(), &sdist_context);
+    let (pages, page_warnings) = crate::buckets::index_pages::survey(cache.root(), &sdist_context);
     plan.others.extend(environments.stale_scripts);
     plan.others.extend(sdists);
     plan.others.extend(pages);
     warnings.extend(sdist_warnings);
     warnings.extend(page_warnings);
-    if let Some(state) = state {
-        record_live(state, cache, &inventory, &plan, settings.now, &mut warnings);
-        record_roots_seen(state, cache, &roots, &plan, &mut warnings);
-    }
     Ok(Survey {
         roots,
         venvs,
@@ -209,7 +222,7 @@ pub(super) fn take(
     })
 }
 
-/// Who uses the cache and who of them this run sees (`crate::users`): the roots with
+/// Who uses the cache and who of them this run sees (`crate::discover::users`): the roots with
 /// the other users' roots added (`--all-users`), and the unseen users in words, whose
 /// doubt keeps every archive (with one warning saying how to prune instead).
 #[cfg(unix)]
@@ -218,14 +231,15 @@ fn other_users(
     cache: &CacheDir,
     inventory: &Inventory,
     mut specs: Vec<RootSpec>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Vec<RootSpec>, Option<String>) {
     let viewer = users::Viewer::current(settings.all_users);
     let visibility = users::visibility(cache, inventory, &viewer);
     specs.extend(visibility.roots.iter().cloned());
     let mut seen = std::collections::HashSet::new();
     specs.retain(|spec| seen.insert(spec.path.clone()));
-    warnings.extend(visibility.warning(cache.root()));
+    let shared = |message| Warning::new(WarningKind::SharedCache, message);
+    warnings.extend(visibility.warning(cache.root()).map(shared));
     (specs, visibility.summary())
 }
 
@@ -247,10 +261,10 @@ fn last_seen_before(
     state: &state::State,
     cache: &CacheDir,
     now: SystemTime,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> state::LastSeen {
     let (seen, note) = state.last_seen(cache.root(), now);
-    warnings.extend(note);
+    warnings.extend(note.map(|message| Warning::new(WarningKind::State, message)));
     seen
 }
 
@@ -259,17 +273,16 @@ fn last_seen_before(
 fn record_live(
     state: &state::State,
     cache: &CacheDir,
-    inventory: &Inventory,
     plan: &Plan,
     now: SystemTime,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     // A cached environment's link or files say it exists, not that it was used: its use
-    // is judged from its own times (`crate::environments`), and what it keeps lives as
+    // is judged from its own times (`crate::buckets::environments`), and what it keeps lives as
     // long as it does, so neither is recorded.
-    let by_environment = |e: &crate::liveness::Evidence| {
+    let by_environment = |e: &crate::evidence::Evidence| {
         let source = match e {
-            crate::liveness::Evidence::Environment { by } => Some(by.as_path()),
+            crate::evidence::Evidence::Environment { by } => Some(by.as_path()),
             _ => e.venv(),
         };
         source.is_some_and(|p| p.starts_with(cache.root()))
@@ -282,8 +295,12 @@ fn record_live(
                 .any(|e| e.kind().is_use() && !by_environment(e))
         })
         .map(|(archive, _)| &archive.id);
-    if let Err(err) = state.record_last_seen(cache.root(), inventory.archives.keys(), live, now) {
-        warnings.push(format!("cannot record last use: {err:#}"));
+    let all = plan.archives.iter().map(|a| &a.id);
+    if let Err(err) = state.record_last_seen(cache.root(), all, live, now) {
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!("cannot record last use: {err:#}"),
+        ));
     }
 }
 
@@ -296,7 +313,7 @@ fn record_roots_seen(
     cache: &CacheDir,
     roots: &[RootScan],
     plan: &Plan,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     let registry = state.registry();
     if registry.doubt.is_some() {
@@ -309,7 +326,7 @@ fn record_roots_seen(
     if walked.is_empty() && !state.has_roots_seen() {
         return;
     }
-    let mounts = crate::mounts::MountTable::current().ok();
+    let mounts = crate::sys::mounts::MountTable::current().ok();
     let seen = walked
         .into_iter()
         .filter_map(|root| {
@@ -328,13 +345,23 @@ fn record_roots_seen(
         })
         .collect();
     if let Err(err) = state.record_roots_seen(cache.root(), seen, &registry.roots) {
-        warnings.push(format!(
-            "cannot record what the registered roots use: {err:#}"
+        warnings.push(Warning::new(
+            WarningKind::State,
+            format!("cannot record what the registered roots use: {err:#}"),
         ));
     }
 }
 
 impl Survey {
+    /// Writes what this survey observed to our state: every archive in use as seen now,
+    /// and what each registered root walked uses. Called by the driver once the plan is
+    /// made (a dry run too: these are observations, not decisions); failing is a warning.
+    pub(super) fn record(&mut self, state: &state::State, cache: &CacheDir, now: SystemTime) {
+        let warnings = &mut self.warnings;
+        record_live(state, cache, &self.plan, now, warnings);
+        record_roots_seen(state, cache, &self.roots, &self.plan, warnings);
+    }
+
     /// The report of this survey: the plan, the roots, the warnings, and what the
     /// settings asked for besides (`--explain`, `--per-venv`).
     pub(super) fn report(self, settings: &Settings, cache: &CacheDir, dry_run: bool) -> Report {
@@ -357,7 +384,7 @@ impl Survey {
             report.explain = Some(crate::report::explain(&self.plan, query));
         }
         if settings.per_venv {
-            report.venvs = Some(crate::per_venv::shares(&self.plan, &self.venvs));
+            report.venvs = Some(crate::plan::per_venv::shares(&self.plan, &self.venvs));
         }
         let others = crate::report::Others::of(&self.plan.others, cache.root());
         // What the prune frees outside archive-v0, per bucket, for `df`.

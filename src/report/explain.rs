@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use super::text::{safe, safe_path};
 use super::{EvidenceJson, Report, epoch_secs, name_of};
-use crate::archive_id::ArchiveId;
+use crate::cache::archive_id::ArchiveId;
 use crate::plan::{Fate, Plan, Selection};
 use crate::units::human_bytes;
 
 /// One archive as `--explain` shows it.
 #[derive(Debug, Serialize)]
+#[non_exhaustive]
 pub struct Explained {
     /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
@@ -34,7 +35,7 @@ pub struct Explained {
 
 /// Every archive of the package `query` names (or the archive with that id).
 pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
-    let package = crate::dist::PackageName::new(query);
+    let package = crate::cache::dist::PackageName::new(query);
     plan.archives
         .iter()
         .filter(|a| a.id.as_str() == query || a.name.as_ref() == Some(&package))
@@ -53,7 +54,7 @@ pub fn explain(plan: &Plan, query: &str) -> Vec<Explained> {
                 policy,
                 bytes,
                 last_use: epoch_secs(archive.last_use),
-                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+                evidence: evidence.iter().map(EvidenceJson::of).collect(),
             }
         })
         .collect::<Vec<_>>()
@@ -84,7 +85,7 @@ impl Report {
 
     /// The `--explain` view: each matching archive, by version, with every reason; in a
     /// dry run, what `--apply` would do with it.
-    pub fn to_explanation_with(&self, view: &super::View) -> String {
+    pub(crate) fn to_explanation_with(&self, view: &super::View) -> String {
         let explained = self.explain.as_deref().unwrap_or_default();
         let mut out = String::new();
         if explained.is_empty() {
@@ -156,7 +157,7 @@ impl Report {
                     let _ = writeln!(out, "{}", super::wrap(&heading, view.width, 4));
                     // One line per venv or environment, not per file: a symlink venv
                     // has a link for every file of a package.
-                    let mut seen: Vec<(crate::liveness::EvidenceKind, &std::path::Path)> =
+                    let mut seen: Vec<(crate::evidence::EvidenceKind, &std::path::Path)> =
                         Vec::new();
                     for evidence in &archive.evidence {
                         if let Some(venv) = evidence.venv.as_deref() {
@@ -214,7 +215,7 @@ impl Report {
                 .iter()
                 .filter(|live| live.id.as_str() == id.as_os_str())
                 .flat_map(|live| &live.evidence)
-                .filter(|e| e.kind == crate::liveness::EvidenceKind::Environment)
+                .filter(|e| e.kind == crate::evidence::EvidenceKind::Environment)
                 .find_map(|e| e.path.as_deref().or(e.venv.as_deref()));
             // `environments-v2/<environment>/...`: the environment's own directory.
             let name = link.and_then(|link| {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use super::text::{count, safe, safe_path};
 use super::view::{Verbosity, View, wrap};
 use super::{Candidate, Keeping, Report, Status};
-use crate::liveness::EvidenceKind;
+use crate::evidence::EvidenceKind;
 use crate::units::human_bytes;
 
 /// One package's removable archives.
@@ -32,7 +32,7 @@ impl Report {
     }
 
     /// The human report for `view`.
-    pub fn to_human_with(&self, view: &View) -> String {
+    pub(crate) fn to_human_with(&self, view: &View) -> String {
         let mut out = String::new();
         let result = self.result_lines(view);
         if view.verbosity == Verbosity::Quiet {
@@ -139,7 +139,7 @@ impl Report {
             }
             Status::Busy => {
                 let holder = match self.lock_holder {
-                    Some("uv-cache-prune") => "another uv-cache-prune",
+                    Some(crate::report::LockHolder::UvCachePrune) => "another uv-cache-prune",
                     _ => "uv",
                 };
                 return format!("{holder} is using the cache: nothing was deleted.\n");

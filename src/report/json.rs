@@ -9,10 +9,25 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Paths are written as UTF-8 with invalid bytes replaced (U+FFFD): JSON has no way to
 /// carry raw bytes, and a report must never fail because of one odd file name.
-pub(super) mod lossy {
+pub(crate) mod lossy {
     use std::path::{Path, PathBuf};
 
     use serde::Serializer;
+
+    /// Warnings as two keys: `warnings`, the sentences (schema 1), and `warning_kinds`,
+    /// the kind of each in the same order (an extension a script can match on).
+    pub fn warnings<S: Serializer>(
+        warnings: &[crate::warning::Warning],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        let kinds: Vec<_> = warnings.iter().map(|w| w.kind).collect();
+        map.serialize_entry("warnings", &messages)?;
+        map.serialize_entry("warning_kinds", &kinds)?;
+        map.end()
+    }
 
     pub fn path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&path.to_string_lossy())
@@ -38,14 +53,14 @@ pub(super) mod lossy {
 
     /// `--per-venv` shares, each venv path written like every other path.
     pub fn shares<S: Serializer>(
-        shares: &Option<Vec<crate::per_venv::VenvShare>>,
+        shares: &Option<Vec<crate::plan::per_venv::VenvShare>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         #[derive(serde::Serialize)]
         struct Share<'a> {
             #[serde(serialize_with = "path")]
             venv: &'a Path,
-            archives: &'a [crate::archive_id::ArchiveId],
+            archives: &'a [crate::cache::archive_id::ArchiveId],
             bytes: u64,
         }
         match shares {
@@ -72,7 +87,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use crate::liveness::EvidenceKind;
+    use crate::evidence::EvidenceKind;
     use crate::plan::Selection;
 
     /// The human views spell enums by `Display`: it must say what the JSON says.

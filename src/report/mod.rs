@@ -3,6 +3,8 @@
 //! `human` (the table), `explain` (`--explain`), `summary` (the hook log's line).
 //! Fields marked "extension" are additions that do not break schema 1 readers.
 
+pub(crate) mod progress;
+
 mod explain;
 mod human;
 mod json;
@@ -14,23 +16,26 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive_id::ArchiveId;
+use crate::cache::archive_id::ArchiveId;
+use crate::cache::locate::CacheSource;
 use crate::discover::{MountClass, RootOrigin, RootScan};
-use crate::liveness::{Evidence, EvidenceKind};
-use crate::locate::CacheSource;
-use crate::per_venv::VenvShare;
+use crate::evidence::{Evidence, EvidenceKind};
+use crate::plan::per_venv::VenvShare;
 use crate::plan::{ArchivePlan, Fate, Plan, Selection};
 pub use crate::units::human_bytes;
+use crate::warning::Warning;
 pub use explain::{Explained, explain};
 pub use json::SCHEMA_VERSION;
 use json::lossy;
-pub use text::{Shown, one_line, safe, safe_os, safe_path, shown};
+pub(crate) use json::lossy::warnings as json_warnings;
+pub use text::{one_line, safe, safe_os, safe_path, shown};
 pub use view::{ColorChoice, Verbosity, View, wrap};
 
 #[derive(Debug, Serialize)]
 /// The whole report of one run, as JSON (schema 1) and as the human views render it.
+#[non_exhaustive]
 pub struct Report {
-    /// [`SCHEMA_VERSION`].
+    /// The JSON schema's version: 1, which only ever gains fields.
     pub schema_version: u32,
     #[serde(serialize_with = "lossy::path")]
     /// The cache the run looked at.
@@ -66,7 +71,11 @@ pub struct Report {
     pub leftover_trash: Option<LeftoverTrash>,
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock_holder: Option<&'static str>,
+    pub lock_holder: Option<LockHolder>,
+    /// `busy` only: the sentence saying who holds the lock and where, for stderr (not in
+    /// the JSON, where `lock_holder` says it).
+    #[serde(skip)]
+    pub(crate) busy_notice: Option<String>,
     /// The dead archives the plan removes, largest first.
     pub candidates: Vec<Candidate>,
     /// The archives kept, each with every reason.
@@ -83,8 +92,11 @@ pub struct Report {
         serialize_with = "lossy::opt_vec"
     )]
     pub only_locked: Option<Vec<PathBuf>>,
-    /// Extension: everything we could not read or did not expect, each naming a path.
-    pub warnings: Vec<String>,
+    /// Extension: everything we could not read or did not expect, each naming a path; in
+    /// the JSON, `warnings` (the sentences, as schema 1 always had) and `warning_kinds`
+    /// (the kind of each, in the same order).
+    #[serde(flatten, serialize_with = "lossy::warnings")]
+    pub warnings: Vec<Warning>,
     /// Extension, `--explain` only: every archive matching the query, kept or not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Vec<Explained>>,
@@ -100,8 +112,9 @@ pub struct Report {
     pub others: Option<Others>,
 }
 
-/// What a run frees outside `archive-v0` (`crate::leftovers`), in the JSON as `others`.
+/// What a run frees outside `archive-v0` (`crate::buckets::leftovers`), in the JSON as `others`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Others {
     /// Each entry, largest first.
     pub candidates: Vec<OtherCandidate>,
@@ -119,6 +132,7 @@ pub struct Others {
 
 /// One entry of [`Others`].
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct OtherCandidate {
     /// The top-level directory it is in, `.` for the cache root.
     pub bucket: String,
@@ -126,14 +140,14 @@ pub struct OtherCandidate {
     #[serde(serialize_with = "lossy::path")]
     pub path: PathBuf,
     /// `temp`, `build`, `object` or `sdist`.
-    pub kind: crate::leftovers::OtherKind,
+    pub kind: crate::buckets::leftovers::OtherKind,
     /// What removing it frees, in `du -B1` bytes.
     pub bytes: u64,
 }
 
 impl Others {
     /// The report's view of the plan's `others`.
-    pub fn of(others: &[crate::leftovers::Other], cache_root: &Path) -> Self {
+    pub(crate) fn of(others: &[crate::buckets::leftovers::Other], cache_root: &Path) -> Self {
         let mut out = Self::default();
         for other in others {
             *out.by_bucket.entry(other.bucket.clone()).or_default() += other.bytes;
@@ -151,8 +165,20 @@ impl Others {
     }
 }
 
+/// Who held uv's cache lock when a run was told not to wait (`status: busy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LockHolder {
+    /// A uv command (or anything else that is not one of us).
+    Uv,
+    /// Another uv-cache-prune.
+    UvCachePrune,
+}
+
 /// Trash directories an interrupted run left, removed by this one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LeftoverTrash {
     /// Trash directories removed whole.
     pub entries: usize,
@@ -163,6 +189,7 @@ pub struct LeftoverTrash {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 /// How far the run got.
+#[non_exhaustive]
 pub enum Status {
     /// The cache was surveyed (and, with `--apply`, pruned).
     Ok,
@@ -176,6 +203,7 @@ pub enum Status {
 
 #[derive(Debug, Default, Serialize)]
 /// Archive counts.
+#[non_exhaustive]
 pub struct Counts {
     /// Every archive in `archive-v0`.
     pub total: usize,
@@ -199,7 +227,7 @@ pub struct Counts {
 /// policy, or kept out of doubt. An archive with evidence of use is in use whatever
 /// else holds it; one held only by a policy is never called live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keeping {
+pub(crate) enum Keeping {
     /// Something uses it.
     InUse,
     /// Only a doubt keeps it.
@@ -210,7 +238,7 @@ pub enum Keeping {
 
 impl Keeping {
     /// The class of an archive kept for `kinds`.
-    pub fn of(kinds: impl IntoIterator<Item = EvidenceKind> + Clone) -> Self {
+    pub(crate) fn of(kinds: impl IntoIterator<Item = EvidenceKind> + Clone) -> Self {
         if kinds.clone().into_iter().any(EvidenceKind::is_use) {
             Keeping::InUse
         } else if kinds.into_iter().any(|k| policy_of(k).is_none()) {
@@ -238,6 +266,7 @@ pub fn policy_of(kind: EvidenceKind) -> Option<(&'static str, &'static str)> {
 
 /// What one policy holds back.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct HeldBack {
     /// Archives it holds (an archive held by two policies counts under each).
     pub archives: usize,
@@ -249,6 +278,7 @@ pub struct HeldBack {
 
 #[derive(Debug, Serialize)]
 /// A dead archive the plan removes.
+#[non_exhaustive]
 pub struct Candidate {
     /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
@@ -266,6 +296,7 @@ pub struct Candidate {
 
 #[derive(Debug, Serialize)]
 /// An archive kept, and why.
+#[non_exhaustive]
 pub struct Live {
     /// Its directory name in `archive-v0`.
     pub id: ArchiveId,
@@ -292,6 +323,7 @@ fn name_of(archive: &ArchivePlan) -> Option<String> {
 
 #[derive(Debug, Serialize)]
 /// One reason an archive is kept.
+#[non_exhaustive]
 pub struct EvidenceJson {
     /// What kind of reason.
     pub kind: EvidenceKind,
@@ -311,13 +343,14 @@ pub struct EvidenceJson {
 
 impl Live {
     /// Whether it is in use, held back or kept out of doubt.
-    pub fn keeping(&self) -> Keeping {
+    pub(crate) fn keeping(&self) -> Keeping {
         Keeping::of(self.evidence.iter().map(|e| e.kind))
     }
 }
 
-impl From<&Evidence> for EvidenceJson {
-    fn from(evidence: &Evidence) -> Self {
+impl EvidenceJson {
+    /// The report's view of one piece of evidence.
+    pub(crate) fn of(evidence: &Evidence) -> Self {
         Self {
             kind: evidence.kind(),
             venv: evidence.venv().map(Path::to_owned),
@@ -329,6 +362,7 @@ impl From<&Evidence> for EvidenceJson {
 
 #[derive(Debug, Serialize)]
 /// A root searched for venvs.
+#[non_exhaustive]
 pub struct Root {
     #[serde(serialize_with = "lossy::path")]
     /// The root, absolute.
@@ -350,6 +384,7 @@ pub struct Root {
 
 /// A mount under a root that discovery did not walk.
 #[derive(Debug, Serialize)]
+#[non_exhaustive]
 pub struct NotSearchedMount {
     #[serde(serialize_with = "lossy::path")]
     /// Where it is mounted.
@@ -364,14 +399,17 @@ impl Report {
     /// Moves the candidates `--apply` had to keep (a pointer naming each could not be
     /// removed safely) from the removed to the kept, with a `pointer-refused` reason, so
     /// that the report never calls an archive removed that is still there.
-    pub fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
+    pub(crate) fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
         for kept in kept {
             let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
                 continue;
             };
             let candidate = self.candidates.remove(at);
             self.reclaimable_bytes = self.reclaimable_bytes.saturating_sub(candidate.bytes);
-            if let Some(freed) = self.freed_by_bucket.get_mut(crate::layout::ARCHIVE_BUCKET) {
+            if let Some(freed) = self
+                .freed_by_bucket
+                .get_mut(crate::cache::layout::ARCHIVE_BUCKET)
+            {
                 *freed = freed.saturating_sub(candidate.bytes);
             }
             self.live.push(Live {
@@ -392,7 +430,7 @@ impl Report {
 
     /// Sets the in-use / held-back / in-doubt / removable counts from `live` and
     /// `candidates`.
-    pub fn recount(&mut self) {
+    pub(crate) fn recount(&mut self) {
         let (mut in_use, mut held_back, mut in_doubt) = (0, 0, 0);
         for live in &self.live {
             match live.keeping() {
@@ -428,7 +466,7 @@ impl Report {
     /// policies alone, each walked like a candidate (those the plan walked already are not
     /// walked again). Costs one walk of the held-back archives, which a person needs to
     /// weigh releasing them.
-    pub fn measure_held_back(&mut self, plan: &Plan, threads: crate::threads::Threads) {
+    pub(crate) fn measure_held_back(&mut self, plan: &Plan, threads: crate::sys::threads::Threads) {
         use std::collections::{HashMap, HashSet};
         let held: HashMap<&ArchiveId, &Live> = self
             .live
@@ -446,7 +484,7 @@ impl Report {
             .filter(|a| !plan.walks.contains_key(&a.id))
             .map(|a| a.path.as_path())
             .collect();
-        let mut fresh = crate::measure::ArchiveWalk::all(&unwalked, threads).into_iter();
+        let mut fresh = crate::plan::measure::ArchiveWalk::all(&unwalked, threads).into_iter();
         let mut held_back: std::collections::BTreeMap<&'static str, HeldBack> =
             std::collections::BTreeMap::new();
         for archive in archives {
@@ -473,7 +511,7 @@ impl Report {
     }
 
     /// The report when nothing was looked at: no cache yet, or uv busy with `--no-wait`.
-    pub fn empty(
+    pub(crate) fn empty(
         cache_dir: PathBuf,
         cache_source: CacheSource,
         dry_run: bool,
@@ -493,6 +531,7 @@ impl Report {
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
+            busy_notice: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
@@ -506,13 +545,13 @@ impl Report {
     }
 
     /// The report of a survey: the plan's fates, the roots, the warnings.
-    pub fn new(
+    pub(crate) fn new(
         cache_dir: PathBuf,
         cache_source: CacheSource,
         dry_run: bool,
         plan: &Plan,
         roots: &[RootScan],
-        warnings: Vec<String>,
+        warnings: Vec<Warning>,
     ) -> Self {
         let mut candidates: Vec<Candidate> = plan
             .archives
@@ -536,7 +575,7 @@ impl Report {
                 id: archive.id.clone(),
                 name: name_of(archive),
                 version: archive.version.clone(),
-                evidence: evidence.iter().map(EvidenceJson::from).collect(),
+                evidence: evidence.iter().map(EvidenceJson::of).collect(),
                 last_use: epoch_secs(archive.last_use),
             })
             .collect();
@@ -556,7 +595,7 @@ impl Report {
             freed_by_bucket: (plan.reclaimable_bytes > 0)
                 .then(|| {
                     (
-                        crate::layout::ARCHIVE_BUCKET.to_owned(),
+                        crate::cache::layout::ARCHIVE_BUCKET.to_owned(),
                         plan.reclaimable_bytes,
                     )
                 })
@@ -567,6 +606,7 @@ impl Report {
             removed_pointers: None,
             leftover_trash: None,
             lock_holder: None,
+            busy_notice: None,
             candidates,
             live,
             roots: roots
@@ -576,7 +616,7 @@ impl Report {
                     origin: r.origin,
                     venvs: r.installs.len(),
                     locks: r.locks.len(),
-                    unreadable: r.unreadable.iter().map(|(p, _)| p.clone()).collect(),
+                    unreadable: r.unreadable.iter().map(|b| b.path.clone()).collect(),
                     not_searched: r
                         .not_searched
                         .iter()

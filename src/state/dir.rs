@@ -144,7 +144,7 @@ impl StateDir {
                 Ok(()) | Err(Errno::EXIST) => {}
                 Err(err) => return Err(cannot(err.into())),
             }
-            let next = crate::at::open_dir(fd.as_fd(), &cstr(name)?).map_err(|e| {
+            let next = crate::sys::at::open_dir(fd.as_fd(), &cstr(name)?).map_err(|e| {
                 if e == Errno::LOOP || e == Errno::NOTDIR {
                     anyhow::Error::new(Self::not_a_dir(&path))
                 } else {
@@ -167,7 +167,7 @@ impl StateDir {
             }
             Ok(meta) => format!(
                 "it is a {}, not a directory",
-                crate::read::kind_name(&meta.file_type())
+                crate::sys::read::kind_name(&meta.file_type())
             ),
             Err(_) => "a part of it is not a directory".to_owned(),
         };
@@ -264,7 +264,7 @@ impl StateDir {
         ))
     }
 
-    /// Reads `name`, at most `limit` bytes (`Err` with `crate::read::ReadError::TooLarge`
+    /// Reads `name`, at most `limit` bytes (`Err` with `crate::sys::read::ReadError::TooLarge`
     /// words past it): never through a symlink, never opening a device or blocking on a
     /// FIFO.
     pub fn read(&self, name: &str, limit: u64) -> Result<Found<Result<Vec<u8>, String>>> {
@@ -305,7 +305,7 @@ impl StateDir {
             .read_to_end(&mut bytes)
             .with_context(cannot)?;
         if bytes.len() as u64 > limit {
-            let words = crate::read::ReadError::TooLarge { limit }.to_string();
+            let words = crate::sys::read::ReadError::TooLarge { limit }.to_string();
             return Ok(Found::File(Err(words)));
         }
         Ok(Found::File(Ok(bytes)))
@@ -446,7 +446,7 @@ impl StateDir {
                 }
             }
         }
-        let fd = match crate::at::open_dir(self.fd.as_fd(), &cstr(OsStr::new(name))?) {
+        let fd = match crate::sys::at::open_dir(self.fd.as_fd(), &cstr(OsStr::new(name))?) {
             Ok(fd) => fd,
             Err(Errno::NOENT) if !create => return Ok(None),
             Err(Errno::LOOP | Errno::NOTDIR) => return Err(Self::not_a_dir(&path).into()),

@@ -106,6 +106,19 @@ pub fn warnings(report: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The kind of each warning, in the order of [`warnings`] (`warning_kinds`, our
+/// extension to schema 1).
+pub fn warning_kinds(report: &Value) -> Vec<String> {
+    report["warning_kinds"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `archives.<field>` as a number.
 pub fn archive_count(report: &Value, field: &str) -> u64 {
     report["archives"][field]

@@ -4,7 +4,7 @@
 
 pub fn run(args: &uv_cache_prune::Args) -> anyhow::Result<()> {
     if let Err(err) = uv_cache_prune::run(args) {
-        std::process::exit(uv_cache_prune::cli::report_error(&err).into());
+        std::process::exit(uv_cache_prune::report_error(&err).into());
     }
     Ok(())
 }

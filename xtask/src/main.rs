@@ -27,11 +27,11 @@ enum Task {
     /// Benchmark the tool against `du -s`, a link-count scan and `rm -rf` on a synthetic cache
     Bench(bench::Args),
     /// Install the git hooks that prune after checkouts into a repository
-    InstallHooks(uv_cache_prune::cli::InstallHooksArgs),
+    InstallHooks(uv_cache_prune::InstallHooksArgs),
     /// Install the uv-cache-prune binary (cargo install --path .) for the hooks to find
     Install,
     /// Show the cache, config, roots, hooks and what a prune would free
-    Doctor,
+    Doctor(uv_cache_prune::DoctorArgs),
     /// Write the man pages (uv-cache-prune.1 and one per subcommand) into --out
     Man(man::Args),
     /// Soak the tool: SIGKILLs, racing uv workers and model-based cases, with a summary
@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
         Task::Bench(args) => bench::run(&args),
         Task::InstallHooks(args) => install_hooks::run(&args),
         Task::Install => install::run(),
-        Task::Doctor => doctor::run(),
+        Task::Doctor(args) => doctor::run(&args),
         Task::Man(args) => man::run(&args),
         Task::Soak(args) => soak::run(&args),
     };

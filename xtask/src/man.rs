@@ -1,5 +1,5 @@
 //! `cargo xtask man`: the man pages, made with clap_mangen from the binary's own command
-//! line (`uv_cache_prune::cli::command()`), so they cannot drift from `--help`.
+//! line (`uv_cache_prune::command()`), so they cannot drift from `--help`.
 //! `uv-cache-prune.1`, and `uv-cache-prune-<subcommand>.1` for each subcommand.
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub fn run(args: &Args) -> Result<()> {
 
 fn write_pages(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    clap_mangen::generate_to(uv_cache_prune::cli::command(), out)
+    clap_mangen::generate_to(uv_cache_prune::command(), out)
         .with_context(|| format!("writing the man pages into {}", out.display()))
 }
 
@@ -60,7 +60,7 @@ mod tests {
             ]
         );
         let page = std::fs::read_to_string(dir.path().join("uv-cache-prune.1")).expect("page");
-        let version = uv_cache_prune::cli::VERSION;
+        let version = uv_cache_prune::VERSION;
         // The title line carries the full version, commit and date included.
         let title = format!(".TH uv-cache-prune 1  \"uv-cache-prune {version}\" \n");
         assert!(page.contains(&title), "{title:?} in {page}");
