@@ -30,9 +30,9 @@
 #![warn(missing_docs)]
 #![warn(unnameable_types)]
 
-// The stages, in pipeline order, then what drives and shows them. Every module is
-// private: the face is the `pub use` list below, so that what an embedder can name is a
-// decision, not an accident of layout.
+// One folder per concern (docs/architecture.md's module map says which is which). Every
+// module is private: the face is the `pub use` list below, so that what an embedder can
+// name is a decision, not an accident of layout.
 mod apply;
 mod buckets;
 mod cache;
@@ -48,6 +48,7 @@ mod sys;
 mod units;
 mod warning;
 
+pub use buckets::environments::EnvironmentKind;
 pub use buckets::leftovers::OtherKind;
 pub use cache::archive_id::ArchiveId;
 pub use cache::locate::CacheSource;
@@ -61,8 +62,8 @@ pub use plan::Selection;
 pub use plan::per_venv::VenvShare;
 pub use report::ColorChoice;
 pub use report::{
-    Candidate, Counts, EvidenceJson, Explained, HeldBack, LeftoverTrash, Live, LockHolder,
-    NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
+    Candidate, Counts, Environment, EvidenceJson, Explained, HeldBack, Incomplete, LeftoverTrash,
+    Live, LockHolder, NotSearchedMount, OtherCandidate, Others, Report, Root, Status, human_bytes,
 };
 pub use setup::doctor::report as doctor;
 pub use sys::mounts::MountClass;

@@ -1,5 +1,7 @@
 //! Colour like uv: `--color auto|always|never`; without it `NO_COLOR`, then `FORCE_COLOR`
-//! / `CLICOLOR_FORCE` (uv's order); by default only on a terminal (a real pty here).
+//! / `CLICOLOR_FORCE` (uv's `resolve_color`); auto as uv's `anstream` decides it: only on
+//! a terminal (a real pty here) whose `TERM` is set and not `dumb` (or `CLICOLOR` set, or
+//! `CI` set), never with `CLICOLOR=0`.
 //! `-q` prints only the result line; `-v` adds each stage's timing and each root searched.
 
 mod common;
@@ -27,7 +29,14 @@ fn cmd(sandbox: &Sandbox, projects: &Path, extra: &[&str], env: &[(&str, &str)])
     let mut args = plan_args(&[projects]);
     args.extend(extra.iter().map(Into::into));
     let mut cmd = sandbox.prune_cmd(&args);
-    for key in ["NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE"] {
+    // `TERM` is left as it is: the pty sets `xterm-256color` unless a case sets it.
+    for key in [
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "CLICOLOR_FORCE",
+        "CLICOLOR",
+        "CI",
+    ] {
         cmd.env_remove(key);
     }
     for (key, value) in env {
@@ -71,7 +80,7 @@ fn colour_follows_the_flag_then_no_color_then_force_color_and_only_a_terminal_by
             .contains(ESC)
     };
     // (what, coloured on a terminal, coloured piped)
-    let cases: [Case; 9] = [
+    let cases: [Case; 16] = [
         (&[], &[], true, false),
         (&[], &[("NO_COLOR", "1")], false, false),
         (&[], &[("NO_COLOR", "")], true, false),
@@ -86,6 +95,14 @@ fn colour_follows_the_flag_then_no_color_then_force_color_and_only_a_terminal_by
         (&["--color", "always"], &[("NO_COLOR", "1")], true, true),
         (&["--color", "never"], &[("FORCE_COLOR", "1")], false, false),
         (&["--color", "auto"], &[("FORCE_COLOR", "1")], true, false),
+        // What uv's auto (anstream's) reads besides a terminal.
+        (&[], &[("TERM", "dumb")], false, false),
+        (&[], &[("TERM", "dumb"), ("CI", "true")], true, false),
+        (&[], &[("TERM", "dumb"), ("CLICOLOR", "1")], true, false),
+        (&[], &[("CLICOLOR", "0")], false, false),
+        (&[], &[("CLICOLOR", "0"), ("FORCE_COLOR", "1")], true, true),
+        (&["--color", "auto"], &[("NO_COLOR", "1")], false, false),
+        (&["--color", "auto"], &[("CLICOLOR_FORCE", "1")], true, true),
     ];
     for (extra, env, terminal, pipe) in cases {
         assert_eq!(

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
+use common::cached_envs::{run_script, run_with, script, uvx};
 use common::uv_bin::uv_0_10;
 use common::*;
 use serde_json::Value;
@@ -55,54 +56,6 @@ fn now_secs() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// Runs `bin` (uv) with `args` and the sandbox's find-links dir, `--offline`; returns stdout.
-fn run_uv(sandbox: &Sandbox, bin: &Path, command: &[&str], rest: &[&str]) -> String {
-    let mut cmd = sandbox.uv_cmd(bin);
-    cmd.args(command)
-        .args(["--offline", "--no-index", "--find-links"])
-        .arg(sandbox.wheels())
-        .args(rest);
-    let output = cmd.output().unwrap();
-    assert!(output.status.success(), "{}", describe(&cmd, &output));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn uvx(sandbox: &Sandbox, bin: &Path, tool: &str, extra: &[&str]) -> String {
-    let cli = format!("{tool}-cli");
-    let mut rest = vec!["--from", tool];
-    rest.extend(extra);
-    rest.push(&cli);
-    run_uv(sandbox, bin, &["tool", "run"], &rest)
-}
-
-fn run_with(sandbox: &Sandbox, bin: &Path, package: &str) -> String {
-    let code = format!("import {package}; {package}.main()");
-    run_uv(
-        sandbox,
-        bin,
-        &["run"],
-        &["--with", package, "python", "-c", &code],
-    )
-}
-
-/// A PEP 723 script depending on `package` that calls its `main`.
-fn script(sandbox: &Sandbox, package: &str) -> PathBuf {
-    let path = sandbox.path(format!("scripts/run_{package}.py"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(
-        &path,
-        format!(
-            "# /// script\n# dependencies = [\"{package}\"]\n# ///\nimport {package}\n{package}.main()\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn run_script(sandbox: &Sandbox, bin: &Path, script: &Path) -> String {
-    run_uv(sandbox, bin, &["run"], &[&path_str(script)])
 }
 
 /// The `environments-v*` entries: links to venv archives (with their targets' ids) and

@@ -165,6 +165,9 @@ mod descriptors {
         Gone,
         /// Not removed, and why (a sentence naming the path): its archive must be kept.
         Refused(String),
+        /// Not removed: the filesystem refused for lack of permission in `denied.dir`
+        /// ([`crate::sys::denied::is_denied`]). Its archive must be kept too.
+        Denied(crate::sys::denied::Denied),
     }
 
     /// Where [`ArchiveDir::rename_to_trash`] left an archive.
@@ -175,6 +178,9 @@ mod descriptors {
         /// The filesystem cannot rename it (`EXDEV`: a directory of an overlayfs lower
         /// layer, without `redirect_dir`): still under its own name, to be deleted there.
         InPlace(OsString),
+        /// Not moved: the filesystem refused for lack of permission. The archive is as
+        /// it was.
+        Denied(Errno),
     }
 
     /// `archive-v0`, open: every archive is renamed and deleted relative to this.
@@ -366,6 +372,12 @@ mod descriptors {
                             walked.display()
                         ));
                     }
+                    Err(err) if crate::sys::denied::is_denied(err) => {
+                        return PointerRemoval::Denied(crate::sys::denied::Denied {
+                            dir: walked,
+                            err,
+                        });
+                    }
                     Err(err) => {
                         return refused(format!("cannot open {}: {err}", walked.display()));
                     }
@@ -412,6 +424,9 @@ mod descriptors {
                     "{} is a mount point, and deletion never crosses a mount",
                     path.display()
                 )),
+                Err(err) if crate::sys::denied::is_denied(err) => {
+                    PointerRemoval::Denied(crate::sys::denied::Denied { dir: walked, err })
+                }
                 Err(err) => refused(format!("cannot remove {}: {err}", path.display())),
             }
         }
@@ -446,6 +461,7 @@ mod descriptors {
             ) {
                 Ok(()) => Ok(Moved::Trash(trash)),
                 Err(Errno::XDEV) => Ok(Moved::InPlace(OsString::from(id.as_str()))),
+                Err(err) if crate::sys::denied::is_denied(err) => Ok(Moved::Denied(err)),
                 Err(err) => Err(err).with_context(|| {
                     format!(
                         "cannot move {} to {}",
@@ -454,6 +470,20 @@ mod descriptors {
                     )
                 }),
             }
+        }
+
+        /// Whether this process may create, rename and remove entries here (write and
+        /// search permission, a writable mount), as the kernel would judge it for our
+        /// effective ids: asked before any pointer goes, so that a read-only
+        /// `archive-v0` costs no archive its pointers. The renames still handle a refusal
+        /// (a sticky directory, an ACL the check cannot see).
+        pub fn writable(&self) -> Result<(), Errno> {
+            rustix::fs::accessat(
+                &self.fd,
+                c".",
+                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+                AtFlags::EACCESS,
+            )
         }
 
         /// Deletes the trash entry `name` by descriptor, never leaving this mount.

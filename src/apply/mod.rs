@@ -38,9 +38,23 @@
 //! On overlayfs the report says up front that deleting what a lower layer holds only
 //! hides it (a whiteout in the upper layer) and frees nothing in the image.
 //!
+//! Where the filesystem refuses a change for lack of permission (another user's
+//! directory, `chmod -w`, a read-only mount: [`crate::sys::denied`]), nothing aborts and
+//! nothing is left half-done: an archive one of whose pointers may not be removed is kept
+//! whole, with the pointers it still has; when `archive-v0` itself may not be changed
+//! (asked before the first pointer goes, [`ArchiveDir::writable`]) no pointer is removed
+//! and every candidate is kept; a rename refused all the same stops the removals there.
+//! A cached environment kept for any reason keeps every wheel candidate after it, since
+//! it may link into them. Every refusal that kept an archive is in [`Removal::denied`],
+//! so that the report says what was done, what was kept, and what to do, and the run
+//! exits non-zero. A refusal where uv no longer looks (trash, `.tmp*` leftovers, orphaned
+//! objects, an sdist or script environment left whole) costs bytes, not correctness, and
+//! would recur on every run until fixed: a warning that says what to do.
+//!
 //! The environment variable `UV_CACHE_PRUNE_FAULT_AFTER=N` (for crash tests only) aborts
 //! the process after N filesystem changes, as a `kill -9` would.
 
+pub(crate) mod advice;
 pub(crate) mod cache_lock;
 pub(crate) mod guard;
 pub(crate) mod parent_uv;
@@ -55,9 +69,10 @@ use anyhow::Result;
 use crate::apply::cache_lock::CacheLock;
 use crate::apply::guard::{ArchiveDir, CacheRoot, Guard, Moved, PointerRemoval};
 use crate::cache::archive_id::ArchiveId;
+use crate::evidence::EvidenceKind;
 use crate::plan::Plan;
 use crate::report::progress::Progress;
-use crate::sys::read::BlindSpot;
+use crate::sys::denied::Denied;
 use crate::sys::threads::Threads;
 use crate::warning::{Warning, WarningKind};
 
@@ -79,18 +94,44 @@ pub struct Removal {
     /// freed (not in [`Removal::bytes`], which is the archives').
     pub other_entries: usize,
     pub other_bytes: u64,
+    /// The changes the filesystem refused for lack of permission that kept an archive
+    /// ([`Removal::kept`]): the run did not do all it planned.
+    pub denied: Vec<Denied>,
 }
 
-/// A candidate `--apply` kept: a pointer naming it leads through a symlink or onto
-/// another mount, so removing that pointer could delete something else, and an archive
-/// never goes while a pointer still names it.
+/// A candidate `--apply` kept whole: a pointer naming it leads through a symlink or onto
+/// another mount (removing it could delete something else), or may not be removed, or
+/// `archive-v0` may not be changed, or a cached environment that may link into it was
+/// kept. An archive never goes while a pointer still names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     pub id: ArchiveId,
-    /// The pointer that could not be removed.
-    pub pointer: PathBuf,
+    /// What stopped it: the pointer, `archive-v0`, the archive itself (its pointers
+    /// gone, the rename refused) or the kept environment.
+    pub path: PathBuf,
+    /// `pointer-refused` (a safety refusal) or `permission-denied`.
+    pub kind: EvidenceKind,
     /// Why, in words.
     pub why: String,
+}
+
+impl Kept {
+    fn of(id: &ArchiveId, held: &Held) -> Self {
+        Self {
+            id: id.clone(),
+            path: held.path.clone(),
+            kind: held.kind,
+            why: held.why.clone(),
+        }
+    }
+}
+
+/// Why a candidate is held back by `apply`: [`Kept`] without the archive.
+#[derive(Debug, Clone)]
+struct Held {
+    path: PathBuf,
+    kind: EvidenceKind,
+    why: String,
 }
 
 /// Trash of an earlier, interrupted run that this run finished deleting.
@@ -113,6 +154,7 @@ impl std::ops::AddAssign for Removal {
         self.kept.extend(other.kept);
         self.other_entries += other.other_entries;
         self.other_bytes += other.other_bytes;
+        self.denied.extend(other.denied);
     }
 }
 
@@ -194,6 +236,7 @@ impl Pruner {
 fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
     let dir = guard.open_archive_dir()?;
     let mut removal = Removal::default();
+    let mut denied = Vec::new();
     for entry in dir.trash_entries()? {
         let path = dir.path().join(&entry.name);
         if !entry.ours {
@@ -208,17 +251,36 @@ fn remove_leftover_trash(guard: &Guard, faults: &Faults) -> Result<Removal> {
         removal.leftover.bytes += outcome.freed;
         removal.leftover.entries += usize::from(outcome.removed);
         removal.warnings.extend(left_in_place(outcome.warnings()));
+        denied.extend(outcome.denied);
     }
+    warn_denied(&mut removal, &denied, "trash left", dir.path());
     Ok(removal)
+}
+
+/// Warnings saying what to do about refusals that kept no archive (see the module docs).
+fn warn_denied(removal: &mut Removal, denied: &[Denied], what: &str, near: &std::path::Path) {
+    // The cache root is what `near` is in (`archive-v0`, or the root itself).
+    let cache_root = if near.ends_with(crate::cache::layout::ARCHIVE_BUCKET) {
+        near.parent().unwrap_or(near)
+    } else {
+        near
+    };
+    for advice in crate::apply::advice::advice(denied, cache_root) {
+        removal.warnings.push(Warning::new(
+            WarningKind::LeftInPlace,
+            format!("{what} for lack of permission: {advice}"),
+        ));
+    }
 }
 
 /// Deletes every candidate of `plan` with its pointers, then every dangling pointer.
 /// Only a [`Pruner`] calls it, on a plan made under its lock.
 ///
 /// An archive one of whose pointers cannot be removed safely (its path leads through a
-/// symlink or onto another mount, say) is kept, with a warning: the run goes on with the
-/// others. A pointer must never outlive its archive, so the archive is only renamed once
-/// every pointer naming it is gone.
+/// symlink or onto another mount, say) or may not be removed (permission) is kept whole:
+/// the run goes on with the others. A pointer must never outlive its archive, so the
+/// archive is only renamed once every pointer naming it is gone. Refusals for lack of
+/// permission end up in [`Removal::denied`] or in warnings, never in an early error.
 fn apply(
     plan: &Plan,
     guard: &Guard,
@@ -248,6 +310,9 @@ fn apply(
         .partition(|o| o.kind == crate::buckets::leftovers::OtherKind::Environment);
     let gone_environments = crate::buckets::leftovers::remove(&root, &environments, &step);
     if gone_environments.entries < environments.len() {
+        removal
+            .denied
+            .extend(gone_environments.denied.iter().cloned());
         // One left in place may link into any candidate: doubt keeps them all.
         removal.other_entries = gone_environments.entries;
         removal.other_bytes = gone_environments.bytes;
@@ -256,72 +321,185 @@ fn apply(
             "a cached script environment in {} was not removed (changed since the survey, or see above): no archive was removed this run, since it may link into them; run again",
             root.path().display()
         )));
+        let held = Held {
+            path: root.path().to_owned(),
+            kind: if removal.denied.is_empty() {
+                EvidenceKind::PointerRefused
+            } else {
+                EvidenceKind::PermissionDenied
+            },
+            why: "a cached script environment that may link into it was not removed".to_owned(),
+        };
+        for (archive, _) in plan.candidates() {
+            removal.kept.push(Kept::of(&archive.id, &held));
+        }
         return Ok(removal);
     }
-    let mut doomed = Vec::new();
-    // Cached environments before the wheels they link to, for the same reason.
-    let mut candidates: Vec<_> = plan.candidates().collect();
-    candidates.sort_by_key(|(archive, _)| !archive.is_venv);
-    for (archive, bytes) in candidates {
-        if let Some(BlindSpot {
-            path: pointer,
-            cause: why,
-        }) = remove_pointers(&root, &archive.pointers, &step, &mut removal)
-        {
-            removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
-                "kept {}: a pointer naming it cannot be removed safely ({why}); nothing of the archive was deleted; check that path and run again",
-                archive.path.display()
-            )));
-            removal.kept.push(Kept {
-                id: archive.id.clone(),
-                pointer,
-                why,
-            });
-            continue;
-        }
-        faults.step();
-        let name = match dir.rename_to_trash(&archive.id)? {
-            Moved::Trash(name) | Moved::InPlace(name) => name,
-        };
-        removal.archives += 1;
-        doomed.push((name, bytes));
-    }
-    let (freed, warnings) = delete_in_parallel(&dir, doomed, faults, progress, threads);
+    let doomed = remove_candidates(plan, &root, &dir, faults, &mut removal)?;
+    let (freed, warnings) =
+        delete_in_parallel(&dir, doomed, faults, progress, threads, &mut removal);
     removal.bytes += freed;
     removal.warnings.extend(left_in_place(warnings));
     for dangling in &plan.dangling {
         // Checked again under the lock: an archive that appeared since keeps its pointer.
         if dir.lacks(&dangling.id)? {
             let pointer = std::slice::from_ref(&dangling.path);
-            if let Some(BlindSpot { cause: why, .. }) =
-                remove_pointers(&root, pointer, &step, &mut removal)
-            {
+            if let Some(held) = remove_pointers(&root, pointer, &step, &mut removal) {
                 removal.warnings.push(Warning::new(
                     WarningKind::LeftInPlace,
-                    format!("left a dangling pointer: {why}; remove it by hand"),
+                    format!("left a dangling pointer: {}; remove it by hand", held.why),
                 ));
             }
         }
     }
-    removal.bytes +=
-        crate::cache::objects::remove_orphans(root.fd(), root.path(), &plan.objects)?.bytes;
+    remove_objects(&root, plan, &mut removal)?;
     // Last, what dies outside archive-v0: nothing names these, so no pointer goes first.
     let others = crate::buckets::leftovers::remove(&root, &others, &step);
     removal.other_entries = others.entries + gone_environments.entries;
     removal.other_bytes = others.bytes + gone_environments.bytes;
     removal.warnings.extend(gone_environments.warnings);
     removal.warnings.extend(others.warnings);
+    let refused = [gone_environments.denied, others.denied].concat();
+    warn_denied(
+        &mut removal,
+        &refused,
+        "left beyond archive-v0",
+        root.path(),
+    );
     Ok(removal)
 }
 
+/// Steps 1 and 2 for every candidate, cached environments first: removes its pointers,
+/// then renames it to trash; returns the trash names with their planned bytes. What
+/// cannot go is kept whole ([`Removal::kept`]): see the module docs for when the rest is
+/// kept with it.
+fn remove_candidates(
+    plan: &Plan,
+    root: &CacheRoot,
+    dir: &ArchiveDir,
+    faults: &Faults,
+    removal: &mut Removal,
+) -> Result<Vec<(OsString, u64)>> {
+    let step = || faults.step();
+    let mut doomed = Vec::new();
+    // Cached environments before the wheels they link to, for the same reason.
+    let mut candidates: Vec<_> = plan.candidates().collect();
+    candidates.sort_by_key(|(archive, _)| !archive.is_venv);
+    // Once set, every remaining candidate is kept for this reason.
+    let mut stop: Option<Held> = dir.writable().err().map(|err| {
+        removal.denied.push(Denied {
+            dir: dir.path().to_owned(),
+            err,
+        });
+        Held {
+            path: dir.path().to_owned(),
+            kind: EvidenceKind::PermissionDenied,
+            why: format!(
+                "{} may not be changed ({err}); none of its pointers was removed",
+                dir.path().display()
+            ),
+        }
+    });
+    let mut kept_environment: Option<Held> = None;
+    for (archive, bytes) in candidates {
+        if !archive.is_venv && stop.is_none() {
+            stop = kept_environment.take();
+        }
+        if let Some(held) = &stop {
+            removal.kept.push(Kept::of(&archive.id, held));
+            continue;
+        }
+        if let Some(held) = remove_pointers(root, &archive.pointers, &step, removal) {
+            if held.kind == EvidenceKind::PointerRefused {
+                removal.warnings.push(Warning::new(WarningKind::LeftInPlace, format!(
+                    "kept {}: a pointer naming it cannot be removed safely ({}); nothing of the archive was deleted; check that path and run again",
+                    archive.path.display(),
+                    held.why
+                )));
+            }
+            if archive.is_venv && kept_environment.is_none() {
+                kept_environment = Some(Held {
+                    path: archive.path.clone(),
+                    kind: held.kind,
+                    why: format!(
+                        "the cached environment {}, kept, may link into it",
+                        archive.path.display()
+                    ),
+                });
+            }
+            removal.kept.push(Kept::of(&archive.id, &held));
+            continue;
+        }
+        faults.step();
+        let name = match dir.rename_to_trash(&archive.id)? {
+            Moved::Trash(name) | Moved::InPlace(name) => name,
+            Moved::Denied(err) => {
+                removal.denied.push(Denied {
+                    dir: dir.path().to_owned(),
+                    err,
+                });
+                removal.kept.push(Kept {
+                    id: archive.id.clone(),
+                    path: archive.path.clone(),
+                    kind: EvidenceKind::PermissionDenied,
+                    why: format!(
+                        "its pointers were removed, but it could not be moved ({err}); nothing names it, so uv will not use it, and a later run removes it"
+                    ),
+                });
+                stop = Some(Held {
+                    path: dir.path().to_owned(),
+                    kind: EvidenceKind::PermissionDenied,
+                    why: format!(
+                        "{} refused a rename ({err}); none of its pointers was removed",
+                        dir.path().display()
+                    ),
+                });
+                continue;
+            }
+        };
+        removal.archives += 1;
+        doomed.push((name, bytes));
+    }
+    Ok(doomed)
+}
+
+/// The `files-v0` objects the removed archives orphaned (content-addressed cache). A
+/// refusal there is a warning (the next run sees them as orphans), not the end of the
+/// report.
+fn remove_objects(root: &CacheRoot, plan: &Plan, removal: &mut Removal) -> Result<()> {
+    match crate::cache::objects::remove_orphans(root.fd(), root.path(), &plan.objects) {
+        Ok(objects) => removal.bytes += objects.bytes,
+        Err(err) => {
+            let refused = err
+                .root_cause()
+                .downcast_ref::<rustix::io::Errno>()
+                .copied()
+                .filter(|errno| crate::sys::denied::is_denied(*errno));
+            let Some(errno) = refused else {
+                return Err(err);
+            };
+            removal
+                .warnings
+                .push(Warning::new(WarningKind::LeftInPlace, format!("{err:#}")));
+            let denied = [Denied {
+                dir: root.path().join(crate::cache::objects::OBJECT_BUCKET),
+                err: errno,
+            }];
+            warn_denied(removal, &denied, "orphaned objects left", root.path());
+        }
+    }
+    Ok(())
+}
+
 /// Removes `pointers` by descriptor ([`CacheRoot::remove_pointer`]), counting them in
-/// `removal`; stops at the first that cannot be removed safely and returns it and why.
+/// `removal`; stops at the first that cannot be removed (refused for safety, or for lack
+/// of permission, then also in [`Removal::denied`]) and says which and why.
 fn remove_pointers(
     root: &CacheRoot,
     pointers: &[PathBuf],
     step: &dyn Fn(),
     removal: &mut Removal,
-) -> Option<BlindSpot> {
+) -> Option<Held> {
     for path in pointers {
         match root.remove_pointer(path, step) {
             PointerRemoval::Removed { bytes } => {
@@ -329,7 +507,27 @@ fn remove_pointers(
                 removal.bytes += bytes;
             }
             PointerRemoval::Gone => {}
-            PointerRemoval::Refused(why) => return Some(BlindSpot::new(path.clone(), why)),
+            PointerRemoval::Refused(why) => {
+                return Some(Held {
+                    path: path.clone(),
+                    kind: EvidenceKind::PointerRefused,
+                    why,
+                });
+            }
+            PointerRemoval::Denied(denied) => {
+                let why = format!(
+                    "cannot remove {}: {} in {}",
+                    path.display(),
+                    denied.err,
+                    denied.dir.display()
+                );
+                removal.denied.push(denied);
+                return Some(Held {
+                    path: path.clone(),
+                    kind: EvidenceKind::PermissionDenied,
+                    why,
+                });
+            }
         }
     }
     None
@@ -343,11 +541,13 @@ fn delete_in_parallel(
     faults: &Faults,
     progress: &Progress,
     threads: Threads,
+    removal: &mut Removal,
 ) -> (u64, Vec<String>) {
     trash.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     let bar = progress.bytes(trash.iter().map(|(_, bytes)| bytes).sum(), "removing");
     let (next, freed) = (AtomicUsize::new(0), AtomicU64::new(0));
     let warnings = Mutex::new(Vec::new());
+    let denied = Mutex::new(Vec::new());
     let step = || faults.step();
     let workers = threads.get();
     std::thread::scope(|scope| {
@@ -355,6 +555,12 @@ fn delete_in_parallel(
             while let Some((name, bytes)) = trash.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let outcome = dir.remove_trash(name, &step);
                 freed.fetch_add(outcome.freed, Ordering::Relaxed);
+                if let Some(refused) = outcome.denied.clone() {
+                    denied
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .push(refused);
+                }
                 let lines = outcome.warnings();
                 if !lines.is_empty() {
                     warnings
@@ -373,6 +579,12 @@ fn delete_in_parallel(
     let warnings = warnings
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut denied = denied
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Threads finish in any order: the report names places in path order.
+    denied.sort_by(|a, b| a.dir.cmp(&b.dir));
+    warn_denied(removal, &denied, "trash left", dir.path());
     (freed.into_inner(), warnings)
 }
 

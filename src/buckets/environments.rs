@@ -22,6 +22,25 @@
 //! Both are rebuilt on demand, so one nothing has used for `--unused-for` may go. Without
 //! that flag (or its config key) every environment stays.
 //!
+//! # What an environment says it is for ([`CachedEnvironment`])
+//!
+//! uv records little (read in uv's source, `ScriptInterpreter::root`, `ScriptEnvironment::
+//! get_or_init`, `CachedEnvironment::from_resolution`, and seen on disk with 0.8.24 and
+//! 0.13.9):
+//!
+//! - a script's environment is named `<file stem>-<digest of the script's absolute path>`
+//!   and its `pyvenv.cfg` has `prompt = <the script's file name>` (`humanize.py`); the
+//!   directory the script is in is recorded nowhere (the digest cannot be reversed), and a
+//!   remote or stdin script has no name at all;
+//! - a `uvx` / `uv tool run` or `uv run --with` environment is keyed by a digest of the
+//!   interpreter and of the resolution, with no prompt: nothing says which command made
+//!   it, nor tells the two apart. What is known is what it holds, its `*.dist-info`.
+//!
+//! So an environment is shown by its script's file name where uv wrote one, else by the
+//! packages installed in it. The prompt is read with `O_NOATIME` (reading it must not look
+//! like a use, see below); where the kernel refuses that (a file of another user), it is
+//! not read.
+//!
 //! # Last use
 //!
 //! Reusing an environment changes nothing on disk but access times (checked with strace
@@ -66,6 +85,10 @@ use crate::warning::{Warning, WarningKind};
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
 const BIN_MAX: usize = 256;
+/// Entries of a `site-packages` looked at to name what an environment holds.
+const SITE_MAX: usize = 4096;
+/// A `pyvenv.cfg` is a few lines; more is not uv's.
+const PYVENV_CFG_MAX: u64 = 64 << 10;
 /// A venv's marker, read by uv on every reuse.
 const PYVENV_CFG: &str = "pyvenv.cfg";
 
@@ -81,7 +104,52 @@ pub struct Environments {
     pub stale_scripts: Vec<Other>,
     /// Links the stale script environments hold to each shared inode: they go too.
     pub going_links: HashMap<FileId, u64>,
+    /// Every cached environment found, stale or not, by path: what the report counts
+    /// and names.
+    pub found: Vec<CachedEnvironment>,
     pub warnings: Vec<Warning>,
+}
+
+/// One cached environment, with what uv records of what it is for (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedEnvironment {
+    /// The venv: `environments-v*/<name>` for a script's or a project's, the venv
+    /// archive (`archive-v0/<id>`) for a `uvx` / `uv run --with` one.
+    pub path: PathBuf,
+    /// For a `uvx` / `uv run --with` environment, the `environments-v*` link naming it
+    /// (the first, by path, when several do).
+    pub link: Option<PathBuf>,
+    pub kind: EnvironmentKind,
+    /// A script's file name, from its `pyvenv.cfg` (`prompt`), when uv wrote one.
+    pub script: Option<String>,
+    /// `name version` of each distribution installed, by name.
+    pub packages: Vec<String>,
+    /// Not used for `--unused-for`: this run removes it.
+    pub stale: bool,
+}
+
+/// What made a cached environment, as far as its name tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum EnvironmentKind {
+    /// `uv run script.py` of a PEP 723 script.
+    Script,
+    /// `uvx` / `uv tool run` or `uv run --with` (uv records nothing that tells them apart).
+    ToolOrWith,
+    /// Any other venv in `environments-v*` (a newer uv's centralized project environment).
+    Project,
+}
+
+/// How the human report says it.
+impl std::fmt::Display for EnvironmentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnvironmentKind::Script => "script",
+            EnvironmentKind::ToolOrWith => "uvx / uv run --with",
+            EnvironmentKind::Project => "project",
+        })
+    }
 }
 
 /// What decides staleness.
@@ -135,8 +203,8 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
         }
     }
     if let Some(unused_for) = judge {
-        for (id, links) in links {
-            let archive = &inventory.archives[id];
+        for (id, links) in &links {
+            let archive = &inventory.archives[*id];
             let mut last = last_use(&archive.path);
             for link in links {
                 let Ok(meta) = std::fs::symlink_metadata(link) else {
@@ -147,9 +215,20 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
             }
             // Anything unreadable is doubt: the environment stays.
             if last.is_some_and(|last| stale(last, unused_for)) {
-                found.stale_archives.insert(id.clone());
+                found.stale_archives.insert((*id).clone());
             }
         }
+    }
+    for (id, links) in &links {
+        let path = &inventory.archives[*id].path;
+        found.found.push(CachedEnvironment {
+            path: path.clone(),
+            link: links.iter().min().map(|l| l.to_path_buf()),
+            kind: EnvironmentKind::ToolOrWith,
+            script: None,
+            packages: packages_of(path),
+            stale: found.stale_archives.contains(*id),
+        });
     }
 
     // Script environments: venvs directly in `environments-v*`.
@@ -193,6 +272,18 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
                 && judge.is_some_and(|unused_for| {
                     last_use(&path).is_some_and(|last| stale(last, unused_for))
                 });
+            found.found.push(CachedEnvironment {
+                path: path.clone(),
+                link: None,
+                kind: if is_script {
+                    EnvironmentKind::Script
+                } else {
+                    EnvironmentKind::Project
+                },
+                script: if is_script { script_of(&path) } else { None },
+                packages: packages_of(&path),
+                stale: is_stale,
+            });
             if !is_stale {
                 found.fresh_scripts.push(path);
                 continue;
@@ -214,7 +305,52 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
     }
     found.fresh_scripts.sort();
     found.stale_scripts.sort_by(|a, b| a.rel.cmp(&b.rel));
+    found.found.sort_by(|a, b| a.path.cmp(&b.path));
     found
+}
+
+/// The script a script environment belongs to, as uv records it: the `prompt` of its
+/// `pyvenv.cfg`, the script's file name. Read without touching its access time, which
+/// is how the environment's last use is known ([`last_use`]): where the kernel will not
+/// allow that (`O_NOATIME` on another user's file), `None`.
+fn script_of(dir: &Path) -> Option<String> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read as _;
+    let path = dir.join(PYVENV_CFG);
+    // Never open a device or a FIFO: `lstat` first, as `crate::read` does.
+    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NOATIME | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(&path, flags | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(PYVENV_CFG_MAX).read_to_end(&mut bytes).ok()?;
+    String::from_utf8_lossy(&bytes).lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        let value = value.trim();
+        (key.trim() == "prompt" && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+/// `name version` of each `*.dist-info` in the venv at `dir`, by name: what a `uvx` or
+/// `uv run --with` environment is known by. Listing a directory reads no file, so no
+/// access time that counts as use moves.
+fn packages_of(dir: &Path) -> Vec<String> {
+    let mut packages: Vec<String> = crate::evidence::site_packages_dirs(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|site| std::fs::read_dir(site).ok())
+        .flat_map(|entries| entries.flatten().take(SITE_MAX))
+        .filter_map(|entry| crate::cache::dist::DistInfo::from_dir(&entry.path()))
+        .map(|dist| format!("{} {}", dist.name, dist.version))
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
 }
 
 /// The latest sign of use of the venv at `dir` (see the module docs); `None` when its

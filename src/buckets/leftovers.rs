@@ -302,6 +302,8 @@ pub struct OtherRemoval {
     pub bytes: u64,
     /// What was left in place, and why.
     pub warnings: Vec<Warning>,
+    /// Where a removal was refused for lack of permission (each one a warning too).
+    pub denied: Vec<crate::sys::denied::Denied>,
 }
 
 /// Removes `others` (a [`survey`] made under the lock) by descriptor from `root`.
@@ -361,6 +363,12 @@ pub fn remove(
                     break;
                 }
                 Err(err) => {
+                    if crate::sys::denied::is_denied(err) {
+                        removal.denied.push(crate::sys::denied::Denied {
+                            dir: walked.clone(),
+                            err,
+                        });
+                    }
                     refused = Some(format!(
                         "cannot open {} as a directory without following a symlink: {err}",
                         walked.display()
@@ -381,7 +389,15 @@ pub fn remove(
         let parent = held.as_ref().map_or(root.fd(), |fd| fd.as_fd());
         let parent_path = path.parent().unwrap_or(root.path()).to_owned();
         let removed = if matches!(other.kind, OtherKind::Sdist | OtherKind::Environment) {
-            remove_whole(root, parent, leaf, other, fence, before_change)
+            remove_whole(
+                root,
+                parent,
+                &parent_path,
+                leaf,
+                other,
+                fence,
+                before_change,
+            )
         } else {
             remove_one(parent, &parent_path, leaf, other, fence, before_change)
         };
@@ -391,10 +407,13 @@ pub fn remove(
                 removal.bytes += bytes;
             }
             Ok(None) => {}
-            Err(why) => removal.warnings.push(Warning::new(
-                WarningKind::LeftInPlace,
-                format!("left {}: {why}", path.display()),
-            )),
+            Err(failed) => {
+                removal.denied.extend(failed.denied);
+                removal.warnings.push(Warning::new(
+                    WarningKind::LeftInPlace,
+                    format!("left {}: {}", path.display(), failed.why),
+                ));
+            }
         }
         // uv removes an object shard it empties; a non-empty one simply stays.
         if other.kind == OtherKind::Object
@@ -409,6 +428,29 @@ pub fn remove(
     removal
 }
 
+/// Why an entry was left: a sentence, and the refusal behind it when it was one.
+struct Failed {
+    why: String,
+    denied: Option<crate::sys::denied::Denied>,
+}
+
+impl From<String> for Failed {
+    fn from(why: String) -> Self {
+        Self { why, denied: None }
+    }
+}
+
+impl Failed {
+    /// `why`, and a refusal in `dir` when `err` is one.
+    fn by(why: String, dir: &Path, err: Errno) -> Self {
+        let denied = crate::sys::denied::is_denied(err).then(|| crate::sys::denied::Denied {
+            dir: dir.to_owned(),
+            err,
+        });
+        Self { why, denied }
+    }
+}
+
 fn open_store(root: &CacheRoot) -> Option<std::os::fd::OwnedFd> {
     at::open_dir(root.fd(), c"files-v0").ok()
 }
@@ -420,11 +462,12 @@ fn open_store(root: &CacheRoot) -> Option<std::os::fd::OwnedFd> {
 fn remove_whole(
     root: &CacheRoot,
     parent: BorrowedFd<'_>,
+    parent_path: &Path,
     leaf: &OsStr,
     other: &Other,
     fence: at::MountKey,
     before_change: &(dyn Fn() + Sync),
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, Failed> {
     let Some(stat) = still_surveyed(parent, leaf, other)? else {
         return Ok(None);
     };
@@ -449,23 +492,39 @@ fn remove_whole(
             Err(Errno::EXIST) if attempt < 100 => attempt += 1,
             Err(Errno::NOENT) => return Ok(None),
             Err(err) => {
-                return Err(format!(
+                let why = format!(
                     "cannot move it whole to {}: {err}; it is kept as it was",
                     root.path().join(&name).display()
-                ));
+                );
+                // The rename needs both directories: name the one that refuses.
+                let dir = if writable(parent) {
+                    root.path()
+                } else {
+                    parent_path
+                };
+                return Err(Failed::by(why, dir, err));
             }
         }
     };
     let outcome =
         crate::sys::rmtree::remove_tree(root.fd(), root.path(), &aside, fence, before_change);
     if !outcome.left.is_empty() || outcome.more_left > 0 {
-        return Err(format!(
-            "moved to {}, which nothing names, and not deleted whole: {}",
-            root.path().join(&aside).display(),
-            outcome.warnings().join("; ")
-        ));
+        return Err(Failed {
+            why: format!(
+                "moved to {}, which nothing names, and not deleted whole: {}",
+                root.path().join(&aside).display(),
+                outcome.warnings().join("; ")
+            ),
+            denied: outcome.denied,
+        });
     }
     Ok(Some(outcome.freed))
+}
+
+/// Whether this process may add and remove entries in the open directory `dir`.
+fn writable(dir: BorrowedFd<'_>) -> bool {
+    let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+    rustix::fs::accessat(dir, c".", access, AtFlags::EACCESS).is_ok()
 }
 
 /// `leaf` in `parent` as it is now, if it is still the very entry the survey saw (same
@@ -494,7 +553,7 @@ fn remove_one(
     other: &Other,
     fence: at::MountKey,
     before_change: &(dyn Fn() + Sync),
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, Failed> {
     let Some(stat) = still_surveyed(parent, leaf, other)? else {
         return Ok(None);
     };
@@ -506,7 +565,10 @@ fn remove_one(
         let outcome =
             crate::sys::rmtree::remove_tree(parent, parent_path, leaf, fence, before_change);
         if !outcome.left.is_empty() || outcome.more_left > 0 {
-            return Err(outcome.warnings().join("; "));
+            return Err(Failed {
+                why: outcome.warnings().join("; "),
+                denied: outcome.denied,
+            });
         }
         return Ok(outcome.removed.then_some(outcome.freed));
     }
@@ -523,7 +585,11 @@ fn remove_one(
             0
         })),
         Err(Errno::NOENT) => Ok(None),
-        Err(err) => Err(format!("cannot remove it: {err}")),
+        Err(err) => Err(Failed::by(
+            format!("cannot remove it: {err}"),
+            parent_path,
+            err,
+        )),
     }
 }
 

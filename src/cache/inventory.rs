@@ -323,7 +323,9 @@ fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
             };
             let file_type = entry.file_type();
             if file_type.is_dir() {
-                if family == BucketFamily::SourceDists && entry.file_name() == "src" {
+                if family == BucketFamily::SourceDists && entry.file_name() == "src"
+                    || family == BucketFamily::Environments && is_cached_venv(&entry)
+                {
                     walk.skip_current_dir();
                 }
                 continue;
@@ -337,6 +339,16 @@ fn list_buckets(cache: &CacheDir) -> Result<(Vec<ListedBucket>, Vec<PathBuf>)> {
         });
     }
     Ok((listed, build_dirs))
+}
+
+/// A venv directly in `environments-v*` (a PEP 723 script's, a project's): not a place of
+/// pointers but a venv, which `crate::environments` judges and the matcher scans like
+/// any other. Walking it as pointers would read each of its small files as a possible
+/// link file, moving the access times that tell when it was last used, and would count
+/// each symlink of a symlink-mode environment as a pointer of its own.
+fn is_cached_venv(entry: &walkdir::DirEntry) -> bool {
+    entry.depth() == 1
+        && std::fs::symlink_metadata(entry.path().join("pyvenv.cfg")).is_ok_and(|m| m.is_file())
 }
 
 /// Reads the pointers among `walked` on every thread, and folds them into `inv` in walk

@@ -98,8 +98,9 @@ pub struct PruneArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Colour the report: `auto` (on a terminal, unless NO_COLOR is set), `always`,
-    /// `never`; without it NO_COLOR, then FORCE_COLOR / CLICOLOR_FORCE decide, as in uv
+    /// Colour the report: `auto` (on a terminal whose TERM is set and not `dumb`, unless
+    /// NO_COLOR or CLICOLOR=0), `always`, `never`; without it NO_COLOR, then FORCE_COLOR /
+    /// CLICOLOR_FORCE decide, then `auto`, as in uv
     #[arg(long, value_name = "WHEN", value_enum)]
     pub color: Option<crate::report::ColorChoice>,
 
@@ -422,7 +423,13 @@ pub fn run(args: &Args) -> Result<()> {
         (Some(_), false, _) => report.to_explanation_with(&view),
         (None, false, _) => report.to_human_with(&view),
     };
-    write_stdout(&text)
+    write_stdout(&text)?;
+    // The report of what was done is out; a prune the filesystem stopped short still
+    // fails, so that scripts and CI notice.
+    match &report.incomplete {
+        Some(incomplete) => anyhow::bail!("{}", incomplete.error_line(&report)),
+        None => Ok(()),
+    }
 }
 
 /// `df`: a dry run with the prune's flags, then the view (never deletes).

@@ -68,6 +68,12 @@ pub fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// `name (uid N)` from the password database, or `uid N` for an id without an account:
+/// for messages that name the owner of something.
+pub fn describe_uid(uid: u32) -> String {
+    Database::system().describe(uid)
+}
+
 /// One line of the password database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

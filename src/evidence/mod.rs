@@ -122,6 +122,8 @@ pub enum EvidenceKind {
     SharedCache,
     /// Doubt: `--apply` could not remove a pointer naming it safely.
     PointerRefused,
+    /// Doubt: `--apply` may not remove it, or a pointer naming it (permission).
+    PermissionDenied,
     /// Policy: it was created or linked within the grace window (`--grace`).
     Grace,
     #[serde(rename = "keep")]
@@ -150,6 +152,7 @@ impl std::fmt::Display for EvidenceKind {
             EvidenceKind::Unrecognized => "unrecognized",
             EvidenceKind::SharedCache => "shared-cache",
             EvidenceKind::PointerRefused => "pointer-refused",
+            EvidenceKind::PermissionDenied => "permission-denied",
             EvidenceKind::Grace => "grace",
             EvidenceKind::KeepList => "keep",
             EvidenceKind::RecentlyUsed => "recently-used",

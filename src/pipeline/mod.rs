@@ -267,6 +267,7 @@ pub(crate) fn run_sharing(
         others.removed = Some(removal.other_entries);
         others.removed_bytes = Some(removal.other_bytes);
     }
+    report.incomplete = crate::report::Incomplete::of(&removal, cache.root());
     report.warnings.extend(removal.warnings);
     report.keep_refused(&removal.kept);
     Ok(report)

@@ -15,8 +15,8 @@ use crate::discover::users;
 use crate::discover::{self, RootOrigin, RootScan, RootSpec};
 use crate::evidence::collect::{Sources, collect};
 use crate::plan::{self, Plan};
-use crate::report::Report;
 use crate::report::progress::Progress;
+use crate::report::{Environment, Report};
 use crate::state;
 use crate::sys::read::BlindSpot;
 use crate::warning::{Warning, WarningKind};
@@ -26,6 +26,8 @@ pub(super) struct Survey {
     roots: Vec<RootScan>,
     venvs: Vec<PathBuf>,
     pub(super) plan: Plan,
+    /// The cache's own environments, for the report.
+    environments: Vec<crate::buckets::environments::CachedEnvironment>,
     warnings: Vec<Warning>,
 }
 
@@ -218,6 +220,7 @@ pub(super) fn take(
         roots,
         venvs,
         plan,
+        environments: environments.found,
         warnings,
     })
 }
@@ -380,6 +383,7 @@ impl Survey {
         if let super::LockUse::Only(locks) = &settings.locks {
             report.only_locked = Some(locks.clone());
         }
+        report.environments = self.environments.iter().map(Environment::of).collect();
         if let Some(query) = &settings.explain {
             report.explain = Some(crate::report::explain(&self.plan, query));
         }

@@ -107,13 +107,18 @@ impl Report {
                         )
                 },
             );
-            let _ = writeln!(
-                out,
-                "{} {} (archive {}), last used {last_use}",
-                safe(archive.name.as_deref().unwrap_or("(venv)")),
-                safe(archive.version.as_deref().unwrap_or("-")),
-                archive.id
-            );
+            let what = match (&archive.name, &archive.version) {
+                (Some(name), version) => {
+                    format!("{} {}", safe(name), safe(version.as_deref().unwrap_or("-")))
+                }
+                // A venv archive: a `uvx` / `uv run --with` environment, named by what it holds.
+                (None, _) => self
+                    .environments
+                    .iter()
+                    .find(|env| env.path.file_name() == Some(archive.id.as_str().as_ref()))
+                    .map_or_else(|| "(venv) -".to_owned(), super::Environment::describe),
+            };
+            let _ = writeln!(out, "{what} (archive {}), last used {last_use}", archive.id);
             match (archive.fate, archive.policy, archive.bytes) {
                 ("remove", Some(policy), Some(bytes)) => {
                     let why = match policy {
@@ -155,40 +160,7 @@ impl Report {
                         }
                     };
                     let _ = writeln!(out, "{}", super::wrap(&heading, view.width, 4));
-                    // One line per venv or environment, not per file: a symlink venv
-                    // has a link for every file of a package.
-                    let mut seen: Vec<(crate::evidence::EvidenceKind, &std::path::Path)> =
-                        Vec::new();
-                    for evidence in &archive.evidence {
-                        if let Some(venv) = evidence.venv.as_deref() {
-                            if seen.contains(&(evidence.kind, venv)) {
-                                continue;
-                            }
-                            seen.push((evidence.kind, venv));
-                        }
-                        let files = evidence.venv.as_deref().map_or(1, |venv| {
-                            archive
-                                .evidence
-                                .iter()
-                                .filter(|e| {
-                                    e.kind == evidence.kind && e.venv.as_deref() == Some(venv)
-                                })
-                                .count()
-                        });
-                        let mut line = format!("    {}", evidence.kind);
-                        if let Some(venv) = &evidence.venv {
-                            line += &format!(" {}", self.place(venv));
-                            if files > 1 {
-                                line += &format!(" ({files} files)");
-                            } else if let Some(path) = &evidence.path {
-                                line += &format!(" {}", safe_path(path));
-                            }
-                        } else if let Some(path) = &evidence.path {
-                            line += &format!(" {}", self.place(path));
-                        }
-                        if let Some(detail) = evidence.detail.as_ref().filter(|_| files == 1) {
-                            line += &format!(" ({})", safe(detail));
-                        }
+                    for line in self.evidence_lines(archive) {
                         let _ = writeln!(out, "{line}");
                     }
                 }
@@ -197,40 +169,87 @@ impl Report {
         out
     }
 
-    /// A venv or file, named as a person knows it: one inside the cache's
-    /// `environments-v*` (a PEP 723 script's, `uv run --with`'s, `uvx`'s) is a cached
-    /// environment.
+    /// One line per reason, and one per venv or environment, not per file or kind: a
+    /// symlink venv has a link for every file of a package.
+    fn evidence_lines(&self, archive: &Explained) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut seen: Vec<&std::path::Path> = Vec::new();
+        for evidence in &archive.evidence {
+            let Some(holder) = evidence.venv.as_deref() else {
+                lines.push(self.evidence_line(archive, evidence));
+                continue;
+            };
+            if seen.contains(&holder) {
+                continue;
+            }
+            seen.push(holder);
+            let same: Vec<&EvidenceJson> = archive
+                .evidence
+                .iter()
+                .filter(|e| e.venv.as_deref() == Some(holder))
+                .collect();
+            let mut kinds: Vec<String> = Vec::new();
+            for e in &same {
+                let kind = e.kind.to_string();
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            let mut line = format!("    {} {}", kinds.join(", "), self.place(holder));
+            match (same.len(), kinds.len()) {
+                (1, _) => {
+                    if let Some(path) = evidence.path.as_deref().filter(|p| *p != holder) {
+                        line += &format!(" {}", safe_path(path));
+                    }
+                    if let Some(detail) = &evidence.detail {
+                        line += &format!(" ({})", safe(detail));
+                    }
+                }
+                (files, 1) => line += &format!(" ({files} files)"),
+                _ => {}
+            }
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// The line of a reason that comes from no venv or environment of its own.
+    fn evidence_line(&self, archive: &Explained, evidence: &EvidenceJson) -> String {
+        let mut line = format!("    {}", evidence.kind);
+        if let Some(path) = &evidence.path {
+            // The environment this archive is: its link is enough.
+            let own_link = self.environments.iter().any(|env| {
+                env.link.as_deref() == Some(path.as_path())
+                    && env.path.file_name() == Some(archive.id.as_str().as_ref())
+            });
+            if own_link {
+                line += &format!(" link {}", safe_path(path));
+            } else {
+                line += &format!(" {}", self.place(path));
+            }
+        }
+        if let Some(detail) = &evidence.detail {
+            line += &format!(" ({})", safe(detail));
+        }
+        line
+    }
+
+    /// A venv or file, named as a person knows it: a cached environment (a PEP 723
+    /// script's, `uv run --with`'s, `uvx`'s) by what uv records of it, with its path in
+    /// `environments-v*`.
     fn place(&self, path: &std::path::Path) -> String {
+        if let Some(env) = self
+            .environments
+            .iter()
+            .find(|env| env.path == path || env.link.as_deref() == Some(path))
+        {
+            let shown = env.link.as_deref().unwrap_or(&env.path);
+            return format!("{} ({})", env.describe(), safe_path(shown));
+        }
+        // Not surveyed (a run that consults no environment): named by its directory.
         let Ok(rest) = path.strip_prefix(&self.cache_dir) else {
             return safe_path(path).to_string();
         };
-        let mut parts = rest.components();
-        // A cached environment is itself an archive, which an `environments-v*` link
-        // names: its `environment` evidence carries that link.
-        if let (Some(bucket), Some(id), None) = (parts.next(), parts.next(), parts.next())
-            && bucket.as_os_str() == "archive-v0"
-        {
-            let link = self
-                .live
-                .iter()
-                .filter(|live| live.id.as_str() == id.as_os_str())
-                .flat_map(|live| &live.evidence)
-                .filter(|e| e.kind == crate::evidence::EvidenceKind::Environment)
-                .find_map(|e| e.path.as_deref().or(e.venv.as_deref()));
-            // `environments-v2/<environment>/...`: the environment's own directory.
-            let name = link.and_then(|link| {
-                let mut inside = link.strip_prefix(&self.cache_dir).ok()?.components();
-                inside.next()?;
-                inside.next().map(|c| c.as_os_str().to_owned())
-            });
-            if let Some(name) = name.as_deref() {
-                return format!(
-                    "cached environment {} ({})",
-                    super::safe_os(name),
-                    safe_path(path)
-                );
-            }
-        }
         let mut parts = rest.components();
         match (parts.next(), parts.next()) {
             (Some(bucket), Some(env))

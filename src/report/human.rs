@@ -82,9 +82,13 @@ impl Report {
         }
         let venvs: usize = self.roots.iter().map(|r| r.venvs).sum();
         let dirs: u64 = self.roots.iter().map(|r| r.dirs_searched).sum();
+        let environments = match self.environments.len() {
+            0 => String::new(),
+            n => format!(" and {}", count(n, "cached environment")),
+        };
         let _ = writeln!(
             out,
-            "Searched {} ({dirs} {}), found {}:",
+            "Searched {} ({dirs} {}), found {}{environments}:",
             count(self.roots.len(), "root"),
             if dirs == 1 {
                 "directory"
@@ -108,14 +112,63 @@ impl Report {
             };
             let _ = writeln!(out, "  {} ({venvs}{unreadable})", safe_path(&root.path));
         }
+        self.environment_buckets(out);
+    }
+
+    /// One line per `environments-v*` bucket: how many cached environments, of which
+    /// kind, and how many this run removes (`--unused-for`).
+    fn environment_buckets(&self, out: &mut String) {
+        let mut buckets: BTreeMap<std::path::PathBuf, Vec<&super::Environment>> = BTreeMap::new();
+        for env in &self.environments {
+            let named = env.link.as_deref().unwrap_or(&env.path);
+            let bucket = named
+                .strip_prefix(&self.cache_dir)
+                .ok()
+                .and_then(|rest| rest.components().next())
+                .map_or_else(
+                    || named.parent().unwrap_or(named).to_owned(),
+                    |bucket| self.cache_dir.join(bucket),
+                );
+            buckets.entry(bucket).or_default().push(env);
+        }
+        for (bucket, envs) in buckets {
+            let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+            for env in &envs {
+                *kinds.entry(env.kind.to_string()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds
+                .iter()
+                .map(|(kind, n)| match (kind.as_str(), n) {
+                    ("uvx / uv run --with", n) => format!("{n} for {kind}"),
+                    (_, 1) => format!("1 for a {kind}"),
+                    (_, n) => format!("{n} for {kind}s"),
+                })
+                .collect();
+            let stale = match envs.iter().filter(|e| e.stale).count() {
+                0 => String::new(),
+                n => format!("; {n} unused for --unused-for"),
+            };
+            let _ = writeln!(
+                out,
+                "  {} ({}: {}{stale})",
+                safe_path(&bucket),
+                count(envs.len(), "cached environment"),
+                kinds.join(", ")
+            );
+        }
     }
 
     /// `N archives: A in use, B held back, C removable; X reclaimable.`
     fn count_line(&self, view: &View) -> String {
         let a = &self.archives;
-        let doubt = match a.in_doubt {
+        let denied = self.kept_for_permission();
+        let doubt = match a.in_doubt.saturating_sub(denied) {
             0 => String::new(),
             n => format!("{n} kept in doubt, "),
+        };
+        let doubt = match denied {
+            0 => doubt,
+            n => format!("{doubt}{n} not removed (permission denied), "),
         };
         let text = format!(
             "{}: {} in use, {} held back, {doubt}{} removable; {} reclaimable.",
@@ -126,6 +179,27 @@ impl Report {
             human_bytes(self.reclaimable_bytes)
         );
         format!("{}\n", wrap(&text, view.width, 2))
+    }
+
+    /// An `--apply` the filesystem stopped short: what was deleted (or that nothing
+    /// was), what was kept, and what to do.
+    fn incomplete_lines(&self, out: &mut String, incomplete: &super::Incomplete, view: &View) {
+        let kept = count(incomplete.kept_archives, "archive");
+        let text = if incomplete.deleted_anything {
+            format!(
+                "Removed {} and {}: {} freed; then permission denied: {kept} kept whole.",
+                count(self.removed_archives.unwrap_or(0), "archive"),
+                count(self.removed_pointers.unwrap_or(0), "pointer"),
+                human_bytes(self.removed_bytes.unwrap_or(0)),
+            )
+        } else {
+            format!("Nothing was deleted: permission denied; {kept} kept whole.")
+        };
+        let _ = writeln!(out, "{}", view.yellow(&wrap(&text, view.width, 2)));
+        let _ = writeln!(out, "To finish the prune:");
+        for line in &incomplete.what_to_do {
+            let _ = writeln!(out, "{}", wrap(&format!("  {}", safe(line)), view.width, 4));
+        }
     }
 
     /// What was or would be freed: the last lines, and all that `-q` prints.
@@ -178,7 +252,9 @@ impl Report {
             };
             let _ = writeln!(out, "{}", wrap(&text, view.width, 2));
         }
-        if let Some(removed) = self.removed_bytes {
+        if let Some(incomplete) = &self.incomplete {
+            self.incomplete_lines(&mut out, incomplete, view);
+        } else if let Some(removed) = self.removed_bytes {
             let text = format!(
                 "Removed {} and {}: {} freed (planned {}).",
                 count(self.removed_archives.unwrap_or(0), "archive"),
@@ -249,14 +325,37 @@ impl Report {
             }
             para(view.yellow(&(text + ".")));
         }
-        if self.archives.in_doubt > 0 {
+        // Kept only because `--apply` may not remove them: not a doubt about use.
+        doubts.remove(&EvidenceKind::PermissionDenied);
+        let denied = self.kept_for_permission();
+        let in_doubt = self.archives.in_doubt.saturating_sub(denied);
+        if in_doubt > 0 {
             para(format!(
                 "\nKept in doubt (nothing was seen using them, but something could): {} ({}; \
                  the warnings say what to check).",
-                count(self.archives.in_doubt, "archive"),
+                count(in_doubt, "archive"),
                 listed(&doubts)
             ));
         }
+        if denied > 0 {
+            para(format!(
+                "\nNot removed, permission denied: {} (kept whole; the last lines say what to do).",
+                count(denied, "archive")
+            ));
+        }
+    }
+
+    /// Candidates `--apply` kept only because it may not remove them.
+    fn kept_for_permission(&self) -> usize {
+        self.live
+            .iter()
+            .filter(|l| {
+                !l.evidence.is_empty()
+                    && l.evidence
+                        .iter()
+                        .all(|e| e.kind == EvidenceKind::PermissionDenied)
+            })
+            .count()
     }
 
     /// `--per-venv`: what each venv alone keeps alive.

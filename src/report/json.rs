@@ -105,6 +105,7 @@ mod tests {
             EvidenceKind::Unrecognized,
             EvidenceKind::SharedCache,
             EvidenceKind::PointerRefused,
+            EvidenceKind::PermissionDenied,
             EvidenceKind::Grace,
             EvidenceKind::KeepList,
             EvidenceKind::RecentlyUsed,

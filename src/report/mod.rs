@@ -69,6 +69,11 @@ pub struct Report {
     /// (not part of the plan, so not in `removed_bytes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leftover_trash: Option<LeftoverTrash>,
+    /// Extension, `--apply` only: present when the filesystem refused changes the plan
+    /// needed (another user's directory, a read-only one or mount): what was kept and what
+    /// to do. The run exits non-zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
     /// Extension, `busy` only: who holds the lock, `uv` or `uv-cache-prune`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<LockHolder>,
@@ -82,6 +87,10 @@ pub struct Report {
     pub live: Vec<Live>,
     /// The roots searched for venvs.
     pub roots: Vec<Root>,
+    /// Extension: the cache's own environments (`environments-v*`: PEP 723 scripts,
+    /// `uvx`, `uv run --with`), counted beside the venvs, each with what uv records of
+    /// what it is for.
+    pub environments: Vec<Environment>,
     /// Extension: the archives no one uses that policies hold back, by policy (`grace`,
     /// `keep`, `unused-for`, `max-size`); absent policies hold nothing.
     pub held_back: std::collections::BTreeMap<&'static str, HeldBack>,
@@ -110,6 +119,91 @@ pub struct Report {
     /// runs, orphaned `files-v0` objects); absent when nothing was surveyed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub others: Option<Others>,
+}
+
+/// A cached environment (`crate::environments`), in the JSON as `environments[]`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Environment {
+    /// The venv: `environments-v*/<name>` (a script's or project's), or the venv archive
+    /// `archive-v0/<id>` that a `uvx` / `uv run --with` link names.
+    #[serde(serialize_with = "lossy::path")]
+    pub path: PathBuf,
+    /// For `uvx` / `uv run --with`: the `environments-v*/<digest>/<digest>` link.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::option"
+    )]
+    pub link: Option<PathBuf>,
+    /// `script`, `tool-or-with` or `project`.
+    pub kind: crate::buckets::environments::EnvironmentKind,
+    /// A script's file name, as its `pyvenv.cfg` records it; null where uv records none.
+    pub script: Option<String>,
+    /// `name version` of each distribution installed in it.
+    pub packages: Vec<String>,
+    /// Not used for `--unused-for`: removed by `--apply` (or, dry run, would be).
+    pub stale: bool,
+}
+
+/// Packages named in a line before the rest are counted.
+const PACKAGES_SHOWN: usize = 3;
+
+impl Environment {
+    /// What it is, in words, from what uv records: the script's file name, else the
+    /// packages it holds (every string from the disk escaped).
+    pub fn describe(&self) -> String {
+        use crate::buckets::environments::EnvironmentKind;
+        match (self.kind, &self.script) {
+            (EnvironmentKind::Script, Some(script)) => {
+                format!("cached environment of script {}", safe(script))
+            }
+            (EnvironmentKind::Script, None) => format!(
+                "cached environment of a script uv recorded no file name for{}",
+                self.holding()
+            ),
+            (EnvironmentKind::ToolOrWith, _) => {
+                format!(
+                    "cached environment of uvx / uv run --with{}",
+                    self.holding()
+                )
+            }
+            (EnvironmentKind::Project, _) => {
+                format!("cached project environment{}", self.holding())
+            }
+        }
+    }
+
+    /// `: alpha 1.0, beta 2.0 and 4 more`, or `, empty`.
+    fn holding(&self) -> String {
+        if self.packages.is_empty() {
+            return ", empty".to_owned();
+        }
+        let shown: Vec<String> = self
+            .packages
+            .iter()
+            .take(PACKAGES_SHOWN)
+            .map(|p| safe(p).to_string())
+            .collect();
+        let more = match self.packages.len().saturating_sub(PACKAGES_SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        format!(": {}{more}", shown.join(", "))
+    }
+}
+
+impl Environment {
+    /// The report's view of a surveyed environment.
+    pub(crate) fn of(env: &crate::buckets::environments::CachedEnvironment) -> Self {
+        Self {
+            path: env.path.clone(),
+            link: env.link.clone(),
+            kind: env.kind,
+            script: env.script.clone(),
+            packages: env.packages.clone(),
+            stale: env.stale,
+        }
+    }
 }
 
 /// What a run frees outside `archive-v0` (`crate::buckets::leftovers`), in the JSON as `others`.
@@ -162,6 +256,74 @@ impl Others {
         out.candidates
             .sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
         out
+    }
+}
+
+/// What `--apply` could not do for lack of permission, in the JSON as `incomplete`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Incomplete {
+    /// `permission-denied`: the one cause so far.
+    pub cause: &'static str,
+    /// The directories that refused a change, each once, in the order met.
+    #[serde(serialize_with = "lossy::vec")]
+    pub denied: Vec<PathBuf>,
+    /// Candidates kept whole because of it (in `live`, with `permission-denied`).
+    pub kept_archives: usize,
+    /// Whether anything at all was deleted before or besides the refusals.
+    pub deleted_anything: bool,
+    /// What to do, one sentence per directory (at most three, then a count).
+    pub what_to_do: Vec<String>,
+}
+
+impl Incomplete {
+    /// From what `apply` met in the cache at `cache_root`; `None` when nothing was
+    /// refused.
+    pub(crate) fn of(removal: &crate::apply::Removal, cache_root: &Path) -> Option<Self> {
+        if removal.denied.is_empty() {
+            return None;
+        }
+        Some(Self {
+            cause: "permission-denied",
+            denied: crate::sys::denied::distinct(&removal.denied)
+                .iter()
+                .map(|d| d.dir.clone())
+                .collect(),
+            kept_archives: removal
+                .kept
+                .iter()
+                .filter(|k| k.kind == EvidenceKind::PermissionDenied)
+                .count(),
+            deleted_anything: removal.archives > 0
+                || removal.pointers > 0
+                || removal.other_entries > 0
+                || removal.bytes > 0
+                || removal.leftover.entries > 0,
+            what_to_do: crate::apply::advice::advice(&removal.denied, cache_root),
+        })
+    }
+
+    /// The one line for stderr (`error: ...`): whether anything was deleted, what was
+    /// kept, and the first thing to do.
+    pub(crate) fn error_line(&self, report: &Report) -> String {
+        let done = if self.deleted_anything {
+            format!(
+                "removed {} ({}) and kept {} it may not change",
+                text::count(report.removed_archives.unwrap_or(0), "archive"),
+                human_bytes(report.removed_bytes.unwrap_or(0)),
+                text::count(self.kept_archives, "archive")
+            )
+        } else {
+            format!(
+                "nothing was deleted ({} kept)",
+                text::count(self.kept_archives, "archive")
+            )
+        };
+        let first = self
+            .what_to_do
+            .first()
+            .map_or(String::new(), |w| format!("; {w}"));
+        format!("--apply could not finish, permission denied: {done}{first}")
     }
 }
 
@@ -397,8 +559,10 @@ pub struct NotSearchedMount {
 
 impl Report {
     /// Moves the candidates `--apply` had to keep (a pointer naming each could not be
-    /// removed safely) from the removed to the kept, with a `pointer-refused` reason, so
-    /// that the report never calls an archive removed that is still there.
+    /// removed safely or for lack of permission, `archive-v0` could not be changed, a
+    /// cached environment linking into it was kept) from the removed to the kept, with a
+    /// `pointer-refused` or `permission-denied` reason, so that the report never calls an
+    /// archive removed that is still there.
     pub(crate) fn keep_refused(&mut self, kept: &[crate::apply::Kept]) {
         for kept in kept {
             let Some(at) = self.candidates.iter().position(|c| c.id == kept.id) else {
@@ -417,9 +581,9 @@ impl Report {
                 name: candidate.name,
                 version: candidate.version,
                 evidence: vec![EvidenceJson {
-                    kind: EvidenceKind::PointerRefused,
+                    kind: kept.kind,
                     venv: None,
-                    path: Some(kept.pointer.clone()),
+                    path: Some(kept.path.clone()),
                     detail: Some(kept.why.clone()),
                 }],
                 last_use: candidate.last_use,
@@ -530,11 +694,13 @@ impl Report {
             removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
+            incomplete: None,
             lock_holder: None,
             busy_notice: None,
             candidates: Vec::new(),
             live: Vec::new(),
             roots: Vec::new(),
+            environments: Vec::new(),
             held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings: Vec::new(),
@@ -605,6 +771,7 @@ impl Report {
             removed_archives: None,
             removed_pointers: None,
             leftover_trash: None,
+            incomplete: None,
             lock_holder: None,
             busy_notice: None,
             candidates,
@@ -629,6 +796,7 @@ impl Report {
                     dirs_searched: r.dirs_searched,
                 })
                 .collect(),
+            environments: Vec::new(),
             held_back: std::collections::BTreeMap::new(),
             only_locked: None,
             warnings,

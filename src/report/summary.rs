@@ -13,11 +13,18 @@ impl Report {
             Status::NoArchives => "no archives in the uv cache yet, nothing to do".to_owned(),
             Status::Busy => "uv is using the cache, skipped".to_owned(),
             Status::Ok => format!(
-                "removed {} and {}, {} freed; {} kept",
+                "removed {} and {}, {} freed; {} kept{}",
                 count(self.removed_archives.unwrap_or(0), "archive"),
                 count(self.removed_pointers.unwrap_or(0), "pointer"),
                 human_bytes(self.removed_bytes.unwrap_or(0)),
-                count(self.archives.live, "archive")
+                count(self.archives.live, "archive"),
+                self.incomplete
+                    .as_ref()
+                    .map_or(String::new(), |incomplete| format!(
+                        ", {} of them for lack of permission: {}",
+                        incomplete.kept_archives,
+                        super::text::safe(&incomplete.what_to_do.join("; "))
+                    ))
             ),
         };
         format!(

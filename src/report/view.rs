@@ -4,6 +4,7 @@
 //! Decided once, from stdout, the flags and the environment, so that the renderers stay
 //! pure functions of the [`super::Report`] and a [`View`] (and tests can render any view).
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 
 /// Width used on a terminal whose size is unknown.
@@ -14,7 +15,7 @@ const NARROWEST: usize = 40;
 /// `--color`: when to colour, as uv's flag of the same name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal (unless `NO_COLOR` says not to).
+    /// Colour when writing to a terminal that can show it (see [`ColorChoice::resolve`]).
     #[default]
     Auto,
     /// Always colour.
@@ -24,24 +25,64 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// Whether to colour output to a stream that `is_terminal` or not, in uv's order: an
-    /// explicit `--color` wins; else a non-empty `NO_COLOR` turns colour off; else a
-    /// non-empty `FORCE_COLOR` or `CLICOLOR_FORCE` turns it on; else colour only on a
-    /// terminal.
+    /// Whether to colour output to a stream that `is_terminal` or not, in uv's order.
+    ///
+    /// uv 0.13 (`crates/uv/src/settings.rs`, `resolve_color`, at astral-sh/uv commit
+    /// 26a9dd4b): an explicit `--color` wins; else a non-empty `NO_COLOR` means never;
+    /// else a non-empty `FORCE_COLOR` or `CLICOLOR_FORCE` means always; else auto. uv
+    /// hands auto to `anstream` 1.0 (`anstream::ColorChoice::write_global`), whose
+    /// per-stream choice (`anstream/src/auto.rs`, `fn choice`) reads `NO_COLOR` and
+    /// `CLICOLOR_FORCE` again (which matters for an explicit `--color auto`), then
+    /// `CLICOLOR=0` means never, and a terminal is coloured only if `TERM` is set and not
+    /// `dumb`, or `CLICOLOR` is set (not `0`), or `CI` is set. Mirrored here so that a
+    /// person who tuned uv's colour gets the same from us.
     pub fn resolve(explicit: Option<ColorChoice>, is_terminal: bool) -> bool {
-        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        let choice = match explicit {
-            Some(choice) => choice,
-            None if set("NO_COLOR") => ColorChoice::Never,
-            None if set("FORCE_COLOR") || set("CLICOLOR_FORCE") => ColorChoice::Always,
-            None => ColorChoice::Auto,
-        };
-        match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal,
-        }
+        resolve_with(explicit, is_terminal, |name| std::env::var_os(name))
     }
+}
+
+/// [`ColorChoice::resolve`] with the environment read through `var`, so that every case
+/// is testable without touching the process's environment.
+fn resolve_with(
+    explicit: Option<ColorChoice>,
+    is_terminal: bool,
+    var: impl Fn(&str) -> Option<OsString>,
+) -> bool {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    let choice = match explicit {
+        Some(choice) => choice,
+        None if set("NO_COLOR") => ColorChoice::Never,
+        None if set("FORCE_COLOR") || set("CLICOLOR_FORCE") => ColorChoice::Always,
+        None => ColorChoice::Auto,
+    };
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => auto(is_terminal, &var),
+    }
+}
+
+/// `--color auto` as `anstream` decides it for a stream. Without `--color` uv already
+/// looked at `NO_COLOR` and `CLICOLOR_FORCE`, but `--color auto` given explicitly reaches
+/// here with them unread, so they come first as in `anstream`: a non-empty `NO_COLOR`
+/// means never, a non-empty `CLICOLOR_FORCE` always (`FORCE_COLOR` is uv's alone, not
+/// read here). Then `CLICOLOR=0` means never; otherwise a terminal is coloured when `TERM`
+/// says it can be (set, not `dumb`), or `CLICOLOR` asks for it, or `CI` is set (CI logs
+/// show colour though their `TERM` is often unset).
+fn auto(is_terminal: bool, var: &impl Fn(&str) -> Option<OsString>) -> bool {
+    let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+    if set("NO_COLOR") {
+        return false;
+    }
+    if set("CLICOLOR_FORCE") {
+        return true;
+    }
+    let clicolor = var("CLICOLOR").map(|v| v != "0");
+    if clicolor == Some(false) || !is_terminal {
+        return false;
+    }
+    let term_can = var("TERM").is_some_and(|term| term != "dumb");
+    term_can || clicolor == Some(true) || var("CI").is_some()
 }
 
 /// How much the run says.
@@ -187,7 +228,76 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{ColorChoice, resolve_with, wrap};
+    use std::ffi::OsString;
+
+    /// `--color`, on a terminal, the environment, coloured.
+    type Case<'a> = (Option<ColorChoice>, bool, &'a [(&'a str, &'a str)], bool);
+
+    /// What [`resolve_with`] decides with only `env` set.
+    fn colour(explicit: Option<ColorChoice>, terminal: bool, env: &[(&str, &str)]) -> bool {
+        resolve_with(explicit, terminal, |name| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| OsString::from(value))
+        })
+    }
+
+    #[test]
+    fn colour_is_decided_in_uvs_order_then_as_anstream_decides_auto() {
+        use ColorChoice::{Always, Auto, Never};
+        let xterm = ("TERM", "xterm");
+        let cases: &[Case] = &[
+            (None, true, &[xterm], true),
+            (None, false, &[xterm], false),
+            (None, true, &[], false),
+            (None, true, &[("TERM", "dumb")], false),
+            (None, true, &[("TERM", "dumb"), ("CLICOLOR", "1")], true),
+            (None, true, &[("TERM", "dumb"), ("CI", "true")], true),
+            (None, true, &[xterm, ("CLICOLOR", "0")], false),
+            (None, false, &[xterm, ("CLICOLOR", "1")], false),
+            (None, true, &[xterm, ("NO_COLOR", "1")], false),
+            (None, true, &[xterm, ("NO_COLOR", "")], true),
+            (
+                None,
+                false,
+                &[("FORCE_COLOR", "1"), ("CLICOLOR", "0")],
+                true,
+            ),
+            (None, false, &[("CLICOLOR_FORCE", "1")], true),
+            (None, false, &[("FORCE_COLOR", "")], false),
+            (
+                None,
+                true,
+                &[("NO_COLOR", "1"), ("FORCE_COLOR", "1")],
+                false,
+            ),
+            (Some(Always), false, &[("NO_COLOR", "1")], true),
+            (Some(Never), true, &[xterm, ("FORCE_COLOR", "1")], false),
+            (Some(Auto), false, &[("FORCE_COLOR", "1")], false),
+            (
+                Some(Auto),
+                true,
+                &[("TERM", "dumb"), ("FORCE_COLOR", "1")],
+                false,
+            ),
+            (Some(Auto), true, &[xterm, ("NO_COLOR", "1")], false),
+            (Some(Auto), false, &[("CLICOLOR_FORCE", "1")], true),
+            (
+                Some(Auto),
+                false,
+                &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+                false,
+            ),
+        ];
+        for (explicit, terminal, env, expected) in cases {
+            assert_eq!(
+                colour(*explicit, *terminal, env),
+                *expected,
+                "{explicit:?} terminal={terminal} {env:?}"
+            );
+        }
+    }
 
     #[test]
     fn wraps_at_spaces_and_keeps_long_words_whole() {

@@ -88,9 +88,22 @@ pub struct Outcome {
     pub more_left: usize,
     /// True once the tree's own directory is gone.
     pub removed: bool,
+    /// The first place deletion was refused for lack of permission (another user's
+    /// directory, a read-only filesystem): what the report tells the person to fix.
+    pub denied: Option<crate::sys::denied::Denied>,
 }
 
 impl Outcome {
+    /// Remembers the first directory where `err` refused a change, if it is a refusal.
+    fn refused_in(&mut self, dir: &Path, err: Errno) {
+        if self.denied.is_none() && crate::sys::denied::is_denied(err) {
+            self.denied = Some(crate::sys::denied::Denied {
+                dir: dir.to_owned(),
+                err,
+            });
+        }
+    }
+
     fn leave(&mut self, path: PathBuf, reason: Reason) {
         if self.left.len() < MAX_LEFT {
             self.left.push(Left { path, reason });
@@ -224,6 +237,10 @@ fn enter(
         Err(Errno::ACCESS) => match open_unreadable(parent, &name, fence) {
             Ok(fd) => fd,
             Err(reason) => {
+                // Not ours to make readable: that is the refusal.
+                if matches!(reason, Reason::Failed(_)) {
+                    outcome.refused_in(&path, Errno::ACCESS);
+                }
                 outcome.leave(path, reason);
                 return None;
             }
@@ -247,6 +264,7 @@ fn enter(
     if stat.mode & 0o700 != 0o700 {
         let mode = Mode::from_raw_mode((stat.mode & 0o7777) | 0o700);
         if let Err(err) = rustix::fs::fchmod(&fd, mode) {
+            outcome.refused_in(&path, err);
             let cause = format!("cannot make it writable: {err}");
             outcome.leave(path, Reason::Failed(cause));
             return None;
@@ -340,6 +358,7 @@ fn remove_file(
             outcome.leave(path, Reason::Changed);
         }
         Err(err) => {
+            outcome.refused_in(&frame.path, err);
             let path = frame.path.join(OsStr::from_bytes(name.to_bytes()));
             note(frame, format!("cannot delete {}: {err}", path.display()));
         }
@@ -382,6 +401,7 @@ fn finish(
             false
         }
         Err(err) => {
+            outcome.refused_in(path.parent().unwrap_or(&path), err);
             outcome.leave(path, Reason::Failed(format!("cannot remove it: {err}")));
             false
         }

@@ -7,6 +7,7 @@
 //! `dead_code` and `unused_imports` allowances.
 #![allow(dead_code, unused_imports)]
 
+pub mod cached_envs;
 pub mod deadline;
 pub mod ground_truth;
 pub mod index;
@@ -28,7 +29,7 @@ pub use index::IndexServer;
 pub use report::*;
 pub use testbed::sandbox::{
     LinkMode, SavedState, Source, apply_args, delete, describe, path_str, plan_args, python,
-    seeded_rng, set_mode, site_packages,
+    run_ok, seeded_rng, set_mode, site_packages,
 };
 pub use uv_bin::{uv, uv_old};
 
