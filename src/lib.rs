@@ -30,9 +30,9 @@
 #![warn(missing_docs)]
 #![warn(unnameable_types)]
 
-// The stages, in pipeline order, then what drives and shows them. Every module is
-// private: the face is the `pub use` list below, so that what an embedder can name is a
-// decision, not an accident of layout.
+// One folder per concern (docs/architecture.md's module map says which is which). Every
+// module is private: the face is the `pub use` list below, so that what an embedder can
+// name is a decision, not an accident of layout.
 mod apply;
 mod buckets;
 mod cache;

@@ -280,3 +280,124 @@ fn df_human_names_each_bucket_and_what_uv_prune_would_remove() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("df never deletes"));
 }
+
+/// Under uv's content-addressed preview every archive file is a hardlink to a `files-v0`
+/// object, and two versions holding the same bytes share one: an inode named from two
+/// buckets and from two package rows. `du -sB1` of each bucket counts it in each, `du`
+/// of the whole cache once, and `du` of each archive alone in that archive: so must `df`.
+/// Its links beyond the cache's (a live hardlink venv) make it shared.
+#[test]
+fn df_counts_an_inode_named_from_several_buckets_and_archives_once_in_each() {
+    const PREVIEW: (&str, &str) = ("UV_PREVIEW_FEATURES", "content-addressed-cache");
+    let sandbox = Sandbox::new();
+    let wheels = sandbox.wheels();
+    for version in ["1.0", "1.1"] {
+        sandbox.publish(&common::shared_wheel::write_wheel_sharing(
+            &wheels,
+            "alpha",
+            version,
+            256 * 1024,
+            64 * 1024,
+        ));
+    }
+    let server = IndexServer::start(&sandbox.index_dir());
+    let install = |rel: &str, mode: LinkMode, package: &str| {
+        let venv = sandbox.path(rel);
+        let mut create = sandbox.uv_cmd(&uv());
+        create.env(PREVIEW.0, PREVIEW.1).arg("venv").arg(&venv);
+        let mut install = sandbox.uv_cmd(&uv());
+        install
+            .env(PREVIEW.0, PREVIEW.1)
+            .args(["pip", "install", "--python"])
+            .arg(&venv)
+            .args(["--link-mode", mode.as_arg(), "--index-url", &server.url()])
+            .arg(package);
+        for cmd in [&mut create, &mut install] {
+            let output = cmd.output().expect("run uv");
+            assert!(output.status.success(), "{}", describe(cmd, &output));
+        }
+        venv
+    };
+    install("projects/live/.venv", LinkMode::Hardlink, "alpha==1.1");
+    let gone = install("projects/gone/.venv", LinkMode::Copy, "alpha==1.0");
+    delete(gone.parent().unwrap());
+    let cache = sandbox.cache();
+    let (old, new) = (
+        sandbox.archive_of("alpha", "1.0"),
+        sandbox.archive_of("alpha", "1.1"),
+    );
+    let shared_py = |id: &str| {
+        let meta = std::fs::metadata(sandbox.archive_dir(id).join("alpha/shared.py")).unwrap();
+        (meta.dev(), meta.ino())
+    };
+    assert_eq!(
+        shared_py(&old),
+        shared_py(&new),
+        "the versions share shared.py"
+    );
+
+    let projects = sandbox.projects();
+    let df = df_json(&sandbox, &[&projects]);
+    let row = |name: &str| {
+        df["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} row: {df:#}"))
+    };
+    for bucket in ["archive-v0", "files-v0"] {
+        let bytes = row(bucket)["bytes"].as_u64().unwrap();
+        within_2_percent(bucket, bytes, du_bytes(&[cache.join(bucket)]));
+    }
+    within_2_percent(
+        "total",
+        df["total"]["bytes"].as_u64().unwrap(),
+        du_bytes(&[&cache]),
+    );
+    assert_eq!(df["total"]["files"], find_files(&cache), "{df:#}");
+
+    // Shared: the inodes with more links than the cache holds, each once; all of them
+    // are named from archive-v0 and files-v0 both.
+    let mut links: BTreeMap<(u64, u64), (u64, u64, u64)> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(&cache) {
+        let entry = entry.expect("walk");
+        let meta = entry.metadata().expect("lstat");
+        if entry.file_type().is_file() && meta.nlink() > 1 {
+            let seen = links.entry((meta.dev(), meta.ino())).or_insert((
+                0,
+                meta.nlink(),
+                meta.blocks() * 512,
+            ));
+            seen.0 += 1;
+        }
+    }
+    let shared: u64 = links
+        .values()
+        .filter(|(seen, nlink, _)| seen < nlink)
+        .map(|(_, _, bytes)| bytes)
+        .sum();
+    assert!(
+        shared >= 256 * 1024,
+        "the live venv links shared.py: {shared}"
+    );
+    assert_eq!(df["total"]["shared_bytes"], shared, "{df:#}");
+    assert_eq!(row("archive-v0")["shared_bytes"], shared, "{df:#}");
+    assert_eq!(row("files-v0")["shared_bytes"], shared, "{df:#}");
+
+    // Each version's row counts shared.py, as du of its archive alone does.
+    for (version, id, state) in [("1.0", &old, "dead"), ("1.1", &new, "live")] {
+        let package = df["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "alpha" && p["version"] == version)
+            .unwrap_or_else(|| panic!("no alpha {version} row: {df:#}"));
+        assert_eq!(package["state"], state, "{df:#}");
+        within_2_percent(
+            &format!("alpha {version}"),
+            package["bytes"].as_u64().unwrap(),
+            du_bytes(&[sandbox.archive_dir(id)]),
+        );
+    }
+}

@@ -168,6 +168,15 @@ impl Settings {
 
 /// Runs the pipeline: the report of a dry run, or of what was deleted.
 pub fn run(settings: &Settings) -> Result<Report> {
+    run_sharing(settings, None)
+}
+
+/// [`run`], handing the dry run's archive walks to `df`'s walk of the whole cache
+/// beside it (`crate::plan::measure::Share`); an apply shares nothing.
+pub(crate) fn run_sharing(
+    settings: &Settings,
+    share: Option<std::sync::Arc<crate::plan::measure::Share>>,
+) -> Result<Report> {
     let progress = match settings.mode {
         Mode::Hook => Progress::hidden(),
         Mode::DryRun | Mode::Apply { .. } => Progress::auto(),
@@ -196,7 +205,14 @@ pub fn run(settings: &Settings) -> Result<Report> {
         Validated::NoArchives(location) => return nothing_to_do(location, Status::NoArchives),
     };
     if dry_run {
-        let mut survey = survey::take(settings, state.as_ref(), &cache, Vec::new(), &progress)?;
+        let mut survey = survey::take(
+            settings,
+            state.as_ref(),
+            &cache,
+            Vec::new(),
+            &progress,
+            share,
+        )?;
         if let Some(state) = &state {
             survey.record(state, &cache, settings.now);
         }
@@ -232,7 +248,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
         }
         _ => Vec::new(),
     };
-    let mut survey = survey::take(settings, state.as_ref(), &cache, forgotten, &progress)?;
+    let mut survey = survey::take(settings, state.as_ref(), &cache, forgotten, &progress, None)?;
     if let Some(state) = &state {
         survey.record(state, &cache, settings.now);
     }

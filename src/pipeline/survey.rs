@@ -31,7 +31,7 @@ pub(super) struct Survey {
     warnings: Vec<Warning>,
 }
 
-/// Takes the inventory, walks the roots, and plans.
+/// Takes the inventory, walks the roots, and plans; `share` is `df`'s walk beside it.
 /// `forgotten`: what the driver said when it forgot vanished roots (an apply only). The
 /// survey only reads state; the driver writes it ([`Survey::record`]).
 pub(super) fn take(
@@ -40,6 +40,7 @@ pub(super) fn take(
     cache: &CacheDir,
     forgotten: Vec<Warning>,
     progress: &Progress,
+    share: Option<std::sync::Arc<crate::plan::measure::Share>>,
 ) -> Result<Survey> {
     let inventory = inventory::take(cache, progress, settings.threads)?;
     let mut warnings = inventory.warnings.clone();
@@ -187,6 +188,7 @@ pub(super) fn take(
         threads: settings.threads,
         stale_envs: environments.stale_archives,
         going_links: environments.going_links,
+        share,
     };
     let mut plan = plan::make(&inventory, cache, collected, &options, progress);
     let policy = |note: &String| Warning::new(WarningKind::Policy, note.clone());

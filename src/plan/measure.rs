@@ -43,6 +43,9 @@ pub(crate) struct ArchiveWalk {
     pub(crate) private_bytes: u64,
     /// Files with more than one link: freed only if every link is in the plan.
     pub(crate) shared: Vec<(PathBuf, EntryStat)>,
+    /// Regular files, each name once (`find -type f`): what `df` counts of the archive
+    /// when it takes this walk instead of making its own ([`Share`]).
+    pub(crate) files: u64,
     /// The first part we could not read: the archive is then kept.
     pub(crate) unreadable: Option<BlindSpot>,
 }
@@ -76,6 +79,7 @@ impl Tally for ArchiveWalk {
 
     fn merge(&mut self, part: Self) {
         self.private_bytes += part.private_bytes;
+        self.files += part.files;
         self.shared.extend(part.shared);
         if let Some(BlindSpot {
             path,
@@ -90,15 +94,74 @@ impl Tally for ArchiveWalk {
 /// Walks every directory tree in `paths` on `threads` threads with the archive walk's
 /// rules (by descriptor, never following a symlink, never crossing a mount, at most
 /// `MAX_DEPTH` deep), adding each tree up in a `T`; results in the order of `paths`.
-pub(crate) fn walk_trees<T: Tally>(paths: &[&Path], threads: Threads) -> Vec<T> {
+/// A tree for which `skip(index)` says yes when its turn comes is not walked (`None`):
+/// the caller has it from elsewhere ([`Share`]).
+pub(crate) fn walk_trees<T: Tally>(
+    paths: &[&Path],
+    threads: Threads,
+    skip: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<Option<T>> {
     #[cfg(unix)]
-    return by_descriptor::walk_all(paths, threads.get(), &|| {});
+    return by_descriptor::walk_all(paths, threads.get(), &|| {}, skip);
     #[cfg(not(unix))]
-    return crate::sys::threads::map(threads, paths, |path| {
-        let mut tally = T::default();
-        by_path::walk(path, &mut tally);
-        tally
+    return crate::sys::threads::map(threads, &(0..paths.len()).collect::<Vec<_>>(), |&index| {
+        (!skip(index)).then(|| {
+            let mut tally = T::default();
+            by_path::walk(paths[index], &mut tally);
+            tally
+        })
     });
+}
+
+/// The walks that the plan and `df`'s walk of the whole cache hand each other, so that
+/// `df` walks no archive twice: the plan claims the archives it is about to walk and
+/// publishes its walks of them; `df`'s walk leaves an archive already claimed when its
+/// turn comes to the plan, and takes the plan's walk of it at the end. An archive
+/// claimed while `df`'s walk is already in it is walked by both (each keeps its own).
+/// Both walks follow the same rules (this module's), so either serves.
+///
+/// Memory: the claimed paths, and a copy of each published walk until it is taken;
+/// the plan walks only candidates, a tenth of a cache or so.
+#[derive(Debug, Default)]
+pub(crate) struct Share {
+    state: std::sync::Mutex<ShareState>,
+}
+
+#[derive(Debug, Default)]
+struct ShareState {
+    claimed: HashSet<PathBuf>,
+    walked: std::collections::HashMap<PathBuf, ArchiveWalk>,
+}
+
+impl Share {
+    fn state(&self) -> std::sync::MutexGuard<'_, ShareState> {
+        // The state is sets and maps only: a panic elsewhere leaves them usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The plan is about to walk the archives at `paths`.
+    pub(crate) fn claim(&self, paths: &[&Path]) {
+        self.state()
+            .claimed
+            .extend(paths.iter().map(|p| p.to_path_buf()));
+    }
+
+    /// Whether the plan has claimed the archive at `path`.
+    pub(crate) fn claimed(&self, path: &Path) -> bool {
+        self.state().claimed.contains(path)
+    }
+
+    /// The plan's walk of the archive at `path`.
+    pub(crate) fn publish(&self, path: &Path, walk: &ArchiveWalk) {
+        self.state().walked.insert(path.to_owned(), walk.clone());
+    }
+
+    /// The plan's walk of the archive at `path`, if it made one.
+    pub(crate) fn take(&self, path: &Path) -> Option<ArchiveWalk> {
+        self.state().walked.remove(path)
+    }
 }
 
 impl ArchiveWalk {
@@ -123,7 +186,10 @@ impl ArchiveWalk {
         tick: &(dyn Fn() + Sync),
     ) -> Vec<Self> {
         #[cfg(unix)]
-        return by_descriptor::walk_all(paths, threads.get(), tick);
+        return by_descriptor::walk_all(paths, threads.get(), tick, &|_| false)
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
         #[cfg(not(unix))]
         return crate::sys::threads::map(threads, paths, |path| {
             let mut walk = Self::default();
@@ -135,6 +201,7 @@ impl ArchiveWalk {
 
     /// Counts one entry that is not a directory.
     fn add_file(&mut self, path: impl FnOnce() -> PathBuf, stat: EntryStat) {
+        self.files += u64::from(stat.len.is_some());
         if stat.nlink <= 1 {
             self.private_bytes += stat.allocated;
         } else {
@@ -222,8 +289,8 @@ mod by_descriptor {
         buf: ListBuf,
     }
 
-    /// Walks every archive in `paths` on `threads` threads; results in the order of
-    /// `paths`.
+    /// Walks every archive in `paths` on `threads` threads but those `skip` names when
+    /// their turn comes (`None`); results in the order of `paths`.
     ///
     /// Jobs are directories, not archives: a real cache has a few archives of 20,000
     /// files beside hundreds of small ones (botocore, scipy), and with an archive per job
@@ -235,7 +302,8 @@ mod by_descriptor {
         paths: &[&Path],
         threads: usize,
         tick: &(dyn Fn() + Sync),
-    ) -> Vec<T> {
+        skip: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Vec<Option<T>> {
         // Seeds are taken from the end: reversed, the first archive is walked first.
         let seeds = (0..paths.len())
             .rev()
@@ -255,16 +323,19 @@ mod by_descriptor {
                 buf: ListBuf::new(),
             },
             |worker: &mut Worker<T>, job: Job, out: &mut Vec<Job>| {
+                // Only a tree's own directory is skipped: once in, a walk finishes it.
+                if job.depth == 0 && skip(job.archive) {
+                    return;
+                }
                 measure_dir(job, worker, out);
                 tick();
             },
         );
-        let mut walks: Vec<T> = std::iter::repeat_with(T::default)
-            .take(paths.len())
-            .collect();
+        // Every tree walked has a part (its first directory makes one, even unopened).
+        let mut walks: Vec<Option<T>> = std::iter::repeat_with(|| None).take(paths.len()).collect();
         for worker in parts {
             for (archive, part) in worker.parts {
-                walks[archive].merge(part);
+                walks[archive].get_or_insert_with(T::default).merge(part);
             }
         }
         walks

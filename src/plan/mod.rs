@@ -88,6 +88,9 @@ pub struct Options {
     /// Links that stale script environments, removed in the same run, hold to archive
     /// files: accounted for like the plan's own.
     pub going_links: HashMap<FileId, u64>,
+    /// `df`'s walk of the whole cache, running beside this plan: the archives the plan
+    /// walks are claimed from it and their walks handed to it (`crate::df`).
+    pub(crate) share: Option<std::sync::Arc<measure::Share>>,
 }
 
 /// Why a dead archive is removed.
@@ -365,9 +368,16 @@ impl<'a> Planner<'a> {
             .collect();
         let bar = self.progress.spinner("measuring archives");
         let paths: Vec<&Path> = unwalked.iter().map(|a| a.path.as_path()).collect();
+        let share = self.options.share.as_deref();
+        if let Some(share) = share {
+            share.claim(&paths);
+        }
         // The spinner counts directories measured: it moves within a large archive too.
         let walks = ArchiveWalk::all_ticking(&paths, self.options.threads, &|| bar.inc(1));
         for (archive, walk) in unwalked.into_iter().zip(walks) {
+            if let Some(share) = share {
+                share.publish(&archive.path, &walk);
+            }
             self.walks.insert(archive.id.clone(), walk);
         }
         bar.finish_and_clear();

@@ -57,6 +57,13 @@ impl ProbeResult {
         walls[walls.len() / 2]
     }
 
+    /// The median user + system time, when `/usr/bin/time` gave it for every run.
+    pub(super) fn median_cpu(&self) -> Option<Duration> {
+        let mut cpus: Vec<Duration> = self.samples.iter().map(|s| s.cpu).collect::<Option<_>>()?;
+        cpus.sort_unstable();
+        cpus.get(cpus.len() / 2).copied()
+    }
+
     pub(super) fn peak_rss_kib(&self) -> Option<u64> {
         self.samples.iter().map(|s| s.peak_rss_kib).max().flatten()
     }
