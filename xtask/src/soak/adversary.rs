@@ -399,9 +399,10 @@ impl Scenario {
             if let Some(user) = &self.user {
                 user.give(&dir)?;
             }
-            // The symlink waits beside the directory: an exchange within one directory is
-            // the cheapest there is, so the symlink is in place for the shortest time.
-            let link = cache.join(bucket).join(format!(".adv{k:02}"));
+            // The symlink waits outside the cache (on its filesystem, so that the exchange
+            // is one rename): a symlink resting in a bucket is doubt that keeps every
+            // archive, and no round would then delete while the co-writer swaps.
+            let link = swaps_dir.join(format!("adv{k:02}"));
             symlink(&root, &link)?;
             planted_dirs.push((dir, link));
         }
