@@ -96,27 +96,25 @@ pub fn root<'a>(report: &'a Value, path: &str) -> &'a Value {
 
 /// Every warning string (our extension to schema 1; absent means none).
 pub fn warnings(report: &Value) -> Vec<String> {
-    report["warnings"]
-        .as_array()
-        .map(|w| {
-            w.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    strings(report, "warnings")
 }
 
 /// The kind of each warning, in the order of [`warnings`] (`warning_kinds`, our
 /// extension to schema 1).
 pub fn warning_kinds(report: &Value) -> Vec<String> {
-    report["warning_kinds"]
+    strings(report, "warning_kinds")
+}
+
+/// The strings of the array `report[key]`; absent means none.
+fn strings(report: &Value, key: &str) -> Vec<String> {
+    let array = report[key]
         .as_array()
-        .map(|w| {
-            w.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    array
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// `archives.<field>` as a number.
