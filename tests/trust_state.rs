@@ -426,3 +426,48 @@ fn root_creates_no_state_where_a_users_symlink_leads() {
     );
     assert_eq!(fs::read_dir(&roots_place).unwrap().count(), 0);
 }
+
+#[test]
+fn root_uses_no_existing_state_where_a_users_symlink_leads() {
+    let Some((user, sandbox)) = users_state("trust-parent-existing") else {
+        return;
+    };
+    // The user points their `$XDG_STATE_HOME` at a state directory that is not theirs
+    // (root's own here; another user's alike): root, with the user's environment, must
+    // neither read that registry nor write its records there.
+    let xdg_state = sandbox.path("xdg/state");
+    fs::remove_dir_all(&xdg_state).unwrap();
+    let elsewhere = sandbox.path("roots-state");
+    let theirs = elsewhere.join("uv-cache-prune");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(
+        theirs.join("roots.json"),
+        b"{\"version\": 1, \"roots\": []}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &xdg_state).unwrap();
+    std::os::unix::fs::lchown(&xdg_state, Some(user.uid), Some(user.gid)).unwrap();
+    let before = listing(&theirs);
+    let registry = fs::read(theirs.join("roots.json")).unwrap();
+
+    for args in [&["--grace", "0s"][..], &["--grace", "0s", "--apply"]] {
+        let output = run(&mut sandbox.prune_cmd(args));
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("is a symlink of user"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            listing(&theirs),
+            before,
+            "root wrote into {}",
+            theirs.display()
+        );
+        assert_eq!(fs::read(theirs.join("roots.json")).unwrap(), registry);
+    }
+}

@@ -80,7 +80,24 @@ impl StateDir {
     pub fn open(path: &Path) -> Result<Option<StateDir>, Refusal> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty()) {
-            Ok(fd) => Self::checked(path.to_owned(), fd).map(Some),
+            Ok(fd) => {
+                // The parents are followed as the user spelled them, as when creating it,
+                // and with the same limit: root uses no state another user's symlink
+                // leads it to, unless that user owns the directory (else a user could
+                // point `~/.local/state` at someone else's state and have root rewrite it).
+                if euid().is_root()
+                    && let Ok(stat) = rustix::fs::fstat(&fd)
+                    && let Some(parent) = path.parent()
+                    && let Some((link, owner)) = foreign_symlink(parent, stat.st_uid)
+                {
+                    return Err(Refusal(format!(
+                        "refusing the state directory {}: {} is a symlink of user {owner} leading to a directory user {owner} does not own, and root uses no state where another user's symlink points; use it as its owner {WHAT_TO_DO}",
+                        path.display(),
+                        link.display()
+                    )));
+                }
+                Self::checked(path.to_owned(), fd).map(Some)
+            }
             Err(Errno::NOENT) => Ok(None),
             Err(Errno::LOOP | Errno::NOTDIR) => Err(Self::not_a_dir(path)),
             Err(err) => Err(Refusal(format!(

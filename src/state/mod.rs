@@ -43,6 +43,10 @@
 //! symlinked to someone else's would have had its `roots.json` replaced. So:
 //! - the directory is opened once, `O_NOFOLLOW|O_DIRECTORY` ([`StateDir`]), and every
 //!   file is named relative to that descriptor, never through a symlink;
+//! - its parents are followed as the user spelled them (a `~/.local` on another disk is
+//!   fine), but root neither creates nor uses a state directory that a symlink of
+//!   another user leads to, unless that user owns where it leads: else pointing
+//!   `~/.local/state` at `/etc`, or at someone else's state, would have root write there;
 //! - it, and every file in it, must belong to the effective user (root may act for the
 //!   directory's owner) and must not be writable by every user (group-writable is fine:
 //!   umask 002 systems). Anything else is refused with one line naming the path, the
