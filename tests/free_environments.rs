@@ -18,35 +18,8 @@ use common::cached_envs::{run_script, run_with, script, uvx};
 use common::uv_bin::uv_0_10;
 use common::*;
 use descriptors::{Mount, is_root};
-use serde_json::Value;
 
 const DAY: u64 = 86_400;
-
-fn others(report: &Value) -> &Value {
-    report
-        .get("others")
-        .unwrap_or_else(|| panic!("no `others` in the report: {report:#}"))
-}
-
-/// The paths of the report's `others` candidates of kind `environment`.
-fn environment_candidates(report: &Value) -> BTreeSet<PathBuf> {
-    others(report)["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == "environment")
-        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
-        .collect()
-}
-
-/// `--json` report of our binary with `args`, the clock set to `now` (seconds).
-fn prune_at(sandbox: &Sandbox, args: &[std::ffi::OsString], now: u64) -> Value {
-    let mut cmd = sandbox.prune_cmd(args);
-    cmd.env("UV_CACHE_PRUNE_NOW", now.to_string()).arg("--json");
-    let output = cmd.output().unwrap();
-    assert!(output.status.success(), "{}", describe(&cmd, &output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 fn with(args: &[std::ffi::OsString], more: &[&str]) -> Vec<std::ffi::OsString> {
     let mut args = args.to_vec();
@@ -133,9 +106,13 @@ fn apply_with_unused_for_frees_stale_environments_and_the_archives_only_they_kep
     let later = now_secs() + 40 * DAY;
 
     // Without --unused-for every environment keeps what it links, however old.
-    let plain = prune_at(&sandbox, &plan_args(&roots), later);
+    let plain = sandbox.prune_json_now(&plan_args(&roots), later);
     assert_eq!(candidate_ids(&plain), BTreeSet::new(), "{plain:#}");
-    assert_eq!(environment_candidates(&plain), BTreeSet::new(), "{plain:#}");
+    assert_eq!(
+        other_paths(&plain, Some("environment")),
+        BTreeSet::new(),
+        "{plain:#}"
+    );
     for id in &env_archives {
         assert!(
             evidence_kinds(&plain, id).contains("environment"),
@@ -146,26 +123,26 @@ fn apply_with_unused_for_frees_stale_environments_and_the_archives_only_they_kep
     // either. This run sees the environments keep their wheels: that is no use of the
     // wheels to record (else they would stay 30 days after their environment).
     let args = with(&plan_args(&roots), &["--unused-for", "30d"]);
-    let recent = prune_at(&sandbox, &args, now_secs() + 15 * DAY);
+    let recent = sandbox.prune_json_now(&args, now_secs() + 15 * DAY);
     assert_eq!(candidate_ids(&recent), BTreeSet::new(), "{recent:#}");
     assert_eq!(
-        environment_candidates(&recent),
+        other_paths(&recent, Some("environment")),
         BTreeSet::new(),
         "{recent:#}"
     );
 
     // 40 days on: the three archive environments, the script's, and the four wheels only
     // they kept; `shared` stays, for the project's venv.
-    let plan = prune_at(&sandbox, &args, later);
+    let plan = sandbox.prune_json_now(&args, later);
     let expected: BTreeSet<String> = env_archives.union(&wheels).cloned().collect();
     assert_eq!(candidate_ids(&plan), expected, "{plan:#}");
-    assert_eq!(environment_candidates(&plan), scripts, "{plan:#}");
+    assert_eq!(other_paths(&plan, Some("environment")), scripts, "{plan:#}");
     assert!(live_ids(&plan).contains(&shared), "{plan:#}");
     let promised = plan["reclaimable_bytes"].as_u64().unwrap()
         + others(&plan)["reclaimable_bytes"].as_u64().unwrap();
 
     let before = du_bytes(&[&cache]);
-    let applied = prune_at(&sandbox, &with(&args, &["--apply"]), later);
+    let applied = sandbox.prune_json_now(&with(&args, &["--apply"]), later);
     let freed = before - du_bytes(&[&cache]);
     eprintln!("promised {promised} B, du -sB1 freed {freed} B");
     assert!(
@@ -373,7 +350,7 @@ fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
         ),
         (apply_args(&roots), BTreeSet::new()),
     ] {
-        let applied = prune_at(&sandbox, &args, later);
+        let applied = sandbox.prune_json_now(&args, later);
         assert_eq!(candidate_ids(&applied), removed, "{applied:#}");
         assert_eq!(
             evidence_kinds(&applied, &tool_env),
@@ -381,7 +358,7 @@ fn a_script_environment_on_a_mount_of_its_own_keeps_its_archives() {
             "{applied:#}"
         );
         assert_eq!(
-            environment_candidates(&applied),
+            other_paths(&applied, Some("environment")),
             BTreeSet::new(),
             "{applied:#}"
         );

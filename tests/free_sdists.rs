@@ -15,7 +15,6 @@ use std::process::Command;
 use common::locked;
 use common::uv_bin::uv_0_10;
 use common::*;
-use serde_json::Value;
 
 /// Bytes of each package's own module (random hex, so the built wheel is large too).
 const OWN_BYTES: usize = 300_000;
@@ -106,22 +105,6 @@ fn snapshot(dirs: &BTreeSet<PathBuf>) -> BTreeMap<PathBuf, (usize, u64)> {
         }
     }
     files
-}
-
-fn others(report: &Value) -> &Value {
-    report
-        .get("others")
-        .unwrap_or_else(|| panic!("no `others` in the report: {report:#}"))
-}
-
-fn sdist_candidates(report: &Value) -> BTreeSet<PathBuf> {
-    others(report)["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == "sdist")
-        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
-        .collect()
 }
 
 #[test]
@@ -222,10 +205,14 @@ fn apply_frees_built_sdists_of_dead_archives_that_no_lock_names() {
     let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
     // Within the default grace window (an hour) nothing just built is freed.
     let young = sandbox.prune_json(&["--no-default-roots", "--root", &path_str(roots[0])]);
-    assert_eq!(sdist_candidates(&young), BTreeSet::new(), "{young:#}");
+    assert_eq!(
+        other_paths(&young, Some("sdist")),
+        BTreeSet::new(),
+        "{young:#}"
+    );
 
     let plan = sandbox.prune_json(&plan_args(&roots));
-    assert_eq!(sdist_candidates(&plan), gone_entries, "{plan:#}");
+    assert_eq!(other_paths(&plan, Some("sdist")), gone_entries, "{plan:#}");
     let promised_others = others(&plan)["reclaimable_bytes"].as_u64().unwrap();
     let promised = promised_others + plan["reclaimable_bytes"].as_u64().unwrap();
     let entries_du = du_bytes(&gone_entries.iter().collect::<Vec<_>>());
@@ -321,25 +308,6 @@ fn pages_of(cache: &Path, package: &str) -> BTreeSet<PathBuf> {
     found
 }
 
-fn candidates_of_kind(report: &Value, kind: &str) -> BTreeSet<PathBuf> {
-    others(report)["candidates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == kind)
-        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
-        .collect()
-}
-
-/// `--json` report of our binary with `args`, the clock set to `now` (seconds).
-fn prune_at(sandbox: &Sandbox, args: &[std::ffi::OsString], now: u64) -> Value {
-    let mut cmd = sandbox.prune_cmd(args);
-    cmd.env("UV_CACHE_PRUNE_NOW", now.to_string()).arg("--json");
-    let output = cmd.output().unwrap();
-    assert!(output.status.success(), "{}", describe(&cmd, &output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lock() {
     let sandbox = Sandbox::new();
@@ -409,18 +377,21 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
     };
     // Without --unused-for, or within it, no page is freed.
     assert_eq!(
-        candidates_of_kind(&prune_at(&sandbox, &plan_args(&roots), later), "index"),
-        BTreeSet::new()
-    );
-    assert_eq!(
-        candidates_of_kind(
-            &prune_at(&sandbox, &unused(plan_args(&roots)), now),
-            "index"
+        other_paths(
+            &sandbox.prune_json_now(&plan_args(&roots), later),
+            Some("index")
         ),
         BTreeSet::new()
     );
-    let plan = prune_at(&sandbox, &unused(plan_args(&roots)), later);
-    assert_eq!(candidates_of_kind(&plan, "index"), gone, "{plan:#}");
+    assert_eq!(
+        other_paths(
+            &sandbox.prune_json_now(&unused(plan_args(&roots)), now),
+            Some("index")
+        ),
+        BTreeSet::new()
+    );
+    let plan = sandbox.prune_json_now(&unused(plan_args(&roots)), later);
+    assert_eq!(other_paths(&plan, Some("index")), gone, "{plan:#}");
     let promised_pages = others(&plan)["reclaimable_bytes"].as_u64().unwrap();
     assert_eq!(
         promised_pages,
@@ -430,7 +401,7 @@ fn apply_with_unused_for_frees_index_pages_of_packages_with_no_archive_and_no_lo
     let promised = promised_pages + plan["reclaimable_bytes"].as_u64().unwrap();
 
     let before = du_bytes(&[&cache]);
-    let applied = prune_at(&sandbox, &unused(apply_args(&roots)), later);
+    let applied = sandbox.prune_json_now(&unused(apply_args(&roots)), later);
     let freed = before - du_bytes(&[&cache]);
     eprintln!("promised {promised} B ({promised_pages} B of index pages), du -sB1 freed {freed} B");
     assert_eq!(

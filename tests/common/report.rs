@@ -2,6 +2,7 @@
 //! expect as sets of ids and evidence kinds instead of walking JSON by hand.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -134,4 +135,23 @@ pub fn reclaimable_bytes(report: &Value) -> u64 {
 /// A set of owned strings, for comparing against the sets above.
 pub fn set<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> BTreeSet<String> {
     items.into_iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+/// The report's `others`: what `--apply` frees beyond `archive-v0`.
+pub fn others(report: &Value) -> &Value {
+    report
+        .get("others")
+        .unwrap_or_else(|| panic!("no `others` in the report: {report:#}"))
+}
+
+/// The paths of the `others` candidates, only those of `kind` when given (`sdist`,
+/// `environment`, `index`, ...).
+pub fn other_paths(report: &Value, kind: Option<&str>) -> BTreeSet<PathBuf> {
+    let candidates = others(report)["candidates"].as_array().unwrap();
+    let wanted = candidates
+        .iter()
+        .filter(|c| kind.is_none_or(|k| c["kind"] == k));
+    wanted
+        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
+        .collect()
 }

@@ -289,6 +289,14 @@ impl Sandbox {
         json_and_stderr(self.prune_cmd(args))
     }
 
+    /// Like [`Sandbox::prune_json`], with the tool's clock set to `now` (seconds since the
+    /// epoch, `UV_CACHE_PRUNE_NOW`): what a run that much later would see.
+    pub fn prune_json_now<S: AsRef<OsStr>>(&self, args: &[S], now: u64) -> Value {
+        let mut cmd = self.prune_cmd(args);
+        cmd.env("UV_CACHE_PRUNE_NOW", now.to_string());
+        json_and_stderr(cmd).0
+    }
+
     /// Like [`Sandbox::prune_json`], with `--cache-dir <cache_dir>` instead of the cache.
     pub fn prune_json_at<S: AsRef<OsStr>>(&self, cache_dir: &Path, args: &[S]) -> Value {
         json_and_stderr(self.prune_cmd_at(cache_dir, args)).0
