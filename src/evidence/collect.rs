@@ -18,8 +18,8 @@ use crate::sys::read::BlindSpot;
 use crate::sys::threads::{self, Threads};
 
 /// Where evidence comes from besides the inventory and the venvs.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
+#[derive(Debug)]
+pub struct Sources<'a> {
     /// Parts of roots we could not read: a venv hiding there could use any archive.
     /// Each keeps every archive (`unreadable`); empty when the user allows it.
     pub blind_spots: Vec<BlindSpot>,
@@ -36,17 +36,9 @@ pub struct Sources {
     pub only_locked: bool,
     /// Cached environments not used for `--unused-for` (`crate::buckets::environments`):
     /// their `environments-v*` links are no evidence.
-    pub stale_envs: HashSet<ArchiveId>,
+    pub stale_envs: &'a HashSet<ArchiveId>,
     /// Threads for venv matching.
     pub threads: Threads,
-}
-
-impl Sources {
-    /// Whether anything the run could not see keeps every archive (a blind spot, an
-    /// unseen user of a shared cache).
-    pub fn doubt(&self) -> bool {
-        !self.blind_spots.is_empty() || self.unseen_users.is_some()
-    }
 }
 
 /// Everything stage 4 found.
@@ -67,7 +59,7 @@ pub fn collect(
     inventory: &Inventory,
     cache: &CacheDir,
     venvs: &[PathBuf],
-    sources: Sources,
+    sources: Sources<'_>,
     progress: &Progress,
 ) -> Collected {
     let mut collected = Collected::default();

@@ -49,9 +49,11 @@ pub(super) fn take(
     // What registered roots on a filesystem that is not here used when last seen.
     let mut unmounted = Vec::new();
     // CI mode walks no root: only the locks it names say what is live.
-    let specs = match settings.locks {
-        super::LockUse::Only(_) => Vec::new(),
-        _ => crate::discover::roots::specs(
+    let only_locked = matches!(settings.locks, super::LockUse::Only(_));
+    let specs = if only_locked {
+        Vec::new()
+    } else {
+        crate::discover::roots::specs(
             settings,
             state,
             &inventory,
@@ -62,13 +64,14 @@ pub(super) fn take(
                 blind_spots: &mut blind_spots,
                 unmounted: &mut unmounted,
             },
-        ),
+        )
     };
     // Who else writes the cache, and the roots that make them seen (`--all-users`).
     // CI mode consults no venv, so other users' venvs change nothing there.
-    let (specs, unseen_users) = match settings.locks {
-        super::LockUse::Only(_) => (specs, None),
-        _ => other_users(settings, cache, &inventory, specs, &mut warnings),
+    let (specs, unseen_users) = if only_locked {
+        (specs, None)
+    } else {
+        other_users(settings, cache, &inventory, specs, &mut warnings)
     };
     let roots = discover::discover(&specs, cache, &settings.excludes, progress);
 
@@ -146,20 +149,24 @@ pub(super) fn take(
         &mut blind_spots,
     )?;
 
+    // What this run could not see (a blind spot, an unseen user of a shared cache) keeps
+    // every archive, and with them the environments and sdists that name them.
+    let doubt = !blind_spots.is_empty() || unseen_users.is_some();
     // Cached environments: which are stale under --unused-for (`crate::buckets::environments`);
     // fresh script environments are venvs like any other. CI mode consults none.
-    let environments = match settings.locks {
-        super::LockUse::Only(_) => crate::buckets::environments::Environments::default(),
-        _ => crate::buckets::environments::survey(
+    let environments = if only_locked {
+        crate::buckets::environments::Environments::default()
+    } else {
+        crate::buckets::environments::survey(
             cache.root(),
             &inventory,
             &crate::buckets::environments::Context {
                 unused_for: settings.policy.unused_for,
                 grace: settings.policy.grace,
                 now: settings.now,
-                doubt: !blind_spots.is_empty() || unseen_users.is_some(),
+                doubt,
             },
-        ),
+        )
     };
     warnings.extend(environments.warnings.iter().cloned());
     venvs.extend(environments.fresh_scripts.iter().cloned());
@@ -168,17 +175,15 @@ pub(super) fn take(
         Some(state) => last_seen_before(state, cache, settings.now, &mut warnings),
         None => state::LastSeen::default(),
     };
-    let only_locked = matches!(settings.locks, super::LockUse::Only(_));
     let sources = Sources {
         blind_spots,
         unseen_users,
         locks,
         unmounted,
         only_locked,
-        stale_envs: environments.stale_archives.clone(),
+        stale_envs: &environments.stale_archives,
         threads: settings.threads,
     };
-    let doubt = sources.doubt();
     let collected = collect(&inventory, cache, &venvs, sources, progress);
     let options = plan::Options {
         policy: settings.policy.clone(),
