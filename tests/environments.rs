@@ -68,28 +68,8 @@ fn explain_names_cached_environments_and_gives_one_line_per_venv() {
 
 /// The `<digest>/<digest>` links of `environments-v*`, by path.
 fn environment_links(cache: &Path) -> Vec<PathBuf> {
-    let mut links = Vec::new();
-    for bucket in std::fs::read_dir(cache).unwrap().flatten() {
-        if !bucket
-            .file_name()
-            .to_string_lossy()
-            .starts_with("environments-v")
-        {
-            continue;
-        }
-        for entry in std::fs::read_dir(bucket.path()).unwrap().flatten() {
-            // A script's environment is a venv, not a directory of links.
-            if entry.path().join("pyvenv.cfg").is_file() {
-                continue;
-            }
-            let Ok(inner) = std::fs::read_dir(entry.path()) else {
-                continue;
-            };
-            links.extend(inner.flatten().map(|l| l.path()).filter(|l| l.is_symlink()));
-        }
-    }
-    links.sort();
-    links
+    let (links, _) = common::cached_envs::environment_entries(cache);
+    links.into_iter().map(|(link, _)| link).collect()
 }
 
 /// The one script environment in `environments-v*`.

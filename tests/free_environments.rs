@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use common::cached_envs::{run_script, run_with, script, uvx};
+use common::cached_envs::{environment_entries, run_script, run_with, script, uvx};
 use common::uv_bin::uv_0_10;
 use common::*;
 use descriptors::{Mount, is_root};
@@ -32,35 +32,6 @@ fn now_secs() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// The `environments-v*` entries: links to venv archives (with their targets' ids) and
-/// script venv directories.
-fn environment_entries(cache: &Path) -> (BTreeSet<(PathBuf, String)>, BTreeSet<PathBuf>) {
-    let mut links = BTreeSet::new();
-    let mut scripts = BTreeSet::new();
-    for bucket in std::fs::read_dir(cache).unwrap().flatten() {
-        if !bucket
-            .file_name()
-            .to_string_lossy()
-            .starts_with("environments-v")
-        {
-            continue;
-        }
-        for entry in std::fs::read_dir(bucket.path()).unwrap().flatten() {
-            if entry.path().join("pyvenv.cfg").is_file() {
-                scripts.insert(entry.path());
-                continue;
-            }
-            for link in std::fs::read_dir(entry.path()).unwrap().flatten() {
-                if let Ok(target) = std::fs::read_link(link.path()) {
-                    let id = target.file_name().unwrap().to_string_lossy().into_owned();
-                    links.insert((link.path(), id));
-                }
-            }
-        }
-    }
-    (links, scripts)
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! the sandbox's find-links dir: `uvx` (`uv tool run`), `uv run --with`, and PEP 723
 //! scripts (`uv run script.py`). Used by the tests of freeing and of naming them.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{Sandbox, describe, path_str};
@@ -55,4 +56,34 @@ pub fn script(sandbox: &Sandbox, package: &str) -> PathBuf {
 /// `uv run SCRIPT`.
 pub fn run_script(sandbox: &Sandbox, bin: &Path, script: &Path) -> String {
     run_uv(sandbox, bin, &["run"], &[&path_str(script)])
+}
+
+/// What uv keeps in `environments-v*`: each link of a `uvx` / `uv run --with` environment
+/// (`<digest>/<digest>`, a symlink to a venv archive) with the archive id it names, and
+/// each script environment (a venv right in the bucket), by path.
+pub fn environment_entries(cache: &Path) -> (BTreeSet<(PathBuf, String)>, BTreeSet<PathBuf>) {
+    let mut links = BTreeSet::new();
+    let mut scripts = BTreeSet::new();
+    for bucket in std::fs::read_dir(cache).unwrap().flatten() {
+        let name = bucket.file_name();
+        if !name.to_string_lossy().starts_with("environments-v") {
+            continue;
+        }
+        for entry in std::fs::read_dir(bucket.path()).unwrap().flatten() {
+            if entry.path().join("pyvenv.cfg").is_file() {
+                scripts.insert(entry.path());
+                continue;
+            }
+            let Ok(inner) = std::fs::read_dir(entry.path()) else {
+                continue;
+            };
+            for link in inner.flatten() {
+                if let Ok(target) = std::fs::read_link(link.path()) {
+                    let id = target.file_name().unwrap().to_string_lossy().into_owned();
+                    links.insert((link.path(), id));
+                }
+            }
+        }
+    }
+    (links, scripts)
 }
