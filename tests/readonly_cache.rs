@@ -92,6 +92,23 @@ fn chown(path: &Path, owner: &str) {
     run_ok(Command::new("chown").arg(owner).arg(path));
 }
 
+/// `cmd` run by root without its power over permissions (`setpriv` drops
+/// `CAP_DAC_OVERRIDE`: an NFS `root_squash`, a container); `None`, after saying so, where
+/// that does not make `unwritable` (another user's directory) unwritable here.
+fn without_dac(unwritable: &Path, cmd: &Command) -> Option<Command> {
+    let setpriv = || {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(SETPRIV_DROP_DAC);
+        setpriv
+    };
+    let probe = setpriv().args(["test", "-w"]).arg(unwritable).status();
+    if !probe.is_ok_and(|s| !s.success()) {
+        eprintln!("skipped: setpriv cannot drop root's DAC capabilities here");
+        return None;
+    }
+    Some(wrapping(setpriv(), cmd))
+}
+
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -280,25 +297,12 @@ fn a_cache_of_another_user_says_to_run_as_its_owner() {
     };
     let sandbox = &cache.sandbox;
     cache.user.set_home(&sandbox.home());
-    let probe = Command::new("setpriv")
-        .args(SETPRIV_DROP_DAC)
-        .args(["test", "-w"])
-        .arg(sandbox.cache().join("archive-v0"))
-        .status();
-    if !probe.is_ok_and(|s| !s.success()) {
-        eprintln!("skipped: setpriv cannot drop root's DAC capabilities here");
-        return;
-    }
     let mut args = apply_args(&[&sandbox.projects()]);
     args.push("--json".into());
-    let mut cmd = wrapping(
-        {
-            let mut setpriv = Command::new("setpriv");
-            setpriv.args(SETPRIV_DROP_DAC);
-            setpriv
-        },
-        &sandbox.prune_cmd(&args),
-    );
+    let archives = sandbox.cache().join("archive-v0");
+    let Some(mut cmd) = without_dac(&archives, &sandbox.prune_cmd(&args)) else {
+        return;
+    };
     cmd.env("SUDO_UID", cache.user.uid.to_string());
     let output = cmd.output().unwrap();
     let (_, stderr) = texts(&output);
@@ -488,20 +492,12 @@ fn the_advice_names_the_cache_and_quotes_it_for_the_shell() {
     cache.user.set_home(&sandbox.home());
     let moved = sandbox.path("team's cache");
     std::fs::rename(sandbox.cache(), &moved).unwrap();
-    let probe = Command::new("setpriv")
-        .args(SETPRIV_DROP_DAC)
-        .args(["test", "-w"])
-        .arg(moved.join("archive-v0"))
-        .status();
-    if !probe.is_ok_and(|s| !s.success()) {
-        eprintln!("skipped: setpriv cannot drop root's DAC capabilities here");
-        return;
-    }
     let mut args = apply_args(&[&sandbox.projects()]);
     args.push("--json".into());
-    let mut setpriv = Command::new("setpriv");
-    setpriv.args(SETPRIV_DROP_DAC);
-    let mut cmd = wrapping(setpriv, &sandbox.prune_cmd_at(&moved, &args));
+    let archives = moved.join("archive-v0");
+    let Some(mut cmd) = without_dac(&archives, &sandbox.prune_cmd_at(&moved, &args)) else {
+        return;
+    };
     cmd.env("SUDO_UID", cache.user.uid.to_string());
     let output = cmd.output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", texts(&output).1);
