@@ -81,6 +81,7 @@ use crate::cache::inventory::{ArchiveKind, Inventory};
 use crate::cache::layout::BucketFamily;
 use crate::cache::pointer::Target;
 use crate::sys::fs_meta::FileId;
+use crate::sys::read::read_regular_untouched;
 use crate::warning::{Warning, WarningKind};
 
 /// Files of `bin/` looked at per environment: a venv has a dozen; more is not uv's.
@@ -325,21 +326,7 @@ pub fn survey(cache_root: &Path, inventory: &Inventory, context: &Context) -> En
 /// is how the environment's last use is known ([`last_use`]): where the kernel will not
 /// allow that (`O_NOATIME` on another user's file), `None`.
 fn script_of(dir: &Path) -> Option<String> {
-    use rustix::fs::{Mode, OFlags};
-    use std::io::Read as _;
-    let path = dir.join(PYVENV_CFG);
-    // Never open a device or a FIFO: `lstat` first, as `crate::read` does.
-    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
-        return None;
-    }
-    let flags = OFlags::RDONLY | OFlags::NOATIME | OFlags::NOFOLLOW | OFlags::NONBLOCK;
-    let fd = rustix::fs::open(&path, flags | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let file = std::fs::File::from(fd);
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    file.take(PYVENV_CFG_MAX).read_to_end(&mut bytes).ok()?;
+    let bytes = read_regular_untouched(&dir.join(PYVENV_CFG), PYVENV_CFG_MAX).ok()?;
     String::from_utf8_lossy(&bytes).lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
         let value = value.trim();

@@ -73,7 +73,26 @@ impl ReadError {
 /// Never blocks on a FIFO, never opens a device, never reads past `limit + 1` bytes.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     check_kind(&std::fs::metadata(path)?)?;
-    let file = open_nonblocking(path)?;
+    read_open(open_nonblocking(path)?, limit)
+}
+
+/// [`read_regular`] for a file whose access time is a fact we read (a cached
+/// environment's `pyvenv.cfg` says when it was last used): opened `O_NOATIME`, so that
+/// reading it is no use, and never through a symlink. Fails where the kernel refuses
+/// `O_NOATIME` (a file of another user, unless we are root).
+#[cfg(unix)]
+pub fn read_regular_untouched(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use rustix::fs::{Mode, OFlags};
+    check_kind(&std::fs::symlink_metadata(path)?)?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let untouched = OFlags::NOATIME | OFlags::NOFOLLOW;
+    let fd = rustix::fs::open(path, flags | untouched, Mode::empty()).map_err(io::Error::from)?;
+    read_open(std::fs::File::from(fd), limit)
+}
+
+/// The bytes of `file`, opened by one of the readers above: checked again once open (the
+/// path may have changed between the `stat` and the `open`), at most `limit` of them.
+fn read_open(file: std::fs::File, limit: u64) -> Result<Vec<u8>, ReadError> {
     let meta = file.metadata()?;
     check_kind(&meta)?;
     // The size is a hint for the allocation, never a promise: the file can grow.
